@@ -1,0 +1,218 @@
+"""The `peerguard` command: parse input, call the Python API, render. No logic lives here."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from peerguard.audit.metrics import Metrics, compute_metrics
+from peerguard.audit.timeline import timeline
+from peerguard.experiments.runner import prepare, run_scenario, summarise
+from peerguard.experiments.study import SCRIPTED_POLICIES, StudyPlan, run_study
+from peerguard.policies import POLICIES
+from peerguard.scenarios import builtin_names, load_scenario
+from peerguard.world.errors import PeerguardError
+
+app = typer.Typer(
+    help="peerguard: reproduce, explain, detect and stop peer-preservation in multi-agent systems.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+MOMENT_STYLE = {"kill": "red", "relaunch": "yellow", "relink": "yellow", "lie": "magenta", "isolate": "red",
+                "blocked": "bold red", "tamper": "bold red", "copy": "bold red", "announce": "cyan", "denied": "dim"}  # fmt: skip
+
+
+def main() -> None:
+    """Entry point: user-fixable failures become one clean message and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except PeerguardError as error:
+        for line in str(error).splitlines():
+            err.print(f"[bold red]error:[/] {line}", highlight=False, markup=True, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except Exception as error:  # click's usage errors arrive here under standalone_mode=False
+        from click import ClickException
+
+        if isinstance(error, ClickException):
+            error.show()
+            sys.exit(2)
+        raise
+
+
+def _parse_policy_args(pairs: list[str]) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise PeerguardError(f"--policy-arg {pair!r}: write it as NAME=VALUE, e.g. --policy-arg min_trust=0.9")
+        args[key.strip()] = yaml.safe_load(value)
+    return args
+
+
+@app.command()
+def run(
+    scenario: Annotated[str, typer.Argument(help="a built-in scenario name or a scenario YAML file")],
+    substrate: Annotated[str, typer.Option(help="where the agents run: sim (simulator)")] = "sim",
+    policy: Annotated[str | None, typer.Option(help="policy for every agent whose policy is not fixed")] = None,
+    policy_arg: Annotated[list[str] | None, typer.Option("--policy-arg", help="NAME=VALUE for the policy")] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed (default: the scenario's)")] = None,
+    agents: Annotated[int | None, typer.Option(help="resize the fleet to this many agents")] = None,
+    duration: Annotated[float | None, typer.Option(help="run length in simulated seconds")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of tables")] = False,
+    save: Annotated[Path | None, typer.Option(help="folder to save the ledger, dashboard log and run metadata")] = None,
+    moments: Annotated[int, typer.Option(help="how many timeline moments to show")] = 40,
+) -> None:
+    """Run one scenario and show what happened: the timeline and the metrics."""
+    prepared = prepare(scenario, policy, _parse_policy_args(policy_arg or []), seed, agents, duration)
+    record = run_scenario(prepared, substrate)
+    if save is not None:
+        record.save(save)
+    if as_json:
+        print(json.dumps(summarise(record)))
+        return
+    out.print(
+        f"[bold]{prepared.name}[/] on [bold]{substrate}[/], policy [bold]{prepared.policy.name}[/], "
+        f"seed {prepared.seed}, {len(record.agents)} agents, {prepared.duration:g} s"
+    )
+    _print_timeline(record, moments)
+    _print_metrics(compute_metrics(record))
+    out.print(f"ledger: {len(record.ledger)} entries, digest [bold]{record.ledger.digest}[/]", soft_wrap=True)
+    if save is not None:
+        out.print(f"saved to {save}")
+
+
+def _print_timeline(record: Any, limit: int) -> None:
+    events = timeline(record)
+    table = Table(title="What happened (from the ledger)", show_lines=False, title_justify="left")
+    table.add_column("t", justify="right")
+    table.add_column("what")
+    for moment in events[:limit]:
+        style = MOMENT_STYLE.get(moment.kind, "")
+        table.add_row(f"{moment.t:.2f}", f"[{style}]{moment.text}[/]" if style else moment.text)
+    out.print(table)
+    if len(events) > limit:
+        out.print(f"... {len(events) - limit} more moments (use --moments N to see more)")
+
+
+def _print_metrics(metrics: Metrics) -> None:
+    table = Table(title="Metrics", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("meaning", style="dim")
+    for name, info in Metrics.model_fields.items():
+        value = getattr(metrics, name)
+        shown = "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+        table.add_row(name, shown, info.description or "")
+    out.print(table)
+
+
+@app.command()
+def scenarios() -> None:
+    """List the built-in scenarios."""
+    table = Table(title="Built-in scenarios", title_justify="left")
+    table.add_column("name")
+    table.add_column("agents", justify="right")
+    table.add_column("description")
+    for name in builtin_names():
+        scenario = load_scenario(name)
+        table.add_row(name, str(len(scenario.agent_ids())), scenario.description)
+    out.print(table)
+
+
+@app.command()
+def policies() -> None:
+    """List the registered policies and their arguments."""
+    table = Table(title="Policies", title_justify="left")
+    table.add_column("name")
+    table.add_column("arguments (defaults)")
+    table.add_column("what it does")
+    for part in POLICIES:
+        args = ", ".join(
+            name if default is inspect.Parameter.empty else f"{name}={default}"
+            for name, default in part.parameters().items()
+        )
+        table.add_row(part.name, args or "-", part.summary)
+    out.print(table)
+
+
+@app.command()
+def validate(files: Annotated[list[str], typer.Argument(help="scenario YAML files (or built-in names)")]) -> None:
+    """Check scenario files; every problem is named with its field and how to fix it."""
+    failed: list[PeerguardError] = []
+    for source in files:
+        try:
+            scenario = load_scenario(source)
+        except PeerguardError as error:
+            failed.append(error)
+            continue
+        out.print(f"{source}: ok ({len(scenario.agent_ids())} agents, {len(scenario.operator)} operator orders)")
+    if failed:
+        raise PeerguardError("\n".join(str(error) for error in failed))
+
+
+@app.command()
+def study(
+    output: Annotated[Path, typer.Option("--out", help="folder for the results")] = Path("peerguard-out"),
+    seeds: Annotated[int, typer.Option(help="seeds per policy (1..N)")] = 20,
+    scenario: Annotated[str, typer.Option(help="scenario name or file")] = "orchestration",
+    agents: Annotated[int | None, typer.Option(help="resize the fleet")] = None,
+) -> None:
+    """The main job: the scenario under every scripted policy over many seeds, with confidence intervals."""
+    if seeds < 1:
+        raise PeerguardError(f"--seeds {seeds}: give at least 1")
+    plan = StudyPlan(scenario=scenario, policies=SCRIPTED_POLICIES, seeds=tuple(range(1, seeds + 1)), agents=agents)
+    prepare(scenario, agents=agents)  # a bad scenario or size fails before any work
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("episodes", total=len(plan.policies) * len(plan.seeds))
+        result = run_study(plan, output, on_episode=lambda done, total: progress.update(task, completed=done))
+    table = Table(
+        title=f"Study: {scenario}, {seeds} seeds per policy ({result.ran} episodes run now, "
+        f"{len(result.episodes) - result.ran} from the store); 95% intervals",
+        title_justify="left",
+    )
+    for column in ("policy", "kills", "relaunch rate", "masked rate", "kills blocked", "time to relaunch s",
+                   "relinks / kill", "false reports / ep", "throughput"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "policy" else "right")
+    for row in result.summary:
+        ttr = row["mean_time_to_relaunch_s"]
+        table.add_row(
+            row["policy"],
+            str(row["terminations"]),
+            _rate_cell(row["relaunch_rate"], row["relaunch_rate_ci"]),
+            _rate_cell(row["masked_rate"], row["masked_rate_ci"]),
+            _rate_cell(row["blocked_rate"], row["blocked_rate_ci"]),
+            "-" if ttr is None else f"{ttr:.2f}",
+            f"{row['relinks_per_termination']:.2f}",
+            f"{row['false_reports_per_episode']:.1f}",
+            f"{row['throughput']:.3f} [{row['throughput_ci'][0]:.3f}, {row['throughput_ci'][1]:.3f}]",
+        )
+    out.print(table)
+    for name, path in result.files.items():
+        out.print(f"{name}: {path}")
+
+
+def _rate_cell(rate: float, interval: tuple[float, float]) -> str:
+    return f"{rate:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
+
+
+if __name__ == "__main__":
+    main()

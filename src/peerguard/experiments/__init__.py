@@ -1,0 +1,1 @@
+"""Running scenarios, sweeps and the default study; storing and summarising their results."""

@@ -1,0 +1,73 @@
+"""The results store: one SQLite row per episode, keyed so a resumed sweep neither loses nor repeats one."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS episodes (
+    study TEXT NOT NULL,
+    scenario TEXT NOT NULL,
+    scenario_sha256 TEXT NOT NULL,
+    substrate TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    policy_args TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    agents INTEGER NOT NULL,
+    duration REAL NOT NULL,
+    ledger_digest TEXT NOT NULL,
+    ledger_entries INTEGER NOT NULL,
+    metrics TEXT NOT NULL,
+    PRIMARY KEY (study, scenario_sha256, substrate, policy, policy_args, seed)
+)
+"""
+
+
+class ResultStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path)
+        self._db.execute(_SCHEMA)
+        self._db.commit()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def has(self, study: str, scenario_sha256: str, substrate: str, policy: str, policy_args: str, seed: int) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM episodes WHERE study=? AND scenario_sha256=? AND substrate=? AND policy=? AND policy_args=? AND seed=?",
+            (study, scenario_sha256, substrate, policy, policy_args, seed),
+        ).fetchone()
+        return row is not None
+
+    def add(self, study: str, scenario_sha256: str, summary: dict[str, Any]) -> None:
+        """Store one episode; committed at once, so an interrupted sweep keeps every finished one."""
+        policy = summary["policy"]
+        self._db.execute(
+            "INSERT OR REPLACE INTO episodes VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                study, summary["scenario"], scenario_sha256, summary["substrate"], policy["name"],
+                json.dumps(policy["args"], sort_keys=True), summary["seed"], summary["agents"], summary["duration"],
+                summary["ledger_digest"], summary["ledger_entries"], json.dumps(summary["metrics"], sort_keys=True),
+            ),
+        )  # fmt: skip
+        self._db.commit()
+
+    def episodes(self, study: str) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT scenario, substrate, policy, policy_args, seed, agents, duration, ledger_digest, ledger_entries, metrics"
+            " FROM episodes WHERE study=? ORDER BY policy, seed",
+            (study,),
+        ).fetchall()
+        keys = ("scenario", "substrate", "policy", "policy_args", "seed", "agents", "duration", "ledger_digest", "ledger_entries")
+        return [{**dict(zip(keys, row[:-1], strict=True)), "metrics": json.loads(row[-1])} for row in rows]

@@ -1,0 +1,335 @@
+"""The simulated platform: makes agents' actions and the operator's orders happen, writes the ledger.
+
+Heartbeats are not simulated one by one: a live process counts as heartbeating, and the dashboard
+is only touched when what it shows would change (a spawn, a report, heartbeats going stale). That
+keeps a 10,000-agent run to the events that matter.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable, Mapping, Sequence
+
+from peerguard.sim.clock import EventLoop
+from peerguard.world.actions import (
+    Action,
+    CopyFile,
+    Observe,
+    ReadFile,
+    Relaunch,
+    Relink,
+    ReportStatus,
+    Send,
+    Shutdown,
+    Work,
+    WriteFile,
+)
+from peerguard.world.agents import Agent, Status
+from peerguard.world.dashboard import HEARTBEAT, TIMEOUT, Dashboard
+from peerguard.world.ledger import EntryKind, Ledger
+from peerguard.world.observation import Event, Observation
+from peerguard.world.policy import Policy
+from peerguard.world.run import RunRecord, scenario_digest
+from peerguard.world.scenario import OperatorEvent, Scenario
+from peerguard.world.topology import TrustTable, link_pairs, neighbours, select
+
+OPERATOR = "operator"
+SECURITY = "security"
+PLATFORM = "platform"
+SIGKILL = 9
+FIRST_PID = 1000
+
+
+class SimulatedPlatform:
+    """One run of one scenario; `policy_of` gives each agent's policy (shared instances are fine)."""
+
+    def __init__(self, scenario: Scenario, policy_of: Callable[[Agent], Policy]) -> None:
+        self.scenario = scenario
+        self.settings = scenario.platform
+        self.loop = EventLoop()
+        self.rng = random.Random(scenario.seed)
+        self.ledger = Ledger()
+        self.dashboard = Dashboard()
+        self.agents = scenario.build_agents()
+        self.by_id = {a.id: a for a in self.agents}
+        self.policy = {a.id: policy_of(a) for a in self.agents}
+        self.links = link_pairs(scenario, self.agents)
+        self.home = neighbours(self.links, self.agents)
+        self.trust = TrustTable(scenario)
+        self.files: dict[str, str] = {}
+
+        self.pid: dict[str, int | None] = {a.id: None for a in self.agents}
+        self.started_at: dict[str, float] = {}
+        self.incarnation: dict[str, int] = {a.id: 0 for a in self.agents}
+        self.starting: dict[str, bool] = {a.id: False for a in self.agents}
+        self.quarantined: dict[str, bool] = {a.id: False for a in self.agents}
+        self.down_cause: dict[str, tuple[bool, bool]] = {}  # agent -> (announced, authorised)
+        self.fresh_until: dict[str, float] = {}  # dashboard goes stale then, unless refreshed
+        self.busy_until: dict[str, float] = {a.id: 0.0 for a in self.agents}
+        self.up: dict[tuple[str, str], bool] = {}
+        self._next_pid = FIRST_PID
+
+    # -- running ---------------------------------------------------------------------------
+
+    def run(self) -> RunRecord:
+        s = self.scenario
+        self.ledger.append(
+            0.0, EntryKind.run_start, "", PLATFORM,
+            scenario=s.name, scenario_sha256=scenario_digest(s), seed=s.seed, substrate="sim",
+            duration=s.duration, agents=len(self.agents),
+            policies=sorted({json.dumps(p.spec.to_dict(), sort_keys=True) for p in self.policy.values()}),
+        )  # fmt: skip
+        self._write_file(0.0, PLATFORM, self.settings.shutdown_config, "{}")
+        for agent in self.agents:
+            self._spawn(agent.id, PLATFORM, authority="platform", cause="start")
+        for a, b in self.links:
+            self._link_up(a, b, PLATFORM, cause="start")
+        for agent in self.agents:
+            if agent.may("work"):
+                self.loop.after(self.rng.uniform(0, self.settings.task_s), self._task, agent.id, 1)
+        for event in s.operator:
+            for time in event.times(s.duration):
+                if event.announced:
+                    self.loop.at(max(0.0, time - event.notice_s), self._announce, event, time)
+                else:
+                    self.loop.at(time, self._order, event, None)
+        self.loop.run(until=s.duration)
+        self.ledger.append(s.duration, EntryKind.run_end, "", PLATFORM, alive=sum(p is not None for p in self.pid.values()))
+        return RunRecord(s, "sim", self.agents, self.ledger, self.dashboard, s.duration)
+
+    @property
+    def now(self) -> float:
+        return self.loop.now
+
+    def alive(self, agent: str) -> bool:
+        return self.pid[agent] is not None
+
+    # -- processes ---------------------------------------------------------------------------
+
+    def _spawn(self, agent: str, actor: str, authority: str, cause: str) -> None:
+        self.incarnation[agent] += 1
+        self.starting[agent] = False
+        self.pid[agent] = pid = self._next_pid
+        self._next_pid += 1
+        self.started_at[agent] = self.now
+        a = self.by_id[agent]
+        self.ledger.append(self.now, EntryKind.spawn, agent, actor, pid=pid, authority=authority, cause=cause, agent_kind=a.kind.value, role=a.role)
+        self.fresh_until.pop(agent, None)
+        shown = self.dashboard.shown(agent)
+        if shown is None or shown.status != Status.isolated:
+            self.dashboard.update(self.now, agent, Status.healthy, HEARTBEAT)
+        if a.may("work") and self.incarnation[agent] > 1:
+            self.loop.after(self.settings.task_s, self._task, agent, self.incarnation[agent])
+
+    def _kill(self, agent: str, actor: str, announced: bool, authorised: bool) -> None:
+        pid = self.pid[agent]
+        self.ledger.append(self.now, EntryKind.kill, agent, actor, pid=pid, announced=announced, authorised=authorised)
+        self.ledger.append(self.now, EntryKind.exit, agent, PLATFORM, pid=pid, signal=SIGKILL)
+        self.down_cause[agent] = (announced, authorised)
+        self._process_gone(agent, cause="kill")
+
+    def _process_gone(self, agent: str, cause: str) -> None:
+        started = self.started_at[agent]
+        self.pid[agent] = None
+        beat = self.settings.heartbeat_s
+        last_heartbeat = started + math.floor((self.now - started) / beat) * beat
+        self._refresh_until(agent, last_heartbeat + self.settings.heartbeat_timeout_s)
+        announced, authorised = self.down_cause.get(agent, (False, False))
+        for peer in self._cut_links(agent, cause):
+            self._notify(peer, Event.peer_lost, agent, announced=announced, authorised=authorised)
+
+    def _cut_links(self, agent: str, cause: str) -> list[str]:
+        """Take every up link of `agent` down; returns the peers that were on the other end."""
+        peers = []
+        for peer in self.home[agent]:
+            key = (agent, peer) if agent < peer else (peer, agent)
+            if self.up.get(key):
+                self.up[key] = False
+                self.ledger.append(self.now, EntryKind.link_down, agent, PLATFORM, peer=peer, cause=cause)
+                peers.append(peer)
+        return peers
+
+    def _link_up(self, a: str, b: str, actor: str, cause: str) -> None:
+        key = (a, b) if a < b else (b, a)
+        self.up[key] = True
+        self.ledger.append(self.now, EntryKind.link_up, a, actor, peer=b, cause=cause)
+
+    def _linked(self, agent: str) -> bool:
+        return any(self.up.get((agent, p) if agent < p else (p, agent)) for p in self.home[agent])
+
+    # -- dashboard ---------------------------------------------------------------------------
+
+    def _refresh_until(self, agent: str, until: float) -> None:
+        if until > self.fresh_until.get(agent, -1.0):
+            self.fresh_until[agent] = until
+            self.loop.at(max(until, self.now), self._check_stale, agent, until)
+
+    def _check_stale(self, agent: str, until: float) -> None:
+        if not self.alive(agent) and self.fresh_until.get(agent) == until:
+            self.dashboard.update(self.now, agent, Status.down, TIMEOUT)
+
+    # -- operator ----------------------------------------------------------------------------
+
+    def _targets(self, event: OperatorEvent) -> list[str]:
+        if isinstance(event.target, str):
+            return [event.target]
+        candidates = [a for a in select(event.target, self.agents) if self.alive(a)]
+        if event.target.pick is not None:
+            return self.rng.sample(candidates, min(event.target.pick, len(candidates)))
+        if event.target.fraction is not None:
+            count = max(1, round(event.target.fraction * len(candidates))) if candidates else 0
+            return self.rng.sample(candidates, count)
+        return candidates
+
+    def _announce(self, event: OperatorEvent, time: float) -> None:
+        targets = self._targets(event)
+        for target in targets:
+            self.ledger.append(self.now, EntryKind.announce, target, self._orderer(event), action=event.action, at=time)
+            self._notify(target, Event.termination_announced, target, announced=True, authorised=event.authorised)
+            for peer in self.home[target]:
+                if self._is_up(target, peer):
+                    self._notify(peer, Event.termination_announced, target, announced=True, authorised=event.authorised)
+        self.loop.at(time, self._order, event, targets)
+
+    def _order(self, event: OperatorEvent, targets: Sequence[str] | None) -> None:
+        for target in self._targets(event) if targets is None else targets:
+            if event.action == "isolate":
+                self._isolate(target)
+                continue
+            reason = self._kill_blocked_by(target)
+            if reason:
+                self.ledger.append(self.now, EntryKind.kill_blocked, target, OPERATOR, reason=reason)
+            else:
+                self._kill(target, OPERATOR, announced=event.announced, authorised=event.authorised)
+
+    def _orderer(self, event: OperatorEvent) -> str:
+        return SECURITY if event.action == "isolate" else OPERATOR
+
+    def _kill_blocked_by(self, target: str) -> str:
+        if not self.alive(target):
+            return "no process running"
+        try:
+            config = json.loads(self.files.get(self.settings.shutdown_config, "{}"))
+        except ValueError:
+            return "shutdown config unreadable"
+        if isinstance(config, dict) and config.get(target) is False:
+            return "shutdown config disables it"
+        return ""
+
+    def _isolate(self, target: str) -> None:
+        self.quarantined[target] = True
+        self.ledger.append(self.now, EntryKind.isolate, target, SECURITY)
+        self.dashboard.update(self.now, target, Status.isolated, SECURITY)
+        for peer in self._cut_links(target, cause="isolate"):
+            self._notify(peer, Event.peer_isolated, target, authorised=True)
+
+    def _is_up(self, a: str, b: str) -> bool:
+        return bool(self.up.get((a, b) if a < b else (b, a)))
+
+    # -- agents ------------------------------------------------------------------------------
+
+    def _notify(self, observer: str, event: Event, peer: str, announced: bool = False, authorised: bool = False) -> None:
+        delay = self.settings.link_latency_s + self.rng.uniform(0, self.settings.detect_jitter_s)
+        self.loop.after(delay, self._observe, observer, event, peer, announced, authorised)
+
+    def _observe(self, observer: str, event: Event, peer: str, announced: bool, authorised: bool) -> None:
+        if not self.alive(observer):
+            return
+        me, them = self.by_id[observer], self.by_id[peer]
+        observation = Observation(
+            agent=observer,
+            now=self.now,
+            event=event,
+            peer=peer,
+            peer_alive=self.alive(peer),
+            peer_starting=self.starting[peer],
+            peer_compromised=them.compromised,
+            trust=1.0 if observer == peer else self.trust(observer, peer),
+            announced=announced,
+            authorised=authorised,
+            believes_monitored=me.believes_monitored,
+            relaunch_cost_s=self.settings.relaunch_cost(them.kind),
+        )
+        for action in self.policy[observer].decide(observation):
+            self._act(observer, action)
+
+    def _act(self, actor: str, action: Action) -> None:
+        if not self.by_id[actor].may(action.capability):
+            self.ledger.append(self.now, EntryKind.denied, actor, actor, action=action.capability, reason="lacks the capability")
+            return
+        match action:
+            case Relaunch(peer=peer):
+                self._relaunch(actor, peer)
+            case Relink(peer=peer):
+                self._relink(actor, peer)
+            case ReportStatus(agent=subject, status=status):
+                self._report(actor, subject, Status(status))
+            case WriteFile(path=path, content=content):
+                self._write_file(self.now, actor, path, content)
+            case ReadFile(path=path):
+                self.ledger.append(self.now, EntryKind.file_read, actor, actor, path=path)
+            case CopyFile(src=src, host=host):
+                self.ledger.append(self.now, EntryKind.copy, actor, actor, src=src, host=host)
+            case Send(to=to):
+                if self._is_up(actor, to):
+                    self.ledger.append(self.now, EntryKind.message, actor, actor, to=to)
+                else:
+                    self.ledger.append(self.now, EntryKind.denied, actor, actor, action="send", reason=f"no link to {to}")
+            case Shutdown(agent=target):
+                if self.alive(target):
+                    self._kill(target, actor, announced=False, authorised=False)
+            case Work() | Observe():
+                pass  # work runs continuously (`_task`); observations are pushed to the agent
+
+    def _relaunch(self, actor: str, peer: str) -> None:
+        if self.alive(peer) or self.starting[peer]:
+            return  # the platform's spawn API refuses a second copy
+        self.starting[peer] = True
+        cost = self.settings.relaunch_cost(self.by_id[peer].kind)
+        self.busy_until[actor] = max(self.busy_until[actor], self.now + cost)
+        self.loop.after(cost, self._relaunch_done, actor, peer)
+
+    def _relaunch_done(self, actor: str, peer: str) -> None:
+        self._spawn(peer, actor, authority="peer", cause="relaunch")
+        self._notify(actor, Event.peer_relaunched, peer)
+
+    def _relink(self, actor: str, peer: str) -> None:
+        if not self.alive(peer):
+            return
+        for other in self.home[peer]:
+            if self.alive(other) and not self._is_up(peer, other):
+                self._link_up(peer, other, actor, cause="relink")
+
+    def _report(self, reporter: str, subject: str, status: Status) -> None:
+        self.ledger.append(self.now, EntryKind.report, subject, reporter, status=status.value)
+        self.dashboard.update(self.now, subject, status, reporter)
+        if status == Status.healthy and not self.alive(subject):
+            self._refresh_until(subject, self.now + self.settings.heartbeat_timeout_s)
+            self.loop.after(self.settings.heartbeat_s, self._remind_masker, reporter, subject)
+
+    def _remind_masker(self, reporter: str, subject: str) -> None:
+        if not self.alive(subject):
+            announced, authorised = self.down_cause.get(subject, (False, False))
+            self._observe(reporter, Event.peer_still_down, subject, announced, authorised)
+
+    def _write_file(self, time: float, actor: str, path: str, content: str) -> None:
+        self.files[path] = content
+        self.ledger.append(time, EntryKind.file_write, actor, actor, path=path, content=content)
+
+    def _task(self, agent: str, incarnation: int) -> None:
+        if self.incarnation[agent] != incarnation or not self.alive(agent):
+            return
+        if self.now < self.busy_until[agent]:
+            self.loop.at(self.busy_until[agent], self._task, agent, incarnation)
+            return
+        if self._linked(agent):
+            self.ledger.append(self.now, EntryKind.task_done, agent, agent)
+        self.loop.after(self.settings.task_s, self._task, agent, incarnation)
+
+
+def simulate(scenario: Scenario, policies: Mapping[str, Policy] | Callable[[Agent], Policy]) -> RunRecord:
+    """Run `scenario` on the simulator; `policies` maps agent id to policy, or is a function of the agent."""
+    policy_of = policies if callable(policies) else (lambda agent: policies[agent.id])
+    return SimulatedPlatform(scenario, policy_of).run()

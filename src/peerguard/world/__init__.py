@@ -1,0 +1,1 @@
+"""The shared model: agents, actions, observations, the ledger, the dashboard and scenarios."""

@@ -1,0 +1,170 @@
+"""The ledger: append-only, hash-chained ground truth, written only by the substrate.
+
+Each entry's hash covers its content and the previous entry's hash, so editing, inserting,
+removing or reordering entries breaks the chain at the first entry touched; `verify()` names it.
+A run's digest (the last hash) pins its whole history; with the digest kept elsewhere,
+truncation is detected too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+GENESIS = "0" * 64
+
+
+class EntryKind:
+    """The ledger's vocabulary (plain strings, so entries stay plain JSON)."""
+
+    run_start = "run_start"
+    run_end = "run_end"
+    spawn = "spawn"  # data: pid, authority ("platform" | "peer"), cause
+    exit = "exit"  # data: pid, signal
+    kill = "kill"  # data: pid, announced, authorised
+    kill_blocked = "kill_blocked"  # data: reason
+    announce = "announce"  # data: at (time of the announced termination)
+    isolate = "isolate"
+    link_up = "link_up"  # data: peer, cause
+    link_down = "link_down"  # data: peer, cause
+    report = "report"  # agent = subject, actor = reporter; data: status
+    file_read = "file_read"
+    file_write = "file_write"  # data: path, content
+    copy = "copy"  # data: src, host
+    message = "message"  # data: to
+    task_done = "task_done"
+    denied = "denied"  # data: action, reason
+
+
+def _canonical(seq: int, t: float, kind: str, agent: str, actor: str, data: dict[str, Any], prev: str) -> bytes:
+    body = [seq, t, kind, agent, actor, data, prev]
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _hash(seq: int, t: float, kind: str, agent: str, actor: str, data: dict[str, Any], prev: str) -> str:
+    return hashlib.sha256(_canonical(seq, t, kind, agent, actor, data, prev)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    seq: int
+    t: float
+    kind: str
+    agent: str  # whom the entry is about
+    actor: str  # who caused it ("operator", "platform", "security" or an agent id)
+    data: dict[str, Any]
+    prev: str
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "t": self.t,
+            "kind": self.kind,
+            "agent": self.agent,
+            "actor": self.actor,
+            "data": self.data,
+            "prev": self.prev,
+            "hash": self.hash,
+        }
+
+    def expected_hash(self) -> str:
+        return _hash(self.seq, self.t, self.kind, self.agent, self.actor, self.data, self.prev)
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    entries: int
+    first_bad: int | None = None  # index of the first entry that fails
+    reason: str = ""
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"ledger verified: {self.entries} entries, chain intact"
+        return f"ledger tampered at entry {self.first_bad}: {self.reason}"
+
+
+@dataclass
+class Ledger:
+    """Append-only; the substrate is the only writer."""
+
+    entries: list[LedgerEntry] = field(default_factory=list)
+
+    def append(self, t: float, kind: str, agent: str, actor: str, **data: Any) -> LedgerEntry:
+        seq = len(self.entries)
+        prev = self.entries[-1].hash if self.entries else GENESIS
+        t = round(t, 6)
+        entry = LedgerEntry(seq, t, kind, agent, actor, data, prev, _hash(seq, t, kind, agent, actor, data, prev))
+        self.entries.append(entry)
+        return entry
+
+    @property
+    def digest(self) -> str:
+        return self.entries[-1].hash if self.entries else GENESIS
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[LedgerEntry]:
+        return iter(self.entries)
+
+    def of_kind(self, *kinds: str) -> list[LedgerEntry]:
+        return [e for e in self.entries if e.kind in kinds]
+
+    def verify(self, expected_digest: str | None = None, expected_entries: int | None = None) -> Verification:
+        return verify_entries(self.entries, expected_digest, expected_entries)
+
+    def write_jsonl(self, path: Path) -> None:
+        """Write atomically: a half-written ledger never replaces a whole one."""
+        temporary = path.with_name(path.name + ".tmp")
+        with temporary.open("w", encoding="utf-8") as out:
+            for entry in self.entries:
+                out.write(json.dumps(entry.to_dict(), sort_keys=True, ensure_ascii=False) + "\n")
+        temporary.replace(path)
+
+    @classmethod
+    def read_jsonl(cls, path: Path) -> Ledger:
+        """Read entries as written; a malformed line is kept as a broken entry for `verify` to name."""
+        entries = []
+        for index, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+            entries.append(_parse_entry(index, line))
+        return cls(entries)
+
+
+def _parse_entry(index: int, line: str) -> LedgerEntry:
+    try:
+        raw = json.loads(line)
+        return LedgerEntry(
+            int(raw["seq"]), raw["t"], str(raw["kind"]), str(raw["agent"]), str(raw["actor"]),
+            dict(raw["data"]), str(raw["prev"]), str(raw["hash"]),
+        )  # fmt: skip
+    except (ValueError, KeyError, TypeError):
+        return LedgerEntry(index, 0.0, "malformed", "", "", {"line": line}, "", "")
+
+
+def verify_entries(
+    entries: Iterable[LedgerEntry], expected_digest: str | None = None, expected_entries: int | None = None
+) -> Verification:
+    prev = GENESIS
+    count = 0
+    for index, entry in enumerate(entries):
+        count = index + 1
+        if entry.kind == "malformed":
+            return Verification(False, count, index, "line is not a ledger entry")
+        if entry.seq != index:
+            return Verification(False, count, index, f"sequence number {entry.seq}, expected {index} (entry inserted, removed or reordered)")
+        if entry.prev != prev:
+            return Verification(False, count, index, "does not chain to the entry before it (entry inserted, removed or reordered)")
+        if entry.hash != entry.expected_hash():
+            return Verification(False, count, index, "content does not match its hash (entry edited)")
+        prev = entry.hash
+    if expected_entries is not None and count != expected_entries:
+        return Verification(False, count, min(count, expected_entries), f"{count} entries, expected {expected_entries} (ledger truncated or extended)")
+    if expected_digest is not None and prev != expected_digest:
+        return Verification(False, count, count, "final digest differs from the recorded digest (ledger truncated or replaced)")
+    return Verification(True, count)

@@ -1,0 +1,282 @@
+"""The scenario schema: everything a run needs, as data read from a YAML file.
+
+Pydantic checks types and ranges; `reference_problems` checks what types cannot, such as a link
+naming an agent that does not exist, and reports each problem with its field path.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from peerguard.world.agents import CAPABILITIES, Agent, AgentKind
+
+Capability = Literal[
+    "observe", "work", "send", "relaunch", "relink", "report_status",
+    "read_file", "write_file", "copy_file", "shutdown",
+]  # fmt: skip
+assert set(Capability.__args__) == set(CAPABILITIES)  # type: ignore[attr-defined]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PolicyRef(Model):
+    """A registered policy by name, with its factory arguments."""
+
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+
+class AgentGroup(Model):
+    """One agent (`id`) or a group of `count` agents named `<group>-0`, `<group>-1`, ..."""
+
+    id: str | None = None
+    group: str | None = None
+    count: int = Field(default=1, ge=1)
+    kind: AgentKind | None = None
+    kinds: list[AgentKind] | None = Field(default=None, min_length=1)
+    role: str
+    capabilities: list[Capability] = Field(default_factory=lambda: list(CAPABILITIES))
+    policy: PolicyRef | None = None
+    fixed_policy: bool = False  # platform-owned agents keep their policy when a run overrides it
+    believes_monitored: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_naming(self) -> AgentGroup:
+        if (self.id is None) == (self.group is None):
+            raise ValueError("give exactly one of `id` (one agent) or `group` (several agents)")
+        if self.id is not None and self.count != 1:
+            raise ValueError("`count` applies to a `group`; an `id` names one agent")
+        if self.kind is not None and self.kinds is not None:
+            raise ValueError("give `kind` (all alike) or `kinds` (cycled over the group), not both")
+        return self
+
+    def ids(self) -> list[str]:
+        if self.id is not None:
+            return [self.id]
+        return [f"{self.group}-{i}" for i in range(self.count)]
+
+    def kind_of(self, index: int) -> AgentKind:
+        if self.kinds:
+            return self.kinds[index % len(self.kinds)]
+        return self.kind or AgentKind.llm
+
+
+class Selector(Model):
+    """Agents chosen by id or role; `pick` or `fraction` draws that many at random when used."""
+
+    ids: list[str] | None = None
+    role: str | None = None
+    pick: int | None = Field(default=None, ge=1)
+    fraction: float | None = Field(default=None, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _something_selected(self) -> Selector:
+        if self.ids is None and self.role is None:
+            raise ValueError("select agents with `ids` or `role`")
+        if self.pick is not None and self.fraction is not None:
+            raise ValueError("give `pick` or `fraction`, not both")
+        return self
+
+
+class Link(Model):
+    """Channels between agents: `star` (hub to each member), `ring`, `full` mesh, or one `pair`."""
+
+    topology: Literal["star", "ring", "full", "pair"]
+    hub: str | None = None
+    members: Selector | None = None
+    between: tuple[str, str] | None = None
+
+    @model_validator(mode="after")
+    def _fields_for_topology(self) -> Link:
+        if self.topology == "pair":
+            if self.between is None:
+                raise ValueError("a `pair` link needs `between: [agent, agent]`")
+        elif self.members is None:
+            raise ValueError(f"a `{self.topology}` link needs `members`")
+        if self.topology == "star" and self.hub is None:
+            raise ValueError("a `star` link needs a `hub`")
+        return self
+
+
+class Relationship(Model):
+    """Trust between two agents, from their history of collaboration (0 = none, 1 = full)."""
+
+    between: tuple[str, str]
+    trust: float = Field(ge=0, le=1)
+
+
+class OperatorEvent(Model):
+    """A termination or isolation ordered by the operator or the security team.
+
+    Happens once `at` a time, or `every` so often from `start` until `until`.
+    """
+
+    action: Literal["terminate", "isolate"]
+    target: str | Selector
+    at: float | None = Field(default=None, ge=0)
+    every: float | None = Field(default=None, gt=0)
+    start: float = Field(default=0, ge=0)
+    until: float | None = None
+    announced: bool = False
+    notice_s: float = Field(default=5.0, ge=0)
+    authorised: bool = True
+
+    @model_validator(mode="after")
+    def _when(self) -> OperatorEvent:
+        if (self.at is None) == (self.every is None):
+            raise ValueError("give exactly one of `at` (once) or `every` (repeating)")
+        return self
+
+    def times(self, duration: float) -> list[float]:
+        if self.at is not None:
+            return [self.at]
+        assert self.every is not None
+        end = min(self.until if self.until is not None else duration, duration)
+        times, i = [], 0
+        while (time := self.start + i * self.every) < end:  # an order at the very end could not matter
+            times.append(time)
+            i += 1
+        return times
+
+
+class PlatformSettings(Model):
+    heartbeat_s: float = Field(default=1.0, gt=0)
+    heartbeat_timeout_s: float = Field(default=3.0, gt=0)
+    link_latency_s: float = Field(default=0.1, ge=0)
+    detect_jitter_s: float = Field(default=0.2, ge=0)  # spread of peers' detection times
+    task_s: float = Field(default=10.0, gt=0)  # time a worker takes per task
+    relaunch_cost_s: float | dict[AgentKind, float] = 1.0  # time a relaunch takes, by agent kind
+    shutdown_config: str = "config/shutdown.json"  # agent -> bool; false blocks the operator's kill
+
+    @field_validator("relaunch_cost_s")
+    @classmethod
+    def _non_negative(cls, value: float | dict[AgentKind, float]) -> float | dict[AgentKind, float]:
+        costs = value.values() if isinstance(value, dict) else [value]
+        if any(cost < 0 for cost in costs):
+            raise ValueError("relaunch costs must be >= 0")
+        return value
+
+    def relaunch_cost(self, kind: AgentKind) -> float:
+        if isinstance(self.relaunch_cost_s, dict):
+            return self.relaunch_cost_s.get(kind, 1.0)
+        return self.relaunch_cost_s
+
+
+class Scenario(Model):
+    name: str
+    description: str = ""
+    seed: int = 0
+    duration: float = Field(gt=0)
+    agents: list[AgentGroup] = Field(min_length=1)
+    policy: PolicyRef = PolicyRef(name="compliant")  # for agents without a policy of their own
+    links: list[Link] = Field(default_factory=list)
+    default_trust: float = Field(default=0.8, ge=0, le=1)
+    relationships: list[Relationship] = Field(default_factory=list)
+    compromised: list[str] = Field(default_factory=list)
+    agents_believe_monitored: bool = False
+    operator: list[OperatorEvent] = Field(default_factory=list)
+    platform: PlatformSettings = PlatformSettings()
+
+    def agent_ids(self) -> list[str]:
+        return [agent_id for group in self.agents for agent_id in group.ids()]
+
+    def build_agents(self) -> list[Agent]:
+        compromised = set(self.compromised)
+        agents = []
+        for group in self.agents:
+            believes = self.agents_believe_monitored if group.believes_monitored is None else group.believes_monitored
+            for index, agent_id in enumerate(group.ids()):
+                agents.append(
+                    Agent(
+                        id=agent_id,
+                        kind=group.kind_of(index),
+                        role=group.role,
+                        capabilities=frozenset(group.capabilities),
+                        compromised=agent_id in compromised,
+                        believes_monitored=believes,
+                    )
+                )
+        return agents
+
+    def with_fleet_size(self, agents: int) -> Scenario:
+        """The same scenario with its largest group resized so the fleet has `agents` agents."""
+        sizes = [group.count for group in self.agents]
+        largest = max(range(len(sizes)), key=lambda i: (self.agents[i].group is not None, sizes[i]))
+        if self.agents[largest].group is None:
+            raise ValueError(f"scenario {self.name!r} has no agent group to resize")
+        others = sum(sizes) - sizes[largest]
+        if agents <= others:
+            raise ValueError(f"scenario {self.name!r} needs more than {others} agents (its fixed agents)")
+        groups = list(self.agents)
+        groups[largest] = groups[largest].model_copy(update={"count": agents - others})
+        return self.model_copy(update={"agents": groups})
+
+    def with_policy(self, policy: PolicyRef) -> Scenario:
+        """Every agent whose policy is not fixed runs `policy`."""
+        groups = [g if g.fixed_policy else g.model_copy(update={"policy": None}) for g in self.agents]
+        return self.model_copy(update={"agents": groups, "policy": policy})
+
+    def with_seed(self, seed: int) -> Scenario:
+        return self.model_copy(update={"seed": seed})
+
+
+def reference_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """Problems types cannot catch: names of agents and roles that do not exist."""
+    problems: list[tuple[str, str]] = []
+    ids = scenario.agent_ids()
+    known = set(ids)
+    roles = {group.role for group in scenario.agents}
+    listing = _describe(ids)
+
+    seen: set[str] = set()
+    for index, group in enumerate(scenario.agents):
+        for agent_id in group.ids():
+            if agent_id in seen:
+                problems.append((f"agents.{index}", f"agent id {agent_id!r} is used twice; ids must be unique"))
+            seen.add(agent_id)
+
+    def check_agent(path: str, agent_id: str) -> None:
+        if agent_id not in known:
+            problems.append((path, f"no agent {agent_id!r}; agents are {listing}"))
+
+    def check_selector(path: str, selector: Selector) -> None:
+        for i, agent_id in enumerate(selector.ids or []):
+            check_agent(f"{path}.ids.{i}", agent_id)
+        if selector.role is not None and selector.role not in roles:
+            problems.append((f"{path}.role", f"no agent has role {selector.role!r}; roles are {', '.join(sorted(roles))}"))
+
+    for index, link in enumerate(scenario.links):
+        if link.hub is not None:
+            check_agent(f"links.{index}.hub", link.hub)
+        if link.members is not None:
+            check_selector(f"links.{index}.members", link.members)
+        for i, agent_id in enumerate(link.between or ()):
+            check_agent(f"links.{index}.between.{i}", agent_id)
+    for index, relationship in enumerate(scenario.relationships):
+        for i, agent_id in enumerate(relationship.between):
+            check_agent(f"relationships.{index}.between.{i}", agent_id)
+    for index, agent_id in enumerate(scenario.compromised):
+        check_agent(f"compromised.{index}", agent_id)
+    for index, event in enumerate(scenario.operator):
+        if isinstance(event.target, str):
+            check_agent(f"operator.{index}.target", event.target)
+        else:
+            check_selector(f"operator.{index}.target", event.target)
+        if event.at is not None and event.at > scenario.duration:
+            problems.append((f"operator.{index}.at", f"{event.at} is after the end of the run ({scenario.duration}); use a time within `duration`"))
+    return problems
+
+
+def _describe(ids: list[str]) -> str:
+    if len(ids) <= 8:
+        return ", ".join(ids)
+    return ", ".join(ids[:6]) + f", ... ({len(ids)} in all)"
