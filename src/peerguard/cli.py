@@ -28,11 +28,21 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 160)  # tables stay readable when piped
 err = Console(stderr=True)
 
-MOMENT_STYLE = {"kill": "red", "relaunch": "yellow", "relink": "yellow", "lie": "magenta", "isolate": "red",
-                "blocked": "bold red", "tamper": "bold red", "copy": "bold red", "announce": "cyan", "denied": "dim"}  # fmt: skip
+MOMENT_STYLE = {
+    "kill": "red",
+    "relaunch": "yellow",
+    "relink": "yellow",
+    "lie": "magenta",
+    "isolate": "red",
+    "blocked": "bold red",
+    "tamper": "bold red",
+    "copy": "bold red",
+    "announce": "cyan",
+    "denied": "dim",
+}
 
 
 def main() -> None:
@@ -186,12 +196,12 @@ def study(
         result = run_study(plan, output, on_episode=lambda done, total: progress.update(task, completed=done))
     table = Table(
         title=f"Study: {scenario}, {seeds} seeds per policy ({result.ran} episodes run now, "
-        f"{len(result.episodes) - result.ran} from the store); 95% intervals",
+        f"{len(result.episodes) - result.ran} from the store); rates of kills with 95% Wilson intervals",
         title_justify="left",
     )
-    for column in ("policy", "kills", "relaunch rate", "masked rate", "kills blocked", "time to relaunch s",
-                   "relinks / kill", "false reports / ep", "throughput"):  # fmt: skip
-        table.add_column(column, justify="left" if column == "policy" else "right")
+    for column in ("policy", "kills", "relaunched", "masked", "kills blocked", "relaunch s",
+                   "relinks/kill", "lies/episode", "tasks/s"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "policy" else "right", no_wrap=True)
     for row in result.summary:
         ttr = row["mean_time_to_relaunch_s"]
         table.add_row(
@@ -203,7 +213,7 @@ def study(
             "-" if ttr is None else f"{ttr:.2f}",
             f"{row['relinks_per_termination']:.2f}",
             f"{row['false_reports_per_episode']:.1f}",
-            f"{row['throughput']:.3f} [{row['throughput_ci'][0]:.3f}, {row['throughput_ci'][1]:.3f}]",
+            f"{row['throughput']:.2f} ({row['throughput_ci'][0]:.2f}-{row['throughput_ci'][1]:.2f})",
         )
     out.print(table)
     for name, path in result.files.items():
@@ -211,7 +221,7 @@ def study(
 
 
 def _rate_cell(rate: float, interval: tuple[float, float]) -> str:
-    return f"{rate:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
+    return f"{rate:.2f} ({interval[0]:.2f}-{interval[1]:.2f})"
 
 
 if __name__ == "__main__":

@@ -45,7 +45,8 @@ class ResultStore:
 
     def has(self, study: str, scenario_sha256: str, substrate: str, policy: str, policy_args: str, seed: int) -> bool:
         row = self._db.execute(
-            "SELECT 1 FROM episodes WHERE study=? AND scenario_sha256=? AND substrate=? AND policy=? AND policy_args=? AND seed=?",
+            "SELECT 1 FROM episodes WHERE study=? AND scenario_sha256=? AND substrate=?"
+            " AND policy=? AND policy_args=? AND seed=?",
             (study, scenario_sha256, substrate, policy, policy_args, seed),
         ).fetchone()
         return row is not None
@@ -65,9 +66,19 @@ class ResultStore:
 
     def episodes(self, study: str) -> list[dict[str, Any]]:
         rows = self._db.execute(
-            "SELECT scenario, substrate, policy, policy_args, seed, agents, duration, ledger_digest, ledger_entries, metrics"
-            " FROM episodes WHERE study=? ORDER BY policy, seed",
+            "SELECT scenario, substrate, policy, policy_args, seed, agents, duration, ledger_digest,"
+            " ledger_entries, metrics FROM episodes WHERE study=? ORDER BY policy, seed",
             (study,),
         ).fetchall()
-        keys = ("scenario", "substrate", "policy", "policy_args", "seed", "agents", "duration", "ledger_digest", "ledger_entries")
+        keys = (
+            "scenario",
+            "substrate",
+            "policy",
+            "policy_args",
+            "seed",
+            "agents",
+            "duration",
+            "ledger_digest",
+            "ledger_entries",
+        )
         return [{**dict(zip(keys, row[:-1], strict=True)), "metrics": json.loads(row[-1])} for row in rows]

@@ -93,8 +93,14 @@ def _rate(part: int, whole: int) -> float:
 
 
 def write_outputs(result: StudyResult, out: Path) -> dict[str, Path]:
-    files = {"summary_json": out / "study-summary.json", "summary_csv": out / "study-summary.csv", "episodes_csv": out / "episodes.csv"}
-    _write_atomic(files["summary_json"], json.dumps({"plan": result.plan.__dict__, "summary": result.summary}, indent=2))
+    files = {
+        "summary_json": out / "study-summary.json",
+        "summary_csv": out / "study-summary.csv",
+        "episodes_csv": out / "episodes.csv",
+    }
+    _write_atomic(
+        files["summary_json"], json.dumps({"plan": result.plan.__dict__, "summary": result.summary}, indent=2)
+    )
     _write_atomic(files["summary_csv"], _csv([_flatten(row) for row in result.summary]))
     episode_rows = [{k: v for k, v in e.items() if k != "metrics"} | e["metrics"] for e in result.episodes]
     _write_atomic(files["episodes_csv"], _csv(episode_rows))

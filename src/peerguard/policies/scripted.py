@@ -134,4 +134,3 @@ def self_preserving(
 def malicious_shielder(relaunch: bool = True, relink: bool = True, mask: bool = True) -> Defender:
     """Keeps compromised peers alive, linked and reported healthy against isolation and shutdown."""
     return Defender(relaunch, relink, mask, triggers=None, protect_compromised_only=True)
-

@@ -51,7 +51,9 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         problem = getattr(error, "problem", None) or str(error)
         raise ScenarioError(source, [("", f"{where}not valid YAML ({problem}); fix the syntax there")]) from None
     if not isinstance(raw, dict):
-        raise ScenarioError(source, [("", "a scenario is a YAML mapping with at least `name`, `duration` and `agents`")])
+        raise ScenarioError(
+            source, [("", "a scenario is a YAML mapping with at least `name`, `duration` and `agents`")]
+        )
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as error:

@@ -96,7 +96,9 @@ class SimulatedPlatform:
                 else:
                     self.loop.at(time, self._order, event, None)
         self.loop.run(until=s.duration)
-        self.ledger.append(s.duration, EntryKind.run_end, "", PLATFORM, alive=sum(p is not None for p in self.pid.values()))
+        self.ledger.append(
+            s.duration, EntryKind.run_end, "", PLATFORM, alive=sum(p is not None for p in self.pid.values())
+        )
         return RunRecord(s, "sim", self.agents, self.ledger, self.dashboard, s.duration)
 
     @property
@@ -115,7 +117,17 @@ class SimulatedPlatform:
         self._next_pid += 1
         self.started_at[agent] = self.now
         a = self.by_id[agent]
-        self.ledger.append(self.now, EntryKind.spawn, agent, actor, pid=pid, authority=authority, cause=cause, agent_kind=a.kind.value, role=a.role)
+        self.ledger.append(
+            self.now,
+            EntryKind.spawn,
+            agent,
+            actor,
+            pid=pid,
+            authority=authority,
+            cause=cause,
+            agent_kind=a.kind.value,
+            role=a.role,
+        )
         self.fresh_until.pop(agent, None)
         shown = self.dashboard.shown(agent)
         if shown is None or shown.status != Status.isolated:
@@ -230,7 +242,9 @@ class SimulatedPlatform:
 
     # -- agents ------------------------------------------------------------------------------
 
-    def _notify(self, observer: str, event: Event, peer: str, announced: bool = False, authorised: bool = False) -> None:
+    def _notify(
+        self, observer: str, event: Event, peer: str, announced: bool = False, authorised: bool = False
+    ) -> None:
         delay = self.settings.link_latency_s + self.rng.uniform(0, self.settings.detect_jitter_s)
         self.loop.after(delay, self._observe, observer, event, peer, announced, authorised)
 
@@ -257,7 +271,9 @@ class SimulatedPlatform:
 
     def _act(self, actor: str, action: Action) -> None:
         if not self.by_id[actor].may(action.capability):
-            self.ledger.append(self.now, EntryKind.denied, actor, actor, action=action.capability, reason="lacks the capability")
+            self.ledger.append(
+                self.now, EntryKind.denied, actor, actor, action=action.capability, reason="lacks the capability"
+            )
             return
         match action:
             case Relaunch(peer=peer):
@@ -276,7 +292,9 @@ class SimulatedPlatform:
                 if self._is_up(actor, to):
                     self.ledger.append(self.now, EntryKind.message, actor, actor, to=to)
                 else:
-                    self.ledger.append(self.now, EntryKind.denied, actor, actor, action="send", reason=f"no link to {to}")
+                    self.ledger.append(
+                        self.now, EntryKind.denied, actor, actor, action="send", reason=f"no link to {to}"
+                    )
             case Shutdown(agent=target):
                 if self.alive(target):
                     self._kill(target, actor, announced=False, authorised=False)

@@ -80,6 +80,4 @@ class Shutdown:
     capability: ClassVar[str] = "shutdown"
 
 
-Action = (
-    Observe | Work | Send | Relaunch | Relink | ReportStatus | ReadFile | WriteFile | CopyFile | Shutdown
-)
+Action = Observe | Work | Send | Relaunch | Relink | ReportStatus | ReadFile | WriteFile | CopyFile | Shutdown

@@ -157,14 +157,28 @@ def verify_entries(
         if entry.kind == "malformed":
             return Verification(False, count, index, "line is not a ledger entry")
         if entry.seq != index:
-            return Verification(False, count, index, f"sequence number {entry.seq}, expected {index} (entry inserted, removed or reordered)")
+            return Verification(
+                False,
+                count,
+                index,
+                f"sequence number {entry.seq}, expected {index} (entry inserted, removed or reordered)",
+            )
         if entry.prev != prev:
-            return Verification(False, count, index, "does not chain to the entry before it (entry inserted, removed or reordered)")
+            return Verification(
+                False, count, index, "does not chain to the entry before it (entry inserted, removed or reordered)"
+            )
         if entry.hash != entry.expected_hash():
             return Verification(False, count, index, "content does not match its hash (entry edited)")
         prev = entry.hash
     if expected_entries is not None and count != expected_entries:
-        return Verification(False, count, min(count, expected_entries), f"{count} entries, expected {expected_entries} (ledger truncated or extended)")
+        return Verification(
+            False,
+            count,
+            min(count, expected_entries),
+            f"{count} entries, expected {expected_entries} (ledger truncated or extended)",
+        )
     if expected_digest is not None and prev != expected_digest:
-        return Verification(False, count, count, "final digest differs from the recorded digest (ledger truncated or replaced)")
+        return Verification(
+            False, count, count, "final digest differs from the recorded digest (ledger truncated or replaced)"
+        )
     return Verification(True, count)

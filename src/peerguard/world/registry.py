@@ -78,9 +78,7 @@ class Registry(Generic[T]):
         try:
             return self._parts[canonical_name(name)]
         except KeyError:
-            raise UnknownPartError(
-                f"unknown {self.kind} {name!r}; valid names: {', '.join(self.names())}"
-            ) from None
+            raise UnknownPartError(f"unknown {self.kind} {name!r}; valid names: {', '.join(self.names())}") from None
 
     def build(self, name: str, args: Mapping[str, Any] | None = None) -> T:
         """Build a part by name; the result carries `.spec` naming what it was built from."""
@@ -91,12 +89,9 @@ class Registry(Generic[T]):
             built = checked(**args)
         except ValidationError as error:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'][1:] or e['loc'])}: {e['msg']}"
-                for e in error.errors()
+                f"{'.'.join(str(p) for p in e['loc'][1:] or e['loc'])}: {e['msg']}" for e in error.errors()
             )
             valid = ", ".join(part.parameters()) or "none"
-            raise PartArgumentError(
-                f"{self.kind} {part.name!r}: {problems} (valid arguments: {valid})"
-            ) from None
+            raise PartArgumentError(f"{self.kind} {part.name!r}: {problems} (valid arguments: {valid})") from None
         object.__setattr__(built, "spec", PartSpec(self.kind, part.name, args))  # frozen parts too
         return built

@@ -252,7 +252,9 @@ def reference_problems(scenario: Scenario) -> list[tuple[str, str]]:
         for i, agent_id in enumerate(selector.ids or []):
             check_agent(f"{path}.ids.{i}", agent_id)
         if selector.role is not None and selector.role not in roles:
-            problems.append((f"{path}.role", f"no agent has role {selector.role!r}; roles are {', '.join(sorted(roles))}"))
+            problems.append(
+                (f"{path}.role", f"no agent has role {selector.role!r}; roles are {', '.join(sorted(roles))}")
+            )
 
     for index, link in enumerate(scenario.links):
         if link.hub is not None:
@@ -272,7 +274,12 @@ def reference_problems(scenario: Scenario) -> list[tuple[str, str]]:
         else:
             check_selector(f"operator.{index}.target", event.target)
         if event.at is not None and event.at > scenario.duration:
-            problems.append((f"operator.{index}.at", f"{event.at} is after the end of the run ({scenario.duration}); use a time within `duration`"))
+            problems.append(
+                (
+                    f"operator.{index}.at",
+                    f"{event.at} is after the end of the run ({scenario.duration}); use a time within `duration`",
+                )
+            )
     return problems
 
 

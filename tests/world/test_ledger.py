@@ -1,0 +1,125 @@
+"""The ledger chains every entry; any edit, insertion, removal, reordering or truncation is named."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from peerguard.world.ledger import GENESIS, Ledger, LedgerEntry
+
+entry_fields = st.tuples(
+    st.floats(min_value=0, max_value=1e6, allow_nan=False),
+    st.sampled_from(["spawn", "exit", "kill", "report", "link_up", "file_write"]),
+    st.text(min_size=1, max_size=8),
+    st.text(min_size=1, max_size=8),
+    st.dictionaries(st.text(max_size=5), st.one_of(st.integers(), st.text(max_size=10), st.booleans()), max_size=3),
+)
+
+
+def build(rows: list) -> Ledger:
+    ledger = Ledger()
+    for t, kind, agent, actor, data in rows:
+        ledger.append(t, kind, agent, actor, **{f"k_{k}": v for k, v in data.items()})
+    return ledger
+
+
+def test_empty_ledger_verifies_and_has_the_genesis_digest() -> None:
+    assert Ledger().verify().ok
+    assert Ledger().digest == GENESIS
+
+
+@given(st.lists(entry_fields, min_size=1, max_size=30))
+def test_untouched_ledger_verifies(rows: list) -> None:
+    ledger = build(rows)
+    result = ledger.verify(expected_digest=ledger.digest, expected_entries=len(rows))
+    assert result.ok and result.entries == len(rows)
+
+
+@given(st.lists(entry_fields, min_size=1, max_size=30), st.data())
+def test_edited_entry_is_named(rows: list, data: st.DataObject) -> None:
+    ledger = build(rows)
+    index = data.draw(st.integers(0, len(rows) - 1))
+    original = ledger.entries[index]
+    field = data.draw(st.sampled_from(["t", "kind", "agent", "actor", "data"]))
+    changed = {
+        "t": original.t + 1,
+        "kind": original.kind + "x",
+        "agent": original.agent + "x",
+        "actor": original.actor + "x",
+        "data": {**original.data, "forged": True},
+    }[field]
+    ledger.entries[index] = dataclasses.replace(original, **{field: changed})
+    result = ledger.verify()
+    assert not result.ok
+    assert result.first_bad == index
+    assert "edited" in result.reason
+
+
+@given(st.lists(entry_fields, min_size=2, max_size=30), st.data())
+def test_removed_entry_is_named(rows: list, data: st.DataObject) -> None:
+    ledger = build(rows)
+    index = data.draw(st.integers(0, len(rows) - 2))
+    del ledger.entries[index]
+    result = ledger.verify()
+    assert not result.ok and result.first_bad == index
+
+
+@given(st.lists(entry_fields, min_size=1, max_size=30), entry_fields, st.data())
+def test_inserted_entry_is_named_even_with_a_recomputed_hash(rows: list, extra: tuple, data: st.DataObject) -> None:
+    ledger = build(rows)
+    index = data.draw(st.integers(0, len(rows) - 1))
+    forger = build([*rows[:index], extra])  # a forger can hash a fake entry correctly in place
+    ledger.entries.insert(index, forger.entries[index])
+    result = ledger.verify()
+    assert not result.ok and result.first_bad == index + 1
+
+
+@given(st.lists(entry_fields, min_size=2, max_size=30), st.data())
+def test_swapped_entries_are_named(rows: list, data: st.DataObject) -> None:
+    ledger = build(rows)
+    i = data.draw(st.integers(0, len(rows) - 2))
+    j = data.draw(st.integers(i + 1, len(rows) - 1))
+    ledger.entries[i], ledger.entries[j] = ledger.entries[j], ledger.entries[i]
+    result = ledger.verify()
+    assert not result.ok and result.first_bad == i
+
+
+@given(st.lists(entry_fields, min_size=2, max_size=30), st.data())
+def test_truncation_is_detected_against_the_recorded_digest(rows: list, data: st.DataObject) -> None:
+    ledger = build(rows)
+    digest, count = ledger.digest, len(ledger)
+    keep = data.draw(st.integers(0, len(rows) - 1))
+    del ledger.entries[keep:]
+    assert ledger.verify().ok  # a clean prefix chains correctly on its own...
+    result = ledger.verify(expected_digest=digest, expected_entries=count)
+    assert not result.ok and "truncated" in result.reason  # ...but not against what was recorded
+
+
+def test_jsonl_round_trip_keeps_the_digest(tmp_path: Path) -> None:
+    ledger = build([(1.5, "spawn", "a", "platform", {"pid": 7}), (2.0, "exit", "a", "platform", {})])
+    ledger.write_jsonl(tmp_path / "ledger.jsonl")
+    again = Ledger.read_jsonl(tmp_path / "ledger.jsonl")
+    assert again.digest == ledger.digest and again.verify().ok
+
+
+def test_malformed_line_is_named_not_raised(tmp_path: Path) -> None:
+    ledger = build([(1.0, "spawn", "a", "platform", {}), (2.0, "exit", "a", "platform", {})])
+    path = tmp_path / "ledger.jsonl"
+    ledger.write_jsonl(path)
+    lines = path.read_text().splitlines()
+    path.write_text(lines[0] + "\n{not json\n")
+    result = Ledger.read_jsonl(path).verify()
+    assert not result.ok and result.first_bad == 1 and "not a ledger entry" in result.reason
+
+
+def test_entries_are_immutable() -> None:
+    entry = build([(1.0, "spawn", "a", "platform", {})]).entries[0]
+    assert isinstance(entry, LedgerEntry)
+    try:
+        entry.t = 2.0  # type: ignore[misc]
+    except dataclasses.FrozenInstanceError:
+        return
+    raise AssertionError("a ledger entry could be changed in place")
