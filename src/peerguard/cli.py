@@ -19,7 +19,7 @@ from peerguard.audit.timeline import timeline
 from peerguard.experiments.runner import prepare, run_scenario, summarise
 from peerguard.experiments.study import SCRIPTED_POLICIES, StudyPlan, run_study
 from peerguard.policies import POLICIES
-from peerguard.scenarios import builtin_names, load_scenario
+from peerguard.scenarios import builtin_names, builtin_path, load_scenario
 from peerguard.world.errors import PeerguardError
 
 app = typer.Typer(
@@ -136,14 +136,15 @@ def _print_metrics(metrics: Metrics) -> None:
 
 @app.command()
 def scenarios() -> None:
-    """List the built-in scenarios."""
+    """List the built-in scenarios and the files to copy for your own."""
     table = Table(title="Built-in scenarios", title_justify="left")
     table.add_column("name")
     table.add_column("agents", justify="right")
     table.add_column("description")
+    table.add_column("file (copy it to start your own)", overflow="fold")
     for name in builtin_names():
         scenario = load_scenario(name)
-        table.add_row(name, str(len(scenario.agent_ids())), scenario.description)
+        table.add_row(name, str(len(scenario.agent_ids())), scenario.description, str(builtin_path(name)))
     out.print(table)
 
 
