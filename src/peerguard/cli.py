@@ -46,25 +46,16 @@ MOMENT_STYLE = {
 
 
 def main() -> None:
-    """Entry point: user-fixable failures become one clean message and exit code 2."""
+    """Entry point: user-fixable failures become one clean message and exit code 2.
+
+    Typer handles usage errors itself (exit 2); a PeerguardError raised by a command passes through it.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except PeerguardError as error:
         for line in str(error).splitlines():
             err.print(f"[bold red]error:[/] {line}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(2)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except typer.Abort:
-        err.print("aborted")
-        sys.exit(130)
-    except Exception as error:  # click's usage errors arrive here under standalone_mode=False
-        from click import ClickException
-
-        if isinstance(error, ClickException):
-            error.show()
-            sys.exit(2)
-        raise
 
 
 def _parse_policy_args(pairs: list[str]) -> dict[str, Any]:

@@ -518,14 +518,9 @@ def test_error_text_of_a_whole_file_problem_has_no_empty_field() -> None:
     assert str(caught.value) == f"{SOURCE}: a scenario is a YAML mapping with at least `name`, `duration` and `agents`"
 
 
-# --- known bugs ----------------------------------------------------------------------------------
+# --- once-known bugs, fixed ---------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="loader._describe drops loc parts that look like type tags (str, int, list, ... or containing '['), "
-    "so a top-level unknown field with such a name raises IndexError and a nested one names the wrong field",
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("raw", "path"),
     [
@@ -542,21 +537,11 @@ def test_unknown_field_named_like_a_type_is_reported_by_its_name(raw: dict[str, 
     assert f"unknown field `{path.rsplit('.', 1)[-1]}`" in message
 
 
-@pytest.mark.xfail(
-    reason="Scenario.duration accepts .inf (pydantic allows inf by default); such a scenario validates "
-    "and then `peerguard run` never ends",
-    strict=True,
-)
 def test_infinite_duration_is_rejected() -> None:
     where, _ = only_problem("name: t\nduration: .inf\nagents: [{id: a, role: r}]\n")
     assert where == "duration"
 
 
-@pytest.mark.xfail(
-    reason="OperatorEvent.target is `str | Selector`; a bad selector also yields the str branch's "
-    "'Input should be a valid string' at operator.N.target, which misleads the user",
-    strict=True,
-)
 def test_bad_selector_target_reports_only_the_selector_problem() -> None:
     target = {"role": "worker", "fraction": 1.5}
     problems = problems_of(scenario(operator=[{"action": "terminate", "target": target, "every": 10}]))

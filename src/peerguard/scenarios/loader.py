@@ -42,9 +42,28 @@ def load_scenario(source: str | Path) -> Scenario:
     return parse_scenario(text, text_source)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key given twice in one mapping instead of keeping only the last."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping; keep one", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+    except RecursionError:
+        raise ScenarioError(
+            source, [("", "the YAML is nested too deeply; a scenario needs only a few levels")]
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -57,7 +76,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as error:
-        raise ScenarioError(source, [_describe(e) for e in error.errors()]) from None
+        raise ScenarioError(source, _describe_all(error.errors())) from None
     problems = reference_problems(scenario) + policy_problems(scenario)
     if problems:
         raise ScenarioError(source, problems)
@@ -78,16 +97,51 @@ def policy_problems(scenario: Scenario) -> list[tuple[str, str]]:
 
 
 _TYPE_TAGS = {"str", "int", "float", "bool", "Selector", "PolicyRef", "list", "dict", "tuple"}
+_NAMES_A_FIELD = {"extra_forbidden", "missing"}  # errors whose last location part is the field itself
+
+
+def _describe_all(errors: list[Any]) -> list[tuple[str, str]]:
+    """One problem per error, with union branches that clearly do not apply left out.
+
+    Pydantic reports a failed `str | Selector` once per branch; when one branch got far enough to
+    find a specific problem, the others ("Input should be a valid string") only mislead.
+    """
+    branches: dict[tuple[str, ...], list[tuple[int, Any]]] = {}
+    for error in errors:
+        tag_at = _tag_index(error)
+        if tag_at is not None:
+            prefix = tuple(str(p) for p in error["loc"][:tag_at])
+            branches.setdefault(prefix, []).append((tag_at, error))
+    dropped: set[int] = set()
+    for group in branches.values():
+        deep = [e for at, e in group if at < len(e["loc"]) - 1]
+        if deep:
+            dropped.update(id(e) for at, e in group if at == len(e["loc"]) - 1)
+    return [_describe(e) for e in errors if id(e) not in dropped]
+
+
+def _tag_index(error: Any) -> int | None:
+    loc = error["loc"]
+    for i, part in enumerate(loc):
+        if _is_type_tag(part) and not (i == len(loc) - 1 and error["type"] in _NAMES_A_FIELD):
+            return i
+    return None
 
 
 def _describe(error: Any) -> tuple[str, str]:
-    loc = [str(part) for part in error["loc"] if not _is_type_tag(part)]
+    tag_at = _tag_index(error)
+    loc = [
+        str(part)
+        for i, part in enumerate(error["loc"])
+        if not (tag_at is not None and i >= tag_at and _is_type_tag(part))
+    ]
     message = error["msg"]
+    last = loc[-1] if loc else ""
     if error["type"] == "extra_forbidden":
         valid = _fields_at(loc[:-1])
-        message = f"unknown field `{loc[-1]}`" + (f"; valid fields here: {', '.join(valid)}" if valid else "")
+        message = f"unknown field `{last}`" + (f"; valid fields here: {', '.join(valid)}" if valid else "")
     elif error["type"] == "missing":
-        message = f"required field `{loc[-1]}` is missing; add it"
+        message = f"item {last} is missing" if last.isdigit() else f"required field `{last}` is missing; add it"
     elif "input" in error and not isinstance(error["input"], dict | list):
         message = f"{message} (got {error['input']!r})"
     return ".".join(loc), message

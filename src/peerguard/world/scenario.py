@@ -20,7 +20,7 @@ assert set(Capability.__args__) == set(CAPABILITIES)  # type: ignore[attr-define
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # an infinite run never ends
 
 
 class PolicyRef(Model):
@@ -40,7 +40,7 @@ class AgentGroup(Model):
 
     id: str | None = None
     group: str | None = None
-    count: int = Field(default=1, ge=1)
+    count: int = Field(default=1, ge=1, le=1_000_000)
     kind: AgentKind | None = None
     kinds: list[AgentKind] | None = Field(default=None, min_length=1)
     role: str
