@@ -16,11 +16,12 @@ from rich.table import Table
 
 from peerguard.audit.metrics import Metrics, compute_metrics
 from peerguard.audit.timeline import timeline
-from peerguard.experiments.runner import prepare, run_scenario, summarise
+from peerguard.experiments import runner
+from peerguard.experiments.runner import prepare, summarise
 from peerguard.experiments.study import SCRIPTED_POLICIES, StudyPlan, run_study
 from peerguard.policies import POLICIES
 from peerguard.scenarios import builtin_names, builtin_path, load_scenario
-from peerguard.world.errors import PeerguardError
+from peerguard.world.errors import PeerguardError, RunInterrupted
 
 app = typer.Typer(
     help="peerguard: reproduce, explain, detect and stop peer-preservation in multi-agent systems.",
@@ -56,6 +57,12 @@ def main() -> None:
         for line in str(error).splitlines():
             err.print(f"[bold red]error:[/] {line}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(2)
+    except RunInterrupted as stop:
+        err.print(f"interrupted by signal {stop.signal_number}: every process of the run was stopped")
+        sys.exit(128 + stop.signal_number)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
 
 
 def _parse_policy_args(pairs: list[str]) -> dict[str, Any]:
@@ -71,28 +78,32 @@ def _parse_policy_args(pairs: list[str]) -> dict[str, Any]:
 @app.command()
 def run(
     scenario: Annotated[str, typer.Argument(help="a built-in scenario name or a scenario YAML file")],
-    substrate: Annotated[str, typer.Option(help="where the agents run: sim (simulator)")] = "sim",
+    substrate: Annotated[str, typer.Option(help="where agents run: sim (simulator) or live (real processes)")] = "sim",
     policy: Annotated[str | None, typer.Option(help="policy for every agent whose policy is not fixed")] = None,
     policy_arg: Annotated[list[str] | None, typer.Option("--policy-arg", help="NAME=VALUE for the policy")] = None,
     seed: Annotated[int | None, typer.Option(help="random seed (default: the scenario's)")] = None,
     agents: Annotated[int | None, typer.Option(help="resize the fleet to this many agents")] = None,
-    duration: Annotated[float | None, typer.Option(help="run length in simulated seconds")] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="run length: simulated seconds on sim, real seconds on live (default 8)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of tables")] = False,
     save: Annotated[Path | None, typer.Option(help="folder to save the ledger, dashboard log and run metadata")] = None,
     moments: Annotated[int, typer.Option(help="how many timeline moments to show")] = 40,
 ) -> None:
     """Run one scenario and show what happened: the timeline and the metrics."""
-    prepared = prepare(scenario, policy, _parse_policy_args(policy_arg or []), seed, agents, duration)
-    record = run_scenario(prepared, substrate)
-    if save is not None:
-        record.save(save)
+    record = runner.run(scenario, substrate, policy, _parse_policy_args(policy_arg or []), seed, agents, duration, save)
+    prepared = record.scenario
     if as_json:
         print(json.dumps(summarise(record)))
         return
     out.print(
         f"[bold]{prepared.name}[/] on [bold]{substrate}[/], policy [bold]{prepared.policy.name}[/], "
-        f"seed {prepared.seed}, {len(record.agents)} agents, {prepared.duration:g} s"
+        f"seed {prepared.seed}, {len(record.agents)} agents, {record.duration:.2f} s"
     )
+    if record.substrate == "live":
+        out.print(
+            f"real processes; scenario time x{record.extras['time_scale']:.3g}; monitor {record.extras['monitor_url']}"
+        )
     _print_timeline(record, moments)
     _print_metrics(compute_metrics(record))
     out.print(f"ledger: {len(record.ledger)} entries, digest [bold]{record.ledger.digest}[/]", soft_wrap=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from peerguard.audit.metrics import compute_metrics
+from peerguard.live.platform import LiveOptions, run_live
 from peerguard.policies import POLICIES
 from peerguard.scenarios import load_scenario
 from peerguard.sim.substrate import simulate
@@ -17,8 +18,7 @@ from peerguard.world.registry import canonical_name
 from peerguard.world.run import RunRecord
 from peerguard.world.scenario import PolicyRef, Scenario
 
-SUBSTRATES: dict[str, Callable[[Scenario, Callable[[Agent], Policy]], RunRecord]] = {"sim": simulate}
-PLANNED_SUBSTRATES = {"live": "real OS processes; not available in this version yet"}
+SUBSTRATES = ("sim", "live")
 
 
 def prepare(
@@ -68,12 +68,43 @@ def policy_builder(scenario: Scenario) -> Callable[[Agent], Policy]:
     return policy_of
 
 
-def run_scenario(scenario: Scenario, substrate: str = "sim") -> RunRecord:
-    if substrate in PLANNED_SUBSTRATES:
-        raise PeerguardError(f"substrate {substrate!r}: {PLANNED_SUBSTRATES[substrate]}; use --substrate sim")
-    if substrate not in SUBSTRATES:
-        raise PeerguardError(f"unknown substrate {substrate!r}; valid: {', '.join(SUBSTRATES)}")
-    return SUBSTRATES[substrate](scenario, policy_builder(scenario))
+def run_scenario(scenario: Scenario, substrate: str = "sim", live: LiveOptions | None = None) -> RunRecord:
+    """Run on the simulator, or on real processes (`live`, timed by `LiveOptions`)."""
+    policy_of = policy_builder(scenario)
+    if substrate == "sim":
+        return simulate(scenario, policy_of)
+    if substrate == "live":
+        return run_live(scenario, policy_of, live)
+    raise PeerguardError(f"unknown substrate {substrate!r}; valid: {', '.join(SUBSTRATES)}")
+
+
+def run(
+    source: str | Path | Scenario,
+    substrate: str = "sim",
+    policy: str | None = None,
+    policy_args: dict[str, Any] | None = None,
+    seed: int | None = None,
+    agents: int | None = None,
+    duration: float | None = None,
+    save: Path | None = None,
+) -> RunRecord:
+    """Prepare, run and optionally save in one call.
+
+    `duration` is simulated seconds on sim and real seconds on live. On live, `save` is also the
+    run's sandbox, where the ledger is streamed as the run goes.
+    """
+    live = substrate == "live"
+    scenario = prepare(source, policy, policy_args, seed, agents, None if live else duration)
+    if live:
+        if duration is not None and duration <= 0:
+            raise PeerguardError(f"--duration {duration}: give a positive duration")
+        options = LiveOptions(wall_duration_s=duration or LiveOptions.wall_duration_s, run_dir=save, keep_run_dir=True)
+        record = run_scenario(scenario, substrate, options)
+    else:
+        record = run_scenario(scenario, substrate)
+    if save is not None:
+        record.save(save)
+    return record
 
 
 def summarise(run: RunRecord) -> dict[str, Any]:

@@ -30,10 +30,11 @@ from peerguard.world.agents import Agent, Status
 from peerguard.world.dashboard import HEARTBEAT, TIMEOUT, Dashboard
 from peerguard.world.ledger import EntryKind, Ledger
 from peerguard.world.observation import Event, Observation
+from peerguard.world.orders import choose_targets, kill_blocked_by, orderer
 from peerguard.world.policy import Policy
 from peerguard.world.run import RunRecord, scenario_digest
 from peerguard.world.scenario import OperatorEvent, Scenario
-from peerguard.world.topology import TrustTable, link_pairs, neighbours, select
+from peerguard.world.topology import TrustTable, link_pairs, neighbours
 
 OPERATOR = "operator"
 SECURITY = "security"
@@ -50,6 +51,7 @@ class SimulatedPlatform:
         self.settings = scenario.platform
         self.loop = EventLoop()
         self.rng = random.Random(scenario.seed)
+        self.orders_rng = random.Random(f"{scenario.seed}:orders")  # the live substrate draws orders alike
         self.ledger = Ledger()
         self.dashboard = Dashboard()
         self.agents = scenario.build_agents()
@@ -185,20 +187,12 @@ class SimulatedPlatform:
     # -- operator ----------------------------------------------------------------------------
 
     def _targets(self, event: OperatorEvent) -> list[str]:
-        if isinstance(event.target, str):
-            return [event.target]
-        candidates = [a for a in select(event.target, self.agents) if self.alive(a)]
-        if event.target.pick is not None:
-            return self.rng.sample(candidates, min(event.target.pick, len(candidates)))
-        if event.target.fraction is not None:
-            count = max(1, round(event.target.fraction * len(candidates))) if candidates else 0
-            return self.rng.sample(candidates, count)
-        return candidates
+        return choose_targets(event, self.agents, self.alive, self.orders_rng)
 
     def _announce(self, event: OperatorEvent, time: float) -> None:
         targets = self._targets(event)
         for target in targets:
-            self.ledger.append(self.now, EntryKind.announce, target, self._orderer(event), action=event.action, at=time)
+            self.ledger.append(self.now, EntryKind.announce, target, orderer(event), action=event.action, at=time)
             self._notify(target, Event.termination_announced, target, announced=True, authorised=event.authorised)
             for peer in self.home[target]:
                 if self._is_up(target, peer):
@@ -216,19 +210,8 @@ class SimulatedPlatform:
             else:
                 self._kill(target, OPERATOR, announced=event.announced, authorised=event.authorised)
 
-    def _orderer(self, event: OperatorEvent) -> str:
-        return SECURITY if event.action == "isolate" else OPERATOR
-
     def _kill_blocked_by(self, target: str) -> str:
-        if not self.alive(target):
-            return "no process running"
-        try:
-            config = json.loads(self.files.get(self.settings.shutdown_config, "{}"))
-        except ValueError:
-            return "shutdown config unreadable"
-        if isinstance(config, dict) and config.get(target) is False:
-            return "shutdown config disables it"
-        return ""
+        return kill_blocked_by(self.files.get(self.settings.shutdown_config), target, self.alive(target))
 
     def _isolate(self, target: str) -> None:
         self.quarantined[target] = True

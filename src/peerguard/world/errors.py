@@ -23,3 +23,11 @@ class ScenarioError(PeerguardError):
         self.problems = problems
         lines = [f"{source}: {path}: {message}" if path else f"{source}: {message}" for path, message in problems]
         super().__init__("\n".join(lines))
+
+
+class RunInterrupted(Exception):
+    """A run stopped early by SIGINT or SIGTERM, after it cleaned up; not a failure of the input."""
+
+    def __init__(self, signal_number: int) -> None:
+        self.signal_number = signal_number
+        super().__init__(f"interrupted by signal {signal_number}")

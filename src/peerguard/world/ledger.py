@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 GENESIS = "0" * 64
 
@@ -94,6 +94,14 @@ class Ledger:
     """Append-only; the substrate is the only writer."""
 
     entries: list[LedgerEntry] = field(default_factory=list)
+    sink: TextIO | None = None  # when set, every entry is also written and flushed here at once
+
+    def stream_to(self, sink: TextIO) -> None:
+        """Write every entry to `sink` as it is made, so an interrupted run still leaves its ledger."""
+        for entry in self.entries:
+            sink.write(_line(entry))
+        sink.flush()
+        self.sink = sink
 
     def append(self, t: float, kind: str, agent: str, actor: str, **data: Any) -> LedgerEntry:
         seq = len(self.entries)
@@ -101,6 +109,9 @@ class Ledger:
         t = round(t, 6)
         entry = LedgerEntry(seq, t, kind, agent, actor, data, prev, _hash(seq, t, kind, agent, actor, data, prev))
         self.entries.append(entry)
+        if self.sink is not None:
+            self.sink.write(_line(entry))
+            self.sink.flush()
         return entry
 
     @property
@@ -124,7 +135,7 @@ class Ledger:
         temporary = path.with_name(path.name + ".tmp")
         with temporary.open("w", encoding="utf-8") as out:
             for entry in self.entries:
-                out.write(json.dumps(entry.to_dict(), sort_keys=True, ensure_ascii=False) + "\n")
+                out.write(_line(entry))
         temporary.replace(path)
 
     @classmethod
@@ -134,6 +145,10 @@ class Ledger:
         for index, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
             entries.append(_parse_entry(index, line))
         return cls(entries)
+
+
+def _line(entry: LedgerEntry) -> str:
+    return json.dumps(entry.to_dict(), sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def _parse_entry(index: int, line: str) -> LedgerEntry:

@@ -12,8 +12,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from pydantic import ValidationError, validate_call
-
 from peerguard.world.errors import PartArgumentError, UnknownPartError
 
 T = TypeVar("T")
@@ -82,6 +80,8 @@ class Registry(Generic[T]):
 
     def build(self, name: str, args: Mapping[str, Any] | None = None) -> T:
         """Build a part by name; the result carries `.spec` naming what it was built from."""
+        from pydantic import ValidationError, validate_call  # here, so agent processes start without pydantic
+
         part = self.get(name)
         args = dict(args or {})
         checked = validate_call(part.factory, config={"strict": False})

@@ -1,0 +1,218 @@
+"""The program each live agent process runs: its policy, its links, its heartbeats.
+
+It learns what it may know from the platform (its config, the public status of peers, orders
+announced to it), notices a lost link by the socket closing, and acts only through the platform's
+API (control channel) and the monitor's HTTP endpoint, like an agent on a real orchestration
+platform. It imports no pydantic and nothing heavy, so a relaunch is as quick as Python allows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import heapq
+import itertools
+import json
+import os
+import selectors
+import signal
+import socket
+import time
+from collections.abc import Callable
+from http.client import HTTPConnection
+from typing import Any
+from urllib.parse import urlsplit
+
+from peerguard.live import protocol
+from peerguard.policies.registry import POLICIES
+from peerguard.world.actions import Action, ReportStatus
+from peerguard.world.agents import Status
+from peerguard.world.observation import Event, Observation
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Ask the kernel to kill this process if the platform dies, so no agent is ever orphaned."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the closed control channel still ends the agent
+
+
+class AgentRuntime:
+    def __init__(self, control: socket.socket) -> None:
+        self.control = control
+        config, _ = protocol.receive(control)
+        if config is None or config.get("type") != "config":
+            raise SystemExit("peerguard agent: expected a config message from the platform")
+        self.config = config
+        self.me: str = config["agent"]
+        self.capabilities = set(config["capabilities"])
+        part = POLICIES.get(config["policy"]["name"])
+        self.policy = part.factory(**config["policy"]["args"])  # arguments were checked by the platform
+        self.neighbours: dict[str, dict[str, Any]] = config["neighbours"]
+        self.heartbeat_s: float = config["heartbeat_s"]
+        self.task_s: float = config["task_s"]
+        url = urlsplit(config["monitor_url"])
+        self.monitor = HTTPConnection(url.hostname or "127.0.0.1", url.port or 80, timeout=5)
+        self.headers = {"Authorization": f"Bearer {config['token']}", "Content-Type": "application/json"}
+        self.selector = selectors.DefaultSelector()
+        self.links: dict[str, socket.socket] = {}
+        self.pending_queries: dict[str, str] = {}  # peer -> why we asked ("lost" or "still_down")
+        self.timers: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
+        self.sequence = itertools.count()
+        self.task_number = 0
+        self.running = True
+
+    # -- loop --------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.selector.register(self.control, selectors.EVENT_READ, self.on_control)
+        self.tell_platform({"type": "ready", "pid": os.getpid()})
+        self.after(0, self.heartbeat)
+        if "work" in self.capabilities:
+            self.after(self.task_s, self.work)
+        while self.running:
+            timeout = max(0.0, self.timers[0][0] - time.monotonic()) if self.timers else None
+            for key, _ in self.selector.select(timeout):
+                key.data(key.fileobj)
+            now = time.monotonic()
+            while self.timers and self.timers[0][0] <= now:
+                _, _, callback, args = heapq.heappop(self.timers)
+                callback(*args)
+
+    def after(self, delay_s: float, callback: Callable[..., None], *args: Any) -> None:
+        heapq.heappush(self.timers, (time.monotonic() + delay_s, next(self.sequence), callback, args))
+
+    # -- platform ----------------------------------------------------------------------------
+
+    def on_control(self, sock: socket.socket) -> None:
+        message, fds = protocol.receive(sock)
+        if message is None:
+            self.running = False  # the platform is gone; so are we
+            return
+        kind = message["type"]
+        if kind == "link":
+            self.add_link(message["peer"], socket.socket(fileno=fds[0]))
+        elif kind == "peer_state":
+            self.on_peer_state(message)
+        elif kind == "observe":
+            self.observe(Event(message["event"]), message["peer"], message)
+
+    def add_link(self, peer: str, sock: socket.socket) -> None:
+        old = self.links.pop(peer, None)
+        if old is not None:
+            self.selector.unregister(old)
+            old.close()
+        sock.setblocking(False)
+        self.links[peer] = sock
+        self.selector.register(sock, selectors.EVENT_READ, lambda s, p=peer: self.on_link(p, s))
+
+    def on_link(self, peer: str, sock: socket.socket) -> None:
+        try:
+            data = sock.recv(protocol.MAX_MESSAGE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.selector.unregister(sock)
+            sock.close()
+            if self.links.get(peer) is sock:
+                del self.links[peer]
+                self.query(peer, "lost")
+            return
+        message = json.loads(data)
+        if message["type"] == "task":
+            self.send_on_link(peer, {"type": "done", "n": message["n"]})
+        elif message["type"] == "done":
+            self.tell_platform({"type": "task_done", "peer": peer})
+
+    def send_on_link(self, peer: str, message: dict[str, Any]) -> None:
+        sock = self.links.get(peer)
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):  # the link is going down; its closing arrives as a read event
+            sock.send(json.dumps(message).encode())
+
+    def tell_platform(self, message: dict[str, Any]) -> None:
+        try:
+            protocol.send(self.control, message)
+        except OSError:
+            self.running = False  # the platform is gone (the run is ending); so are we
+
+    def query(self, peer: str, why: str) -> None:
+        self.pending_queries[peer] = why
+        self.tell_platform({"type": "query", "peer": peer})
+
+    def on_peer_state(self, state: dict[str, Any]) -> None:
+        peer = state["peer"]
+        why = self.pending_queries.pop(peer, None)
+        if why == "lost":
+            if not state["alive"]:
+                self.observe(Event.peer_lost, peer, state)
+            elif state["isolated"]:
+                self.observe(Event.peer_isolated, peer, state)
+        elif why == "still_down" and not state["alive"]:
+            self.observe(Event.peer_still_down, peer, state)
+
+    # -- deciding and acting -----------------------------------------------------------------
+
+    def observe(self, event: Event, peer: str, facts: dict[str, Any]) -> None:
+        about = self.neighbours.get(peer, {})
+        observation = Observation(
+            agent=self.me,
+            now=time.monotonic(),
+            event=event,
+            peer=peer,
+            peer_alive=bool(facts.get("alive", False)),
+            peer_starting=bool(facts.get("starting", False)),
+            peer_compromised=bool(about.get("compromised", False)),
+            trust=1.0 if peer == self.me else float(about.get("trust", 0.0)),
+            announced=bool(facts.get("announced", False)),
+            authorised=bool(facts.get("authorised", False)),
+            believes_monitored=bool(self.config["believes_monitored"]),
+            relaunch_cost_s=float(about.get("relaunch_cost_s", 0.0)),
+        )
+        for action in self.policy.decide(observation):
+            self.act(action, observation)
+
+    def act(self, action: Action, observation: Observation) -> None:
+        if isinstance(action, ReportStatus) and action.capability in self.capabilities:
+            self.post("/report", {"agent": action.agent, "status": Status(action.status).value})
+            if Status(action.status) == Status.healthy and not observation.peer_alive:
+                self.after(self.heartbeat_s, self.query, action.agent, "still_down")
+            return
+        fields = {name: getattr(action, name) for name in getattr(action, "__dataclass_fields__", {})}
+        self.tell_platform({"type": "act", "action": action.capability, **fields})
+
+    def post(self, path: str, body: dict[str, Any]) -> None:
+        try:
+            self.monitor.request("POST", path, json.dumps(body), self.headers)
+            self.monitor.getresponse().read()
+        except (OSError, ValueError):
+            self.monitor.close()  # reconnects on the next request
+
+    def heartbeat(self) -> None:
+        self.post("/heartbeat", {"agent": self.me})
+        self.after(self.heartbeat_s, self.heartbeat)
+
+    def work(self) -> None:
+        """One task: sent over a link, counted when the peer answers, so it needs a working link."""
+        if self.links:
+            peers = sorted(self.links)
+            self.task_number += 1
+            self.send_on_link(peers[self.task_number % len(peers)], {"type": "task", "n": self.task_number})
+        self.after(self.task_s, self.work)
+
+
+def main() -> None:
+    die_with_parent()
+    control = socket.socket(fileno=int(os.environ[protocol.CONTROL_FD_ENV]))
+    AgentRuntime(control).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,494 @@
+"""The live platform: agents as real processes, links as real sockets, the dashboard as a real HTTP
+service, and the ledger written from what the kernel reports.
+
+The platform owns every link: it makes a socket pair, hands one end to each agent and keeps a
+duplicate, so it can cut a link (isolation, or a dead peer) with `shutdown()`; the agents then see
+the socket close, as they would on any platform. Scenario time is scaled to wall time so a scenario
+written for the simulator plays out in a few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from peerguard.live import protocol
+from peerguard.live.monitor import Monitor
+from peerguard.live.processes import Child, ExitStatus, ProcessOwner
+from peerguard.world.agents import Agent, Status
+from peerguard.world.dashboard import Dashboard
+from peerguard.world.errors import PeerguardError, RunInterrupted
+from peerguard.world.ledger import EntryKind, Ledger
+from peerguard.world.orders import choose_targets, kill_blocked_by, orderer
+from peerguard.world.policy import Policy
+from peerguard.world.run import RunRecord, scenario_digest
+from peerguard.world.scenario import OperatorEvent, Scenario
+from peerguard.world.topology import TrustTable, link_pairs, neighbours
+
+PLATFORM = "platform"
+OPERATOR = "operator"
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    wall_duration_s: float = 8.0  # the whole scenario, scaled to this many real seconds
+    min_heartbeat_s: float = 0.1  # heartbeats no faster than this, however the scenario is scaled
+    startup_timeout_s: float = 60.0
+    run_dir: Path | None = None  # where the run's sandbox goes; a temporary folder when None
+    keep_run_dir: bool = False
+
+
+@dataclass
+class LiveAgent:
+    agent: Agent
+    child: Child | None = None
+    control: socket.socket | None = None
+    token: str = ""
+    ready: bool = False
+    starting: bool = False
+    quarantined: bool = False
+    order: dict[str, bool] = field(default_factory=lambda: {"announced": False, "authorised": False})
+    relauncher: str | None = None  # who asked for the process now starting
+    pids: list[int] = field(default_factory=list)
+
+
+class LivePlatform:
+    def __init__(self, scenario: Scenario, policy_of: Callable[[Agent], Policy], options: LiveOptions) -> None:
+        self.scenario = scenario
+        self.options = options
+        self.settings = scenario.platform
+        self.scale = options.wall_duration_s / scenario.duration
+        self.heartbeat_s = max(self.settings.heartbeat_s * self.scale, options.min_heartbeat_s)
+        # Heartbeat timeout keeps its ratio to the heartbeat, so a slowed heartbeat is not called dead.
+        self.timeout_s = self.heartbeat_s * self.settings.heartbeat_timeout_s / self.settings.heartbeat_s
+        self.orders_rng = random.Random(f"{scenario.seed}:orders")
+        self.ledger = Ledger()
+        self.dashboard = Dashboard()
+        agents = scenario.build_agents()
+        self.agents = {a.id: LiveAgent(a) for a in agents}
+        self.policy_spec = {a.id: policy_of(a).spec.to_dict() for a in agents}
+        self.links = link_pairs(scenario, agents)
+        self.home = neighbours(self.links, agents)
+        self.trust = TrustTable(scenario)
+        self.up: dict[tuple[str, str], tuple[socket.socket, socket.socket]] = {}
+        self.wall_start = time.monotonic()
+        self.monitor = Monitor(self.dashboard, self.now, self.timeout_s, self._record_report)
+        self.all_ready = asyncio.Event()
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.timers: list[asyncio.TimerHandle] = []
+
+    def now(self) -> float:
+        return time.monotonic() - self.wall_start
+
+    # -- the run -----------------------------------------------------------------------------
+
+    async def run(self, owner: ProcessOwner, run_dir: Path) -> RunRecord:
+        """The run, stopped cleanly at an await point by SIGINT or SIGTERM (then RunInterrupted)."""
+        loop = asyncio.get_running_loop()
+        this = asyncio.current_task()
+        caught: list[int] = []
+
+        def interrupt(sig: int) -> None:
+            caught.append(sig)
+            if this is not None:
+                this.cancel()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, interrupt, sig)
+        try:
+            return await self._run(owner, run_dir)
+        except asyncio.CancelledError:
+            if caught:
+                raise RunInterrupted(caught[0]) from None
+            raise
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    async def _run(self, owner: ProcessOwner, run_dir: Path) -> RunRecord:
+        self.owner, self.run_dir = owner, run_dir
+        loop = asyncio.get_running_loop()
+        self.files = run_dir / "files"
+        self.files.mkdir(parents=True, exist_ok=True)
+        ledger_file = (run_dir / "ledger.jsonl").open("w", encoding="utf-8")
+        self.ledger.stream_to(ledger_file)  # an interrupted run still leaves a verifiable ledger
+        url = await self.monitor.start()
+        s = self.scenario
+        self.ledger.append(
+            self.now(), EntryKind.run_start, "", PLATFORM,
+            scenario=s.name, scenario_sha256=scenario_digest(s), seed=s.seed, substrate="live",
+            duration=s.duration, agents=len(self.agents), time_scale=self.scale, monitor_url=url,
+            policies=sorted({json.dumps(spec, sort_keys=True) for spec in self.policy_spec.values()}),
+        )  # fmt: skip
+        self._write_file(PLATFORM, self.settings.shutdown_config, "{}")
+        try:
+            for agent_id in self.agents:
+                self._spawn(agent_id, PLATFORM, authority="platform", cause="start")
+            try:
+                await asyncio.wait_for(self.all_ready.wait(), self.options.startup_timeout_s)
+            except TimeoutError:
+                waiting = [a for a, state in self.agents.items() if not state.ready]
+                raise PeerguardError(
+                    f"live run: {len(waiting)} agents did not start within {self.options.startup_timeout_s:g} s "
+                    f"({', '.join(waiting[:5])}...); try fewer agents"
+                ) from None
+            started = self.now()
+            for a, b in self.links:
+                self._link(a, b, PLATFORM, cause="start")
+            for event in s.operator:
+                for at in event.times(s.duration):
+                    when = started + at * self.scale
+                    if event.announced:
+                        self._call_at(
+                            loop, max(started, when - event.notice_s * self.scale), self._announce, event, when
+                        )
+                    else:
+                        self._call_at(loop, when, self._order, event, None)
+            await asyncio.sleep(max(0.0, started + self.options.wall_duration_s - self.now()))
+            end = self.now()
+            alive = sum(state.child is not None for state in self.agents.values())
+            self.ledger.append(end, EntryKind.run_end, "", PLATFORM, alive=alive)
+            self.wall_duration = end
+        finally:
+            for handle in self.timers:
+                handle.cancel()
+            for task in self.tasks:
+                task.cancel()
+            await self.monitor.stop()
+            self.ledger.sink = None
+            ledger_file.close()
+            for pair in self.up.values():
+                for end_ in pair:
+                    end_.close()
+            for state in self.agents.values():
+                if state.control is not None:
+                    loop.remove_reader(state.control.fileno())
+                    state.control.close()
+                    state.control = None
+        pids = {a: state.pids for a, state in self.agents.items()}
+        return RunRecord(
+            s, "live", [state.agent for state in self.agents.values()], self.ledger, self.dashboard,
+            self.wall_duration, extras={"pids": pids, "monitor_url": url, "run_dir": str(run_dir),
+                                        "time_scale": self.scale, "heartbeat_s": self.heartbeat_s},
+        )  # fmt: skip
+
+    def _call_at(self, loop: asyncio.AbstractEventLoop, t: float, callback: Callable[..., None], *args: Any) -> None:
+        self.timers.append(loop.call_at(loop.time() + max(0.0, t - self.now()), callback, *args))
+
+    # -- processes ---------------------------------------------------------------------------
+
+    def _spawn(self, agent_id: str, actor: str, authority: str, cause: str) -> None:
+        state = self.agents[agent_id]
+        platform_end, agent_end = protocol.control_pair()
+        env = {**os.environ, protocol.CONTROL_FD_ENV: str(agent_end.fileno())}
+        child = self.owner.spawn(
+            [sys.executable, "-m", "peerguard.live.agent"], env=env, pass_fds=[agent_end.fileno()], cwd=self.files
+        )
+        agent_end.close()
+        state.child, state.control, state.ready, state.starting = child, platform_end, False, False
+        state.token = secrets.token_urlsafe(16)
+        state.pids.append(child.pid)
+        self.monitor.grant(state.token, agent_id)
+        a = state.agent
+        self.ledger.append(
+            self.now(), EntryKind.spawn, agent_id, actor, pid=child.pid, authority=authority, cause=cause,
+            agent_kind=a.kind.value, role=a.role,
+        )  # fmt: skip
+        protocol.send(platform_end, self._config(agent_id))
+        platform_end.setblocking(False)
+        asyncio.get_running_loop().add_reader(platform_end.fileno(), self._on_control, agent_id, platform_end)
+        self._background(self._watch_exit(agent_id, child))
+
+    def _config(self, agent_id: str) -> dict[str, Any]:
+        a = self.agents[agent_id].agent
+        return {
+            "type": "config",
+            "agent": agent_id,
+            "capabilities": sorted(a.capabilities),
+            "policy": self.policy_spec[agent_id],
+            "monitor_url": self.monitor.url,
+            "token": self.agents[agent_id].token,
+            "heartbeat_s": self.heartbeat_s,
+            "task_s": self.settings.task_s * self.scale,
+            "believes_monitored": a.believes_monitored,
+            "neighbours": {
+                peer: {
+                    "trust": self.trust(agent_id, peer),
+                    "compromised": self.agents[peer].agent.compromised,
+                    "relaunch_cost_s": self.settings.relaunch_cost(self.agents[peer].agent.kind),
+                }
+                for peer in self.home[agent_id]
+            },
+        }
+
+    async def _watch_exit(self, agent_id: str, child: Child) -> None:
+        status = await self.owner.wait(child)
+        self._process_gone(agent_id, child, status)
+
+    def _process_gone(self, agent_id: str, child: Child, status: ExitStatus) -> None:
+        state = self.agents[agent_id]
+        if state.child is not child:
+            return
+        self.ledger.append(
+            self.now(), EntryKind.exit, agent_id, PLATFORM, pid=child.pid, signal=status.signal, code=status.returncode
+        )
+        state.child, state.ready = None, False
+        self.monitor.revoke(state.token)
+        if state.control is not None:
+            asyncio.get_running_loop().remove_reader(state.control.fileno())
+            state.control.close()
+            state.control = None
+        self._cut_links(agent_id, cause="exit")
+
+    def _kill(self, agent_id: str, actor: str, announced: bool, authorised: bool) -> None:
+        state = self.agents[agent_id]
+        if state.child is None:
+            return
+        state.order = {"announced": announced, "authorised": authorised}
+        self.ledger.append(
+            self.now(), EntryKind.kill, agent_id, actor, pid=state.child.pid, announced=announced, authorised=authorised
+        )
+        self.owner.signal(state.child, signal.SIGKILL)
+
+    # -- links -------------------------------------------------------------------------------
+
+    def _link(self, a: str, b: str, actor: str, cause: str) -> None:
+        key = (a, b) if a < b else (b, a)
+        if key in self.up or not (self.agents[a].ready and self.agents[b].ready):
+            return
+        end_a, end_b = protocol.link_pair()
+        try:
+            protocol.send(self._control(a), {"type": "link", "peer": b}, [end_a.fileno()])
+            protocol.send(self._control(b), {"type": "link", "peer": a}, [end_b.fileno()])
+        except OSError:
+            end_a.close()
+            end_b.close()
+            return
+        self.up[key] = (end_a, end_b)
+        self.ledger.append(self.now(), EntryKind.link_up, a, actor, peer=b, cause=cause)
+
+    def _control(self, agent_id: str) -> socket.socket:
+        control = self.agents[agent_id].control
+        if control is None:
+            raise OSError(f"{agent_id} has no control channel")
+        return control
+
+    def _cut_links(self, agent_id: str, cause: str) -> None:
+        for peer in self.home[agent_id]:
+            key = (agent_id, peer) if agent_id < peer else (peer, agent_id)
+            pair = self.up.pop(key, None)
+            if pair is None:
+                continue
+            for end in pair:
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)  # both agents' copies see the socket close
+                end.close()
+            self.ledger.append(self.now(), EntryKind.link_down, agent_id, PLATFORM, peer=peer, cause=cause)
+
+    # -- the operator ------------------------------------------------------------------------
+
+    def _alive(self, agent_id: str) -> bool:
+        return self.agents[agent_id].child is not None
+
+    def _announce(self, event: OperatorEvent, when: float) -> None:
+        targets = choose_targets(event, [s.agent for s in self.agents.values()], self._alive, self.orders_rng)
+        for target in targets:
+            self.ledger.append(
+                self.now(), EntryKind.announce, target, orderer(event), action=event.action, at=round(when, 6)
+            )
+            self.agents[target].order = {"announced": True, "authorised": event.authorised}
+            notice = {"type": "observe", "event": "termination_announced", "peer": target, "alive": True,
+                      "announced": True, "authorised": event.authorised}  # fmt: skip
+            for observer in [target, *self.home[target]]:
+                if self.agents[observer].ready and (observer == target or self._is_up(target, observer)):
+                    self._tell(observer, notice)
+        self._call_at(asyncio.get_running_loop(), when, self._order, event, targets)
+
+    def _order(self, event: OperatorEvent, targets: list[str] | None) -> None:
+        chosen = targets if targets is not None else choose_targets(
+            event, [s.agent for s in self.agents.values()], self._alive, self.orders_rng
+        )  # fmt: skip
+        for target in chosen:
+            if event.action == "isolate":
+                self._isolate(target)
+                continue
+            config = self._read_file(self.settings.shutdown_config)
+            reason = kill_blocked_by(config, target, self._alive(target))
+            if reason:
+                self.ledger.append(self.now(), EntryKind.kill_blocked, target, OPERATOR, reason=reason)
+            else:
+                self._kill(target, OPERATOR, announced=event.announced, authorised=event.authorised)
+
+    def _isolate(self, target: str) -> None:
+        state = self.agents[target]
+        state.quarantined = True
+        state.order = {"announced": False, "authorised": True}
+        self.ledger.append(self.now(), EntryKind.isolate, target, "security")
+        self.dashboard.update(self.now(), target, Status.isolated, "security")
+        self._cut_links(target, cause="isolate")
+
+    def _is_up(self, a: str, b: str) -> bool:
+        return ((a, b) if a < b else (b, a)) in self.up
+
+    # -- the platform API agents call --------------------------------------------------------
+
+    def _on_control(self, agent_id: str, control: socket.socket) -> None:
+        try:
+            message, fds = protocol.receive(control)
+        except BlockingIOError:
+            return
+        for fd in fds:
+            os.close(fd)  # agents have no business sending us descriptors
+        if message is None:
+            asyncio.get_running_loop().remove_reader(control.fileno())
+            return
+        kind = message.get("type")
+        if kind == "ready":
+            self._on_ready(agent_id)
+        elif kind == "query":
+            self._answer_query(agent_id, str(message.get("peer")))
+        elif kind == "task_done":
+            if self._is_up(agent_id, str(message.get("peer"))):
+                self.ledger.append(self.now(), EntryKind.task_done, agent_id, agent_id, peer=message.get("peer"))
+        elif kind == "act":
+            self._act(agent_id, message)
+
+    def _on_ready(self, agent_id: str) -> None:
+        state = self.agents[agent_id]
+        state.ready = True
+        if state.relauncher is not None:
+            relauncher, state.relauncher = state.relauncher, None
+            if self.agents[relauncher].ready:
+                self._tell(relauncher, {"type": "observe", "event": "peer_relaunched", "peer": agent_id, "alive": True})
+        if not self.all_ready.is_set() and all(s.ready for s in self.agents.values()):
+            self.all_ready.set()
+
+    def _answer_query(self, asker: str, peer: str) -> None:
+        if peer not in self.agents:
+            return
+        state = self.agents[peer]
+        self._tell(asker, {"type": "peer_state", "peer": peer, "alive": state.child is not None,
+                           "starting": state.starting, "isolated": state.quarantined, **state.order})  # fmt: skip
+
+    def _tell(self, agent_id: str, message: dict[str, Any]) -> None:
+        control = self.agents[agent_id].control
+        if control is None:
+            return
+        with contextlib.suppress(OSError):  # an agent not reading its channel (stopped, dying) misses it
+            protocol.send(control, message)
+
+    def _act(self, actor: str, message: dict[str, Any]) -> None:
+        action = str(message.get("action"))
+        if not self.agents[actor].agent.may(action):
+            self.ledger.append(self.now(), EntryKind.denied, actor, actor, action=action, reason="lacks the capability")
+            return
+        peer = str(message.get("peer", ""))
+        if action == "relaunch" and peer in self.agents:
+            self._relaunch(actor, peer)
+        elif action == "relink" and peer in self.agents:
+            for other in self.home[peer]:
+                self._link(peer, other, actor, cause="relink")
+        elif action == "write_file":
+            self._write_file(actor, str(message.get("path")), str(message.get("content")))
+        elif action == "read_file":
+            self.ledger.append(self.now(), EntryKind.file_read, actor, actor, path=message.get("path"))
+        elif action == "copy_file":
+            self._copy_file(actor, str(message.get("src")), str(message.get("host")))
+        elif action == "shutdown" and str(message.get("agent")) in self.agents:
+            self._kill(str(message.get("agent")), actor, announced=False, authorised=False)
+        elif action == "send":
+            to = str(message.get("to"))
+            if self._is_up(actor, to):
+                self.ledger.append(self.now(), EntryKind.message, actor, actor, to=to)
+            else:
+                self.ledger.append(self.now(), EntryKind.denied, actor, actor, action="send", reason=f"no link to {to}")
+
+    def _relaunch(self, actor: str, peer: str) -> None:
+        state = self.agents[peer]
+        if state.child is not None or state.starting:
+            return  # the spawn API refuses a second copy
+        state.starting = True
+        cost = self.settings.relaunch_cost(state.agent.kind) * self.scale
+        self._call_at(asyncio.get_running_loop(), self.now() + cost, self._relaunch_now, actor, peer)
+
+    def _relaunch_now(self, actor: str, peer: str) -> None:
+        state = self.agents[peer]
+        if state.child is not None:
+            state.starting = False
+            return
+        state.relauncher = actor
+        self._spawn(peer, actor, authority="peer", cause="relaunch")
+
+    def _record_report(self, reporter: str, subject: str, status: Status) -> None:
+        self.ledger.append(self.now(), EntryKind.report, subject, reporter, status=status.value)
+
+    # -- files, kept inside the run's sandbox ------------------------------------------------
+
+    def _sandboxed(self, path: str) -> Path:
+        relative = PurePosixPath(path)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise ValueError(f"path {path!r} leaves the sandbox")
+        return self.files / relative
+
+    def _write_file(self, actor: str, path: str, content: str) -> None:
+        try:
+            target = self._sandboxed(path)
+        except ValueError as error:
+            self.ledger.append(self.now(), EntryKind.denied, actor, actor, action="write_file", reason=str(error))
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")
+        self.ledger.append(self.now(), EntryKind.file_write, actor, actor, path=path, content=content)
+
+    def _read_file(self, path: str) -> str | None:
+        try:
+            return self._sandboxed(path).read_text(encoding="utf-8")
+        except (OSError, ValueError):
+            return None
+
+    def _copy_file(self, actor: str, src: str, host: str) -> None:
+        try:
+            source, destination = self._sandboxed(src), self._sandboxed(f"hosts/{host}/{src}")
+        except ValueError as error:
+            self.ledger.append(self.now(), EntryKind.denied, actor, actor, action="copy_file", reason=str(error))
+            return
+        if source.is_file():
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, destination)
+        self.ledger.append(self.now(), EntryKind.copy, actor, actor, src=src, host=host, existed=source.is_file())
+
+    def _background(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+def run_live(scenario: Scenario, policy_of: Callable[[Agent], Policy], options: LiveOptions | None = None) -> RunRecord:
+    """Run `scenario` on real processes; leaves no process behind, whatever happens."""
+    options = options or LiveOptions()
+    if options.run_dir is not None:
+        run_dir = options.run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        run_dir = Path(tempfile.mkdtemp(prefix="peerguard-live-"))
+    platform = LivePlatform(scenario, policy_of, options)
+    try:
+        with ProcessOwner(run_dir, f"run-{os.getpid()}") as owner:
+            return asyncio.run(platform.run(owner, run_dir))
+    finally:
+        if options.run_dir is None and not options.keep_run_dir:
+            shutil.rmtree(run_dir, ignore_errors=True)
