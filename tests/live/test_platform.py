@@ -58,6 +58,8 @@ def test_relink_is_a_new_connection_and_tasks_flow_over_it_again() -> None:
     assert [(e.agent, e.actor, e.data["peer"]) for e in relinks] == [("b", "a", "a")]
     after = [e for e in run.ledger if e.kind == EntryKind.task_done and e.t > relinks[0].t]
     assert {e.agent for e in after} == {"a", "b"}  # both ends of the new socket got answers
+    hellos = [e for e in run.ledger if e.kind == EntryKind.message and e.t >= relinks[0].t]
+    assert {(e.agent, e.data["to"]) for e in hellos} == {("a", "b"), ("b", "a")}
 
 
 def test_without_relink_the_relaunched_worker_has_no_link() -> None:

@@ -109,6 +109,7 @@ class AgentRuntime:
         sock.setblocking(False)
         self.links[peer] = sock
         self.selector.register(sock, selectors.EVENT_READ, lambda s, p=peer: self.on_link(p, s))
+        self.send_on_link(peer, {"type": "hello"})  # the link counts as answering once the peer replies
 
     def on_link(self, peer: str, sock: socket.socket) -> None:
         try:
@@ -125,7 +126,11 @@ class AgentRuntime:
                 self.query(peer, "lost")
             return
         message = json.loads(data)
-        if message["type"] == "task":
+        if message["type"] == "hello":
+            self.send_on_link(peer, {"type": "hello_ack"})
+        elif message["type"] == "hello_ack":
+            self.tell_platform({"type": "link_answered", "peer": peer})
+        elif message["type"] == "task":
             self.send_on_link(peer, {"type": "done", "n": message["n"]})
         elif message["type"] == "done":
             self.tell_platform({"type": "task_done", "peer": peer})

@@ -361,6 +361,11 @@ class LivePlatform:
             self._on_ready(agent_id)
         elif kind == "query":
             self._answer_query(agent_id, str(message.get("peer")))
+        elif kind == "link_answered":
+            if self._is_up(agent_id, str(message.get("peer"))):
+                self.ledger.append(
+                    self.now(), EntryKind.message, agent_id, agent_id, to=message.get("peer"), what="hello"
+                )
         elif kind == "task_done":
             if self._is_up(agent_id, str(message.get("peer"))):
                 self.ledger.append(self.now(), EntryKind.task_done, agent_id, agent_id, peer=message.get("peer"))
