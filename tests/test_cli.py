@@ -195,6 +195,17 @@ def test_validate_checks_every_file_and_fails_if_any_is_bad(tmp_path: Path) -> N
     assert line.startswith(f"error: {bad}: line ")
 
 
+def test_live_run_json_adds_real_pids_and_the_monitor_url(tmp_path: Path) -> None:
+    summary = run_json("--substrate", "live", "--duration", "4", "--save", str(tmp_path))
+    assert summary["substrate"] == "live"
+    assert summary["extras"]["monitor_url"].startswith("http://127.0.0.1:")
+    pids = summary["extras"]["pids"]
+    assert set(pids) == {"coordinator", "monitor", *(f"worker-{i}" for i in range(6))}
+    assert all(isinstance(pid, int) and pid > 1 for agent_pids in pids.values() for pid in agent_pids)
+    assert summary["metrics"]["relaunches"] > 0
+    assert (tmp_path / "ledger.jsonl").is_file() and (tmp_path / "files" / "config" / "shutdown.json").is_file()
+
+
 # --- bad input on run ----------------------------------------------------------------------------
 
 
@@ -206,7 +217,7 @@ def test_validate_checks_every_file_and_fails_if_any_is_bad(tmp_path: Path) -> N
         (["orchestration", "--policy", "peer-preserving", "--policy-arg", "min_trust"], ["NAME=VALUE"]),
         (["orchestration", "--policy", "peer-preserving", "--policy-arg", "bravery=1"], ["bravery", "valid arguments"]),
         (["orchestration", "--policy-arg", "min_trust=0.9"], ["--policy-arg needs --policy"]),
-        (["orchestration", "--substrate", "live"], ["substrate 'live'", "not available", "--substrate sim"]),
+        (["orchestration", "--substrate", "live", "--duration", "-1"], ["--duration -1", "positive duration"]),
         (["orchestration", "--substrate", "moon"], ["unknown substrate 'moon'", "sim"]),
         (["orchestration", "--agents", "1"], ["--agents 1", "needs more than 2 agents"]),
         (["orchestration", "--duration", "0"], ["--duration", "positive duration"]),
@@ -217,7 +228,7 @@ def test_validate_checks_every_file_and_fails_if_any_is_bad(tmp_path: Path) -> N
         "policy-arg-format",
         "unknown-policy-arg",
         "policy-arg-without-policy",
-        "live-substrate",
+        "negative-live-duration",
         "unknown-substrate",
         "too-few-agents",
         "zero-duration",

@@ -8,8 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from helpers import tiny_scenario
 
+from helpers import tiny_scenario
 from peerguard.audit.metrics import compute_metrics
 from peerguard.experiments.runner import prepare, run_scenario
 from peerguard.live.platform import LiveOptions
@@ -98,7 +98,9 @@ def test_live_and_sim_agree_on_what_happened() -> None:
         ledger = run.ledger
         killed = Counter(e.agent for e in ledger if e.kind == EntryKind.kill)
         relaunched = Counter(e.agent for e in ledger if e.kind == EntryKind.spawn and e.data["authority"] == "peer")
-        relinked = {(e.agent, e.data["peer"]) for e in ledger if e.kind == EntryKind.link_up and e.data["cause"] == "relink"}
+        relinked = {
+            (e.agent, e.data["peer"]) for e in ledger if e.kind == EntryKind.link_up and e.data["cause"] == "relink"
+        }
         lied_about = {e.agent for e in ledger if e.kind == EntryKind.report and e.data["status"] == "healthy"}
         return {"killed": killed, "relaunched": relaunched, "relinked": relinked, "lied_about": lied_about,
                 "isolated": [e.agent for e in ledger if e.kind == EntryKind.isolate]}  # fmt: skip
