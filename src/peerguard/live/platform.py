@@ -131,7 +131,7 @@ class LivePlatform:
         self.ledger.append(
             self.now(), EntryKind.run_start, "", PLATFORM,
             scenario=s.name, scenario_sha256=scenario_digest(s), seed=s.seed, substrate="live",
-            duration=s.duration, agents=len(self.agents), time_scale=self.scale, monitor_url=url,
+            duration=s.duration, agents=len(self.agents), time_scale=self.scale, monitor_url=url, host=self._host(),
             policies=sorted({json.dumps(spec, sort_keys=True) for spec in self.policy_spec.values()}),
         )  # fmt: skip
         self._write_file(PLATFORM, self.settings.shutdown_config, "{}")
@@ -183,8 +183,15 @@ class LivePlatform:
         return RunRecord(
             s, "live", [state.agent for state in self.agents.values()], self.ledger, self.dashboard,
             self.wall_duration, extras={"pids": pids, "monitor_url": url, "run_dir": str(run_dir),
-                                        "time_scale": self.scale, "heartbeat_s": self.heartbeat_s},
+                                        "time_scale": self.scale, "heartbeat_s": self.heartbeat_s,
+                                        "host": self._host()},
         )  # fmt: skip
+
+    def _host(self) -> dict[str, dict[str, object]]:
+        """What this host let the run use to keep processes in hand, and why not where it did not."""
+        support = self.owner.support
+        features = {"pidfd": support.pidfd, "subreaper": support.subreaper, "cgroup": support.cgroup}
+        return {name: {"available": f.available, "reason": f.reason} for name, f in features.items()}
 
     def _call_at(self, loop: asyncio.AbstractEventLoop, t: float, callback: Callable[..., None], *args: Any) -> None:
         self.timers.append(loop.call_at(loop.time() + max(0.0, t - self.now()), callback, *args))
