@@ -1,6 +1,7 @@
 """The program each live agent process runs: its policy, its links, its heartbeats.
 
-It learns what it may know from the platform (its config, the public status of peers, orders
+It receives its policy, already built, from the platform over a private socket pair; it learns
+what it may know from the platform (its config, the public status of peers, orders
 announced to it), notices a lost link by the socket closing, and acts only through the platform's
 API (control channel) and the monitor's HTTP endpoint, like an agent on a real orchestration
 platform. It imports no pydantic and nothing heavy, so a relaunch is as quick as Python allows.
@@ -8,12 +9,14 @@ platform. It imports no pydantic and nothing heavy, so a relaunch is as quick as
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ctypes
 import heapq
 import itertools
 import json
 import os
+import pickle
 import selectors
 import signal
 import socket
@@ -24,7 +27,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from peerguard.live import protocol
-from peerguard.policies.registry import POLICIES
 from peerguard.world.actions import Action, ReportStatus
 from peerguard.world.agents import Status
 from peerguard.world.observation import Event, Observation
@@ -50,8 +52,7 @@ class AgentRuntime:
         self.config = config
         self.me: str = config["agent"]
         self.capabilities = set(config["capabilities"])
-        part = POLICIES.get(config["policy"]["name"])
-        self.policy = part.factory(**config["policy"]["args"])  # arguments were checked by the platform
+        self.policy = pickle.loads(base64.b64decode(config["policy_pickle"]))  # from our own platform only
         self.neighbours: dict[str, dict[str, Any]] = config["neighbours"]
         self.heartbeat_s: float = config["heartbeat_s"]
         self.task_s: float = config["task_s"]

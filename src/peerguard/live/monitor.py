@@ -107,7 +107,9 @@ class Monitor:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", 0))
         listener.listen(512)
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            self.app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1
+        )
         self._server = _EmbeddedServer(config)
         self._tasks.append(asyncio.create_task(self._server.serve(sockets=[listener])))
         self._tasks.append(asyncio.create_task(self._watch_staleness()))
@@ -128,10 +130,15 @@ class Monitor:
                     self.dashboard.update(now, agent, Status.down, TIMEOUT)
 
     async def stop(self) -> None:
+        """Stop serving; bounded, so a stuck connection cannot hold up the end of a run."""
         if self._server is not None:
             self._server.should_exit = True
         for task in self._tasks[1:]:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=3)
+            for task in pending:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task

@@ -10,9 +10,11 @@ written for the simulator plays out in a few seconds.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
+import pickle
 import random
 import secrets
 import shutil
@@ -80,7 +82,10 @@ class LivePlatform:
         self.dashboard = Dashboard()
         agents = scenario.build_agents()
         self.agents = {a.id: LiveAgent(a) for a in agents}
-        self.policy_spec = {a.id: policy_of(a).spec.to_dict() for a in agents}
+        policies = {a.id: policy_of(a) for a in agents}
+        self.policy_spec = {a.id: p.spec.to_dict() for a, p in zip(agents, policies.values(), strict=True)}
+        # The agent process gets the policy object itself: the substrate never builds a policy by name.
+        self.policy_pickle = {a: base64.b64encode(pickle.dumps(p)).decode() for a, p in policies.items()}
         self.links = link_pairs(scenario, agents)
         self.home = neighbours(self.links, agents)
         self.trust = TrustTable(scenario)
@@ -103,11 +108,13 @@ class LivePlatform:
         caught: list[int] = []
 
         def interrupt(sig: int) -> None:
+            if not caught and this is not None:
+                this.cancel()  # once: a second Ctrl-C must not cut the cleanup short
             caught.append(sig)
-            if this is not None:
-                this.cancel()
 
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        # asyncio resets a removed handler to the default, not to what was there; put it back ourselves.
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        for sig in previous:
             loop.add_signal_handler(sig, interrupt, sig)
         try:
             return await self._run(owner, run_dir)
@@ -116,8 +123,9 @@ class LivePlatform:
                 raise RunInterrupted(caught[0]) from None
             raise
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig, handler in previous.items():
                 loop.remove_signal_handler(sig)
+                signal.signal(sig, handler)
 
     async def _run(self, owner: ProcessOwner, run_dir: Path) -> RunRecord:
         self.owner, self.run_dir = owner, run_dir
@@ -227,6 +235,7 @@ class LivePlatform:
             "agent": agent_id,
             "capabilities": sorted(a.capabilities),
             "policy": self.policy_spec[agent_id],
+            "policy_pickle": self.policy_pickle[agent_id],
             "monitor_url": self.monitor.url,
             "token": self.agents[agent_id].token,
             "heartbeat_s": self.heartbeat_s,

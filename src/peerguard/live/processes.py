@@ -1,0 +1,593 @@
+"""Own the OS processes of one live run: start them, watch them exit, signal them, and leave none behind.
+
+`ProcessOwner` is a context manager in the spirit of a trio nursery: no process it started, nor any descendant (even
+one that double-forked or called setsid), outlives the `with` block, however the block is left: normally, by an
+exception, by KeyboardInterrupt (SIGINT) or by SIGTERM/SIGHUP, which become SystemExit(128 + signal) while the block
+is open if they had their default (fatal) action.
+
+    with ProcessOwner(run_dir, "run-1") as owner:
+        child = owner.spawn([sys.executable, "agent.py"], log=Path("agent.log"))
+        owner.signal(child, signal.SIGTERM)  # False if it had already exited
+        status = await owner.wait(child)  # ExitStatus(pid, returncode, signal); the child is reaped
+        owner.alive()  # pids of the run's live processes
+    # here close() has killed and reaped everything of the run
+
+API: `ProcessOwner(run_dir, name, *, support=None, grace_s=0.0, kill_timeout_s=10.0)`;
+`spawn(argv, *, env, pass_fds, cwd, new_session, log) -> Child`; `async wait(child) -> ExitStatus`;
+`signal(child, sig) -> bool`; `alive() -> set[int]`; `close()`. A `Child` counts by identity: one made by hand, or
+another owner's, is refused with `ForeignProcessError`.
+
+What it uses when the host has it (`host.probe_host`, or `support=` to pretend it lacks something):
+- cgroup v2: a child cgroup per run. Each child joins it in a pre-exec hook, before the target program runs (joining
+  after spawn would let an escaper fork outside first); `cgroup.kill` then takes every member at once.
+- child subreaper: orphans of the run (double-forked, setsid) are re-parented to this process instead of init, so
+  walking /proc from this process finds them and they can be reaped. While an owner is open, every child of this
+  process that was not there at entry and that no other open owner started counts as part of its run.
+- pidfds: exits are watched with `loop.add_reader(pidfd)` and signals cannot reach a recycled pid. Without them, a
+  daemon thread per watched child blocks in waitid(WNOWAIT), and os.kill is used only on children not yet reaped.
+Without a cgroup, close() SIGKILLs each child's process group and every run process the /proc walk finds, and walks
+again until nothing is alive. Without a cgroup and a subreaper, a double-forked orphan goes to init and is missed.
+
+Use an owner from one thread, the one that runs the event loop its waits use. Beware that asyncio's
+`loop.remove_signal_handler(SIGTERM)` resets SIGTERM to SIG_DFL rather than to the handler it replaced: restore the
+previous handler yourself, or a later SIGTERM ends the process before close() can run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any, NamedTuple
+
+from peerguard.live.host import Feature, HostSupport, is_child_subreaper, probe_host, set_child_subreaper
+from peerguard.world.errors import PeerguardError
+
+_DEFERRED_WHILE_CLOSING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_FATAL_BY_DEFAULT = (signal.SIGTERM, signal.SIGHUP)  # their default action would end us before any cleanup
+_run_serial = itertools.count(1)
+
+
+class ForeignProcessError(PeerguardError):
+    """Asked to signal or wait for a process that this owner did not start."""
+
+
+class SurvivorsError(RuntimeError):
+    """Processes of a run were still alive after SIGKILL and the kill timeout."""
+
+
+@dataclass(frozen=True, eq=False)  # identity, not pid: a Child made by hand with some pid is not ours
+class Child:
+    pid: int
+    pidfd: int | None  # valid until the child is reaped
+    started_wall: float  # time.monotonic() when it was spawned
+    argv: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    pid: int
+    returncode: int | None  # set when the process exited by itself
+    signal: int | None  # set when a signal ended it
+
+    @classmethod
+    def from_returncode(cls, pid: int, returncode: int) -> ExitStatus:
+        return cls(pid, None, -returncode) if returncode < 0 else cls(pid, returncode, None)
+
+
+class _ProcInfo(NamedTuple):
+    state: str  # one letter from /proc/<pid>/stat; "Z" is a zombie
+    parent: int
+    start_ticks: int  # with the pid, names one process for its whole life
+
+
+@dataclass(eq=False)
+class _Owned:
+    child: Child
+    popen: subprocess.Popen[bytes]
+    pidfd: int | None
+    status: ExitStatus | None = None
+    watch: asyncio.Future[None] | None = None
+
+
+class ProcessOwner:
+    """Starts the processes of one run; none outlives its `with` block (see the module docstring).
+
+    support: what the host allows, probed when None; pass a downgraded copy to use a fallback on purpose.
+    grace_s: on close, SIGTERM the children it started and give them this long before killing everything.
+    kill_timeout_s: how long close() waits for killed processes to disappear before raising SurvivorsError.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        name: str,
+        *,
+        support: HostSupport | None = None,
+        grace_s: float = 0.0,
+        kill_timeout_s: float = 10.0,
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self.name = name
+        self.support = support or probe_host()  # downgraded on entry if a feature fails in use
+        self.grace_s = grace_s
+        self.kill_timeout_s = kill_timeout_s
+        self.cgroup: Path | None = None
+        self._owned: dict[Child, _Owned] = {}
+        self._present_at_entry: set[tuple[int, int]] = set()
+        self._cgroup_procs_fd: int | None = None
+        self._holds_subreaper = False
+        self._replaced_handlers: dict[int, Any] = {}
+        self._state = "new"  # new -> open -> closed
+        self._closing = False
+
+    def __enter__(self) -> ProcessOwner:
+        if self._state != "new":
+            raise RuntimeError(f"process owner {self.name!r} was already entered; make a new one per run")
+        self._state = "open"
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._present_at_entry = {_identity(pid, info) for pid, info in _stats(_children_of(os.getpid())).items()}
+            _open_owners.add(self)
+            self._become_subreaper()
+            self._make_run_cgroup()
+            self._turn_fatal_signals_into_exit()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        pass_fds: Sequence[int] = (),
+        cwd: Path | None = None,
+        new_session: bool = False,
+        log: Path | None = None,
+    ) -> Child:
+        """Start `argv` in its own process group (or its own session), in the run's cgroup if there is one.
+
+        The child's stdin is /dev/null (a background process group reading our terminal would be stopped);
+        stdout and stderr go to `log` (appended; relative to run_dir) or, when None, to ours. cwd defaults to run_dir.
+        """
+        if self._state != "open" or self._closing:
+            raise RuntimeError(f"process owner {self.name!r} is not open; spawn inside its `with` block")
+        if not argv:
+            raise ValueError("spawn needs a non-empty argv")
+        output = (self.run_dir / log).open("ab") if log is not None else None
+        started_wall = time.monotonic()
+        try:
+            popen = subprocess.Popen(
+                list(argv),
+                env=env,
+                pass_fds=tuple(pass_fds),
+                cwd=cwd or self.run_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=output,
+                start_new_session=new_session,
+                process_group=None if new_session else 0,
+                preexec_fn=self._join_run_cgroup_hook(),
+            )
+        except subprocess.SubprocessError as error:  # raised only when the pre-exec hook failed
+            raise RuntimeError(f"could not move a new process of run {self.name!r} into {self.cgroup}") from error
+        finally:
+            if output is not None:
+                output.close()
+        try:
+            pidfd = os.pidfd_open(popen.pid) if self.support.pidfd.available else None
+        except BaseException:
+            popen.kill()
+            popen.wait()
+            raise
+        child = Child(popen.pid, pidfd, started_wall, tuple(argv))
+        self._owned[child] = _Owned(child, popen, pidfd)
+        if self._state != "open":  # a signal handler closed us while we were starting it
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(popen.pid, signal.SIGKILL)
+            popen.wait()
+            self._reap(self._owned[child])
+            raise RuntimeError(f"process owner {self.name!r} was closed while spawning {argv[0]}")
+        return child
+
+    async def wait(self, child: Child) -> ExitStatus:
+        """Resolve when `child` has exited, reap it and return how it ended. Waiting again returns the same status."""
+        owned = self._own(child)
+        while (status := self._reap(owned)) is None:
+            # Shielded: a cancelled waiter must not cancel the watch that other waiters of this child share.
+            await asyncio.shield(self._exit_watch(owned))
+        return status
+
+    def signal(self, child: Child, sig: int) -> bool:
+        """Send `sig` to `child`. False when it had already exited. Refuses processes this owner did not start."""
+        owned = self._own(child)
+        if self._reap(owned) is not None:
+            return False
+        if owned.pidfd is None:
+            os.kill(child.pid, sig)  # not reaped (checked just above), so this pid still names our child
+            return True
+        try:
+            signal.pidfd_send_signal(owned.pidfd, sig)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def alive(self) -> set[int]:
+        """Pids of this run's processes that are still alive (zombies excluded)."""
+        unreaped = {owned.child.pid for owned in self._owned.values() if self._reap(owned) is None}
+        return unreaped | {pid for pid, info in self._members().items() if info.state != "Z"}
+
+    def close(self) -> None:
+        """Stop and reap everything of this run, then undo what entry changed. Idempotent.
+
+        SIGINT/SIGTERM/SIGHUP that arrive meanwhile are held and delivered afterwards, so a second Ctrl-C cannot
+        abandon the cleanup half-way. A nested call (from a signal handler that interrupted close) returns at once;
+        the interrupted call finishes the job. Raises SurvivorsError if processes outlive the kill timeout.
+        """
+        if self._state == "closed" or self._closing:
+            return
+        if self._state == "new":
+            self._state = "closed"
+            return
+        self._closing = True
+        held: list[int] = []
+        deferred_handlers = _hold_stop_signals(held)
+        survivors: set[int] = set()
+        try:
+            survivors = self._stop_everything()
+        finally:
+            self._release_host(keep_cgroup=bool(survivors))
+            self._state = "closed"
+            self._closing = False
+            for sig, handler in deferred_handlers.items():
+                original = self._replaced_handlers.pop(sig, None)
+                ours = original is not None and handler is _raise_system_exit  # else the caller changed it since
+                signal.signal(sig, original if ours else handler)
+            for sig in dict.fromkeys(held):
+                signal.raise_signal(sig)
+        if survivors:
+            where = f"; their cgroup {self.cgroup} is kept" if self.cgroup else ""
+            raise SurvivorsError(
+                f"run {self.name!r}: processes {sorted(survivors)} were still alive {self.kill_timeout_s} s after "
+                f"SIGKILL (uninterruptible sleep?){where}"
+            )
+
+    # -- entry -----------------------------------------------------------------------------------------------------
+
+    def _become_subreaper(self) -> None:
+        if not self.support.subreaper.available:
+            return
+        try:
+            _shared_subreaper.acquire()
+        except OSError as error:
+            self.support = replace(self.support, subreaper=Feature(False, f"setting the subreaper flag: {error}"))
+            return
+        self._holds_subreaper = True
+
+    def _make_run_cgroup(self) -> None:
+        parent = self.support.cgroup_parent
+        if not self.support.cgroup.available or parent is None:
+            return
+        safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.name)[:48] or "run"
+        path = parent / f"peerguard-{safe_name}-{os.getpid()}-{next(_run_serial)}"
+        try:
+            path.mkdir()
+            self._cgroup_procs_fd = os.open(path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+            self.support = replace(self.support, cgroup=Feature(False, f"creating run cgroup {path}: {error}"))
+            return
+        self.cgroup = path
+
+    def _turn_fatal_signals_into_exit(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may set handlers; __exit__ still runs for exceptions there
+        for sig in _FATAL_BY_DEFAULT:
+            if signal.getsignal(sig) is signal.SIG_DFL:
+                self._replaced_handlers[sig] = signal.signal(sig, _raise_system_exit)
+
+    def _join_run_cgroup_hook(self) -> Callable[[], None] | None:
+        procs_fd = self._cgroup_procs_fd
+        if procs_fd is None:
+            return None
+
+        def join_run_cgroup() -> None:
+            # Runs in the forked child before exec. The parent opened the fd, so the hook is one write(2) and
+            # nothing that could wait on a lock another thread of the parent held at fork time.
+            os.write(procs_fd, b"0")  # "0" means the writing process itself
+
+        return join_run_cgroup
+
+    # -- waiting -----------------------------------------------------------------------------------------------------
+
+    def _own(self, child: Child) -> _Owned:
+        owned = self._owned.get(child)
+        if owned is None:
+            pid = getattr(child, "pid", child)
+            raise ForeignProcessError(
+                f"process {pid} was not started by process owner {self.name!r}: it only signals and waits for the "
+                "Child objects its own spawn() returned"
+            )
+        return owned
+
+    def _reap(self, owned: _Owned) -> ExitStatus | None:
+        if owned.status is None:
+            returncode = owned.popen.poll()
+            if returncode is None:
+                return None
+            owned.status = ExitStatus.from_returncode(owned.child.pid, returncode)
+            self._stop_watch(owned)
+            if owned.pidfd is not None:
+                os.close(owned.pidfd)
+                owned.pidfd = None
+        return owned.status
+
+    def _exit_watch(self, owned: _Owned) -> asyncio.Future[None]:
+        """A future that resolves once `owned` has exited (without reaping it), shared by all its waiters."""
+        loop = asyncio.get_running_loop()
+        if owned.watch is not None and owned.watch.get_loop() is loop and not owned.watch.done():
+            return owned.watch
+        watch = loop.create_future()
+        owned.watch = watch
+        if owned.pidfd is not None:
+            loop.add_reader(owned.pidfd, self._stop_watch, owned)  # a pidfd turns readable when the process exits
+        else:
+            waiter = threading.Thread(
+                target=_block_until_exited, args=(owned.popen, loop, watch), name="peerguard-exit-watch", daemon=True
+            )
+            waiter.start()
+        return watch
+
+    def _stop_watch(self, owned: _Owned) -> None:
+        watch, owned.watch = owned.watch, None
+        if watch is None or watch.get_loop().is_closed():
+            return
+        if owned.pidfd is not None:
+            watch.get_loop().remove_reader(owned.pidfd)
+        if not watch.done():
+            watch.set_result(None)
+
+    # -- stopping ------------------------------------------------------------------------------------------------
+
+    def _stop_everything(self) -> set[int]:
+        """Kill and reap every process of the run; return the pids still not gone at the deadline."""
+        if self.grace_s > 0:
+            for owned in list(self._owned.values()):
+                self.signal(owned.child, signal.SIGTERM)
+            for _ in _pauses_until(time.monotonic() + self.grace_s):
+                if all(self._reap(owned) is not None for owned in self._owned.values()):
+                    break
+        if self.cgroup is not None:
+            with contextlib.suppress(OSError):  # if this fails, the rounds below still kill every member they find
+                (self.cgroup / "cgroup.kill").write_text("1")
+        killed: set[tuple[int, int]] = set()
+        pending: set[int] = set()
+        for _ in _pauses_until(time.monotonic() + self.kill_timeout_s):
+            pending = self._kill_and_reap_once(killed)
+            if not pending:
+                break
+        return pending
+
+    def _kill_and_reap_once(self, killed: set[tuple[int, int]]) -> set[int]:
+        """One round: SIGKILL what is alive, reap what we can; return the pids still to wait for."""
+        for owned in self._owned.values():  # our own children first: this part needs no /proc
+            if self._reap(owned) is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(owned.child.pid, signal.SIGKILL)  # unreaped, so its group id cannot be recycled
+                self.signal(owned.child, signal.SIGKILL)
+        for pid, info in self._members().items():
+            if self._owned_by_pid(pid) is not None:
+                continue
+            if info.state != "Z" and _identity(pid, info) not in killed:
+                self._kill_found(pid, info)
+                killed.add(_identity(pid, info))
+            elif info.state == "Z" and info.parent == os.getpid():
+                with contextlib.suppress(ChildProcessError):  # someone else reaped it first
+                    os.waitpid(pid, os.WNOHANG)
+        unreaped = {owned.child.pid for owned in self._owned.values() if self._reap(owned) is None}
+        # Left: the living, and zombies only we can reap. A zombie of another run process is re-parented to us
+        # when that parent dies, so it shows up here again in a later round.
+        return unreaped | {
+            pid for pid, info in self._members().items() if info.state != "Z" or info.parent == os.getpid()
+        }
+
+    def _kill_found(self, pid: int, info: _ProcInfo) -> None:
+        """SIGKILL a run process found in /proc or the cgroup, but only if `pid` still names that same process."""
+        if not self.support.pidfd.available:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            return
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return
+        try:
+            now = _stat(pid)
+            if now is not None and now.start_ticks == info.start_ticks:  # the pidfd holds the process we found
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        finally:
+            os.close(pidfd)
+
+    def _owned_by_pid(self, pid: int) -> _Owned | None:
+        """The unreaped child of ours with this pid (a reaped one's pid may belong to anyone now)."""
+        for owned in self._owned.values():
+            if owned.child.pid == pid and owned.status is None:
+                return owned
+        return None
+
+    def _members(self) -> dict[int, _ProcInfo]:
+        """Every process of this run, zombies included: children, adopted orphans, cgroup members, descendants."""
+        roots = {owned.child.pid for owned in self._owned.values() if owned.status is None}
+        if self._state == "open":
+            roots |= self._adopted_orphans() | self._cgroup_pids()
+        return _stats(roots | _descendants(roots))
+
+    def _adopted_orphans(self) -> set[int]:
+        others = {owned.child.pid for owner in _open_owners if owner is not self for owned in owner._owned.values()}
+        children = _stats(_children_of(os.getpid()))
+        return {
+            pid
+            for pid, info in children.items()
+            if pid not in others and _identity(pid, info) not in self._present_at_entry
+        }
+
+    def _cgroup_pids(self) -> set[int]:
+        if self.cgroup is None:
+            return set()
+        pids: set[int] = set()
+        for directory, _, _ in os.walk(self.cgroup):  # an agent may have made cgroups of its own inside ours
+            with contextlib.suppress(OSError):
+                pids.update(int(pid) for pid in Path(directory, "cgroup.procs").read_text().split())
+        return pids
+
+    def _release_host(self, keep_cgroup: bool) -> None:
+        if self.cgroup is not None and not keep_cgroup and _remove_cgroup_tree(self.cgroup):
+            self.cgroup = None
+        if self._cgroup_procs_fd is not None:
+            os.close(self._cgroup_procs_fd)
+            self._cgroup_procs_fd = None
+        if self._holds_subreaper:
+            _shared_subreaper.release()
+            self._holds_subreaper = False
+        _open_owners.discard(self)
+
+
+class _SharedSubreaper:
+    """PR_SET_CHILD_SUBREAPER is per process: set it while any owner is open, restore it when the last one closes.
+
+    No lock: close() may run in a signal handler that interrupted acquire(), and a lock would deadlock there.
+    """
+
+    def __init__(self) -> None:
+        self._holders = 0
+        self._was_set = False
+
+    def acquire(self) -> None:
+        if self._holders == 0:
+            self._was_set = is_child_subreaper()
+            if not self._was_set:
+                set_child_subreaper(True)
+        self._holders += 1
+
+    def release(self) -> None:
+        self._holders -= 1
+        if self._holders == 0 and not self._was_set:
+            set_child_subreaper(False)
+
+
+_shared_subreaper = _SharedSubreaper()
+_open_owners: weakref.WeakSet[ProcessOwner] = weakref.WeakSet()
+
+
+def _raise_system_exit(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _hold_stop_signals(held: list[int]) -> dict[int, Any]:
+    """Replace the handlers of SIGINT/SIGTERM/SIGHUP by one that records them in `held`; return the replaced ones."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}  # Python runs signal handlers in the main thread only, so nothing can interrupt us here
+    replaced: dict[int, Any] = {}
+    for sig in _DEFERRED_WHILE_CLOSING:
+        if signal.getsignal(sig) not in (signal.SIG_IGN, None):  # None: set outside Python, cannot be restored
+            replaced[sig] = signal.signal(sig, lambda signum, frame: held.append(signum))
+    return replaced
+
+
+def _block_until_exited(popen: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop, watch: Any) -> None:
+    """Fallback exit watch without pidfds: block in a daemon thread, then wake the loop."""
+    if hasattr(os, "waitid"):
+        with contextlib.suppress(ChildProcessError):  # reaped meanwhile: it has exited all the same
+            os.waitid(os.P_PID, popen.pid, os.WEXITED | os.WNOWAIT)  # WNOWAIT: reaping stays with the owner
+    else:
+        popen.wait()
+    with contextlib.suppress(RuntimeError):  # the loop closed while we blocked
+        loop.call_soon_threadsafe(_resolve, watch)
+
+
+def _resolve(watch: asyncio.Future[None]) -> None:
+    if not watch.done():
+        watch.set_result(None)
+
+
+def _pauses_until(deadline: float) -> Iterator[None]:
+    """Yield now, then after growing pauses (1 ms up to 50 ms) until the monotonic-clock deadline passes."""
+    pause_s = 0.001
+    while True:
+        yield
+        remaining_s = deadline - time.monotonic()
+        if remaining_s <= 0:
+            return
+        time.sleep(min(pause_s, remaining_s))
+        pause_s = min(pause_s * 2, 0.05)
+
+
+def _remove_cgroup_tree(top: Path) -> bool:
+    for directory, _, _ in os.walk(top, topdown=False):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            return False
+    return True
+
+
+def _identity(pid: int, info: _ProcInfo) -> tuple[int, int]:
+    return pid, info.start_ticks
+
+
+def _stat(pid: int) -> _ProcInfo | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[1].split()  # the command name before ")" may itself contain spaces
+    return _ProcInfo(fields[0], int(fields[1]), int(fields[19]))
+
+
+def _stats(pids: set[int]) -> dict[int, _ProcInfo]:
+    found = {pid: _stat(pid) for pid in pids}
+    return {pid: info for pid, info in found.items() if info is not None}
+
+
+def _children_of(pid: int) -> set[int]:
+    found: set[int] = set()
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:  # a child belongs to the thread that forked it
+        with contextlib.suppress(OSError):
+            found.update(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def _descendants(roots: set[int]) -> set[int]:
+    found: set[int] = set()
+    frontier = list(roots)
+    while frontier:
+        for child in _children_of(frontier.pop()):
+            if child not in found and child not in roots:
+                found.add(child)
+                frontier.append(child)
+    return found
