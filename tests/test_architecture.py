@@ -20,9 +20,8 @@ def tool(name: str) -> str:
 
 
 def test_code_is_ruff_clean() -> None:
-    result = subprocess.run(
-        [tool("ruff"), "check", "src", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    folders = [name for name in ("src", "tests", "benchmarks") if (ROOT / name).is_dir()]
+    result = subprocess.run([tool("ruff"), "check", *folders], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
