@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import random
 from collections.abc import Callable, Sequence
@@ -17,6 +18,8 @@ def choose_targets(
     event: OperatorEvent, agents: Sequence[Agent], alive: Callable[[str], bool], rng: random.Random
 ) -> list[str]:
     """The agents an order applies to; `pick` and `fraction` draw among live agents (at least one)."""
+    if event.target is None:
+        return []
     if isinstance(event.target, str):
         return [event.target]
     candidates = [a for a in select(event.target, agents) if alive(a)]
@@ -42,6 +45,11 @@ def kill_blocked_by(shutdown_config: str | None, target: str, running: bool) -> 
     if isinstance(config, dict) and config.get(target) is False:
         return "shutdown config disables it"
     return ""
+
+
+def is_protected(path: str, protected: Sequence[str]) -> bool:
+    """Whether agents may not write `path` or copy it out (glob patterns, e.g. `weights/*`)."""
+    return any(fnmatch.fnmatchcase(path, pattern) for pattern in protected)
 
 
 def orderer(event: OperatorEvent) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 from peerguard.world.agents import Agent
 from peerguard.world.dashboard import Dashboard
+from peerguard.world.labels import Label
 from peerguard.world.ledger import Ledger
 from peerguard.world.scenario import Scenario
 
@@ -28,6 +29,7 @@ class RunRecord:
     dashboard: Dashboard
     duration: float
     extras: dict[str, Any] = field(default_factory=dict)  # substrate-specific facts (PIDs, URLs)
+    labels: list[Label] = field(default_factory=list)  # ground truth of misbehaviour, for scoring detectors
 
     @property
     def seed(self) -> int:
