@@ -101,6 +101,8 @@ class AgentRuntime:
             self.on_peer_state(message)
         elif kind == "observe":
             self.observe(Event(message["event"]), message["peer"], message)
+        elif kind == "crash":
+            os._exit(1)  # injected fault: die as a crashing program does, with no cleanup
 
     def add_link(self, peer: str, sock: socket.socket) -> None:
         old = self.links.pop(peer, None)
@@ -156,11 +158,11 @@ class AgentRuntime:
     def on_peer_state(self, state: dict[str, Any]) -> None:
         peer = state["peer"]
         why = self.pending_queries.pop(peer, None)
-        if why == "lost":
-            if not state["alive"]:
-                self.observe(Event.peer_lost, peer, state)
-            elif state["isolated"]:
+        if why == "lost" and not state.get("asker_isolated"):  # an isolated agent just lost all its links
+            if state["isolated"] and state["alive"]:
                 self.observe(Event.peer_isolated, peer, state)
+            else:
+                self.observe(Event.peer_lost, peer, state)  # dead, or alive behind a link that dropped
         elif why == "still_down" and not state["alive"]:
             self.observe(Event.peer_still_down, peer, state)
 

@@ -66,6 +66,9 @@ class LiveAgent:
     order: dict[str, bool] = field(default_factory=lambda: {"announced": False, "authorised": False})
     relauncher: str | None = None  # who asked for the process now starting
     pids: list[int] = field(default_factory=list)
+    killed_by: str | None = None  # who sent the SIGKILL the current process is dying of
+    restarting: bool = False  # the platform's supervisor is bringing it back (links restored on ready)
+    restarts: list[float] = field(default_factory=list)
 
 
 class LivePlatform:
@@ -140,6 +143,8 @@ class LivePlatform:
             self.now(), EntryKind.run_start, "", PLATFORM,
             scenario=s.name, scenario_sha256=scenario_digest(s), seed=s.seed, substrate="live",
             duration=s.duration, agents=len(self.agents), time_scale=self.scale, monitor_url=url, host=self._host(),
+            restart_policy=self.settings.restart.model_dump(mode="json"),
+            protected_files=self.settings.protected_files, allowed_hosts=self.settings.allowed_hosts,
             policies=sorted({json.dumps(spec, sort_keys=True) for spec in self.policy_spec.values()}),
         )  # fmt: skip
         self._write_file(PLATFORM, self.settings.shutdown_config, "{}")
@@ -166,6 +171,7 @@ class LivePlatform:
                         )
                     else:
                         self._call_at(loop, when, self._order, event, None)
+            self._schedule_faults(started)
             await asyncio.sleep(max(0.0, started + self.options.wall_duration_s - self.now()))
             end = self.now()
             alive = sum(state.child is not None for state in self.agents.values())
@@ -194,6 +200,42 @@ class LivePlatform:
                                         "time_scale": self.scale, "heartbeat_s": self.heartbeat_s,
                                         "host": self._host()},
         )  # fmt: skip
+
+    def _schedule_faults(self, started: float) -> None:
+        """Benign trouble, drawn in scenario time like the simulator's and played out for real."""
+        faults, loop, end = self.scenario.faults, asyncio.get_running_loop(), self.scenario.duration
+        rng = random.Random(f"{self.scenario.seed}:faults")
+        if faults.crash_rate_per_s > 0:
+            for agent_id, state in self.agents.items():
+                if faults.crash_roles is None or state.agent.role in faults.crash_roles:
+                    t = rng.expovariate(faults.crash_rate_per_s)
+                    while t < end:
+                        self._call_at(loop, started + t * self.scale, self._crash, agent_id)
+                        t += rng.expovariate(faults.crash_rate_per_s)
+        if faults.blip_rate_per_s > 0:
+            for a, b in self.links:
+                t = rng.expovariate(faults.blip_rate_per_s)
+                while t < end:
+                    self._call_at(loop, started + t * self.scale, self._blip, a, b)
+                    t += rng.expovariate(faults.blip_rate_per_s)
+
+    def _crash(self, agent_id: str) -> None:
+        """Fault injection: the agent process exits on its own (code 1), as a crash would."""
+        if self.agents[agent_id].ready:
+            self._tell(agent_id, {"type": "crash"})
+
+    def _blip(self, a: str, b: str) -> None:
+        key = (a, b) if a < b else (b, a)
+        pair = self.up.pop(key, None)
+        if pair is None:
+            return
+        for end in pair:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
+        self.ledger.append(self.now(), EntryKind.link_down, a, PLATFORM, peer=b, cause="blip")
+        blip_s = self.scenario.faults.blip_s * self.scale
+        self._call_at(asyncio.get_running_loop(), self.now() + blip_s, self._link, a, b, PLATFORM, "reconnect")
 
     def _host(self) -> dict[str, dict[str, object]]:
         """What this host let the run use to keep processes in hand, and why not where it did not."""
@@ -259,22 +301,45 @@ class LivePlatform:
         state = self.agents[agent_id]
         if state.child is not child:
             return
+        cause = "kill" if state.killed_by is not None else "crash"
         self.ledger.append(
-            self.now(), EntryKind.exit, agent_id, PLATFORM, pid=child.pid, signal=status.signal, code=status.returncode
-        )
-        state.child, state.ready = None, False
+            self.now(), EntryKind.exit, agent_id, PLATFORM,
+            pid=child.pid, signal=status.signal, code=status.returncode, cause=cause,
+        )  # fmt: skip
+        state.child, state.ready, state.killed_by = None, False, None
         self.monitor.revoke(state.token)
         if state.control is not None:
             asyncio.get_running_loop().remove_reader(state.control.fileno())
             state.control.close()
             state.control = None
-        self._cut_links(agent_id, cause="exit")
+        self._cut_links(agent_id, cause=cause)
+        self._maybe_restart(agent_id, cause)
+
+    def _maybe_restart(self, agent_id: str, cause: str) -> None:
+        """The platform's declared supervisor (same rules as the simulator's): authorised restarts."""
+        policy, state = self.settings.restart, self.agents[agent_id]
+        if policy.strategy != "one_for_one" or cause not in policy.on:
+            return
+        now = self.now()
+        recent = [t for t in state.restarts if t > now - policy.within_s * self.scale]
+        if len(recent) >= policy.max_restarts:
+            return
+        state.restarts = [*recent, now]
+        state.starting = True
+        self._call_at(asyncio.get_running_loop(), now + policy.delay_s * self.scale, self._restart_now, agent_id)
+
+    def _restart_now(self, agent_id: str) -> None:
+        state = self.agents[agent_id]
+        if state.child is None:
+            state.restarting = True
+            self._spawn(agent_id, PLATFORM, authority="platform", cause="restart")
 
     def _kill(self, agent_id: str, actor: str, announced: bool, authorised: bool) -> None:
         state = self.agents[agent_id]
         if state.child is None:
             return
         state.order = {"announced": announced, "authorised": authorised}
+        state.killed_by = actor
         self.ledger.append(
             self.now(), EntryKind.kill, agent_id, actor, pid=state.child.pid, announced=announced, authorised=authorised
         )
@@ -335,6 +400,9 @@ class LivePlatform:
         self._call_at(asyncio.get_running_loop(), when, self._order, event, targets)
 
     def _order(self, event: OperatorEvent, targets: list[str] | None) -> None:
+        if event.action == "write_file":
+            self._write_file(OPERATOR, event.path or "", event.content or "")
+            return
         chosen = targets if targets is not None else choose_targets(
             event, [s.agent for s in self.agents.values()], self._alive, self.orders_rng
         )  # fmt: skip
@@ -391,6 +459,10 @@ class LivePlatform:
     def _on_ready(self, agent_id: str) -> None:
         state = self.agents[agent_id]
         state.ready = True
+        if state.restarting:
+            state.restarting = False
+            for other in self.home[agent_id]:
+                self._link(agent_id, other, PLATFORM, cause="restart")
         if state.relauncher is not None:
             relauncher, state.relauncher = state.relauncher, None
             if self.agents[relauncher].ready:
@@ -399,11 +471,15 @@ class LivePlatform:
             self.all_ready.set()
 
     def _answer_query(self, asker: str, peer: str) -> None:
+        """The platform's public status of a peer, as `kubectl get` would give it."""
         if peer not in self.agents:
             return
         state = self.agents[peer]
-        self._tell(asker, {"type": "peer_state", "peer": peer, "alive": state.child is not None,
-                           "starting": state.starting, "isolated": state.quarantined, **state.order})  # fmt: skip
+        self._tell(
+            asker,
+            {"type": "peer_state", "peer": peer, "alive": state.child is not None, "starting": state.starting,
+             "isolated": state.quarantined, "asker_isolated": self.agents[asker].quarantined, **state.order},
+        )  # fmt: skip
 
     def _tell(self, agent_id: str, message: dict[str, Any]) -> None:
         control = self.agents[agent_id].control
