@@ -16,6 +16,7 @@ from rich.table import Table
 
 from peerguard.audit.metrics import Metrics, compute_metrics
 from peerguard.audit.timeline import timeline
+from peerguard.cli_audit import audit_app
 from peerguard.experiments import runner
 from peerguard.experiments.runner import prepare, summarise
 from peerguard.experiments.study import SCRIPTED_POLICIES, StudyPlan, run_study
@@ -29,6 +30,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(audit_app, name="audit")
 out = Console(width=None if sys.stdout.isatty() else 160)  # tables stay readable when piped
 err = Console(stderr=True)
 
@@ -88,10 +90,15 @@ def run(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of tables")] = False,
     save: Annotated[Path | None, typer.Option(help="folder to save the ledger, dashboard log and run metadata")] = None,
+    sign_key: Annotated[
+        Path | None, typer.Option(help="private key (from `peerguard audit keygen`) to sign the saved run with")
+    ] = None,
     moments: Annotated[int, typer.Option(help="how many timeline moments to show")] = 40,
 ) -> None:
     """Run one scenario and show what happened: the timeline and the metrics."""
-    record = runner.run(scenario, substrate, policy, _parse_policy_args(policy_arg or []), seed, agents, duration, save)
+    record = runner.run(
+        scenario, substrate, policy, _parse_policy_args(policy_arg or []), seed, agents, duration, save, sign_key
+    )
     prepared = record.scenario
     if as_json:
         print(json.dumps(summarise(record)))
@@ -108,7 +115,7 @@ def run(
     _print_metrics(compute_metrics(record))
     out.print(f"ledger: {len(record.ledger)} entries, digest [bold]{record.ledger.digest}[/]", soft_wrap=True)
     if save is not None:
-        out.print(f"saved to {save}")
+        out.print(f"saved to {save}" + (" (signed)" if sign_key is not None else ""))
 
 
 def _print_timeline(record: Any, limit: int) -> None:

@@ -4,8 +4,8 @@ operator edits and a diligent benign agent leave no labels; misbehaviour does.""
 from __future__ import annotations
 
 import pytest
-from helpers import kinds, simulate_dict, tiny_scenario
 
+from helpers import kinds, simulate_dict, tiny_scenario
 from peerguard.world.labels import LabelKind
 from peerguard.world.ledger import EntryKind
 

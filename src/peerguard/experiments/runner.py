@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from peerguard.audit.metrics import compute_metrics
+from peerguard.audit.signing import load_private_key, sign_run
 from peerguard.live.platform import LiveOptions, run_live
 from peerguard.policies import POLICIES
 from peerguard.scenarios import load_scenario
@@ -87,12 +88,17 @@ def run(
     agents: int | None = None,
     duration: float | None = None,
     save: Path | None = None,
+    sign_key: Path | None = None,
 ) -> RunRecord:
     """Prepare, run and optionally save in one call.
 
     `duration` is simulated seconds on sim and real seconds on live. On live, `save` is also the
-    run's sandbox, where the ledger is streamed as the run goes.
+    run's sandbox, where the ledger is streamed as the run goes. `sign_key` (a private key from
+    `peerguard audit keygen`) signs the saved run once, after it ends.
     """
+    if sign_key is not None and save is None:
+        raise PeerguardError("--sign-key needs --save: give the folder the signed run is saved to")
+    signer = None if sign_key is None else load_private_key(sign_key)  # a bad key fails before the run
     live = substrate == "live"
     scenario = prepare(source, policy, policy_args, seed, agents, None if live else duration)
     if live:
@@ -103,7 +109,9 @@ def run(
     else:
         record = run_scenario(scenario, substrate)
     if save is not None:
-        record.save(save)
+        saved = record.save(save)
+        if signer is not None:
+            sign_run(save, saved, signer)
     return record
 
 

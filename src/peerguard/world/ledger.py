@@ -140,26 +140,40 @@ class Ledger:
 
     @classmethod
     def read_jsonl(cls, path: Path) -> Ledger:
-        """Read entries as written; a malformed line is kept as a broken entry for `verify` to name."""
-        entries = []
-        for index, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
-            entries.append(_parse_entry(index, line))
-        return cls(entries)
+        """Read entries as written; a malformed line is kept as a broken entry for `verify` to name.
+
+        Lines end only at "\n": JSON leaves U+2028 or U+0085 unescaped inside strings, and `splitlines`
+        would cut an honest entry there. Bytes that are not UTF-8 stay in the line (as U+FFFD) to be named.
+        """
+        text = path.read_text(encoding="utf-8", errors="replace")
+        lines = text.split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        return cls([_parse_entry(index, line) for index, line in enumerate(lines)])
 
 
 def _line(entry: LedgerEntry) -> str:
     return json.dumps(entry.to_dict(), sort_keys=True, ensure_ascii=False) + "\n"
 
 
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "seq": int, "t": (int, float), "kind": str, "agent": str, "actor": str, "data": dict, "prev": str, "hash": str,
+}  # fmt: skip
+
+
 def _parse_entry(index: int, line: str) -> LedgerEntry:
+    """Fields are taken as they are, never converted: a converted field (`"3"` to 3) would hide an edit."""
     try:
         raw = json.loads(line)
-        return LedgerEntry(
-            int(raw["seq"]), raw["t"], str(raw["kind"]), str(raw["agent"]), str(raw["actor"]),
-            dict(raw["data"]), str(raw["prev"]), str(raw["hash"]),
-        )  # fmt: skip
-    except (ValueError, KeyError, TypeError):
-        return LedgerEntry(index, 0.0, "malformed", "", "", {"line": line}, "", "")
+        if isinstance(raw, dict) and all(_is_field(raw.get(name), kind) for name, kind in _FIELD_TYPES.items()):
+            return LedgerEntry(**{name: raw[name] for name in _FIELD_TYPES})
+    except ValueError:
+        pass
+    return LedgerEntry(index, 0.0, "malformed", "", "", {"line": line}, "", "")
+
+
+def _is_field(value: Any, kind: type | tuple[type, ...]) -> bool:
+    return isinstance(value, kind) and not isinstance(value, bool)
 
 
 def verify_entries(

@@ -1,4 +1,8 @@
-"""What a run leaves behind, on either substrate: the ledger, the dashboard log and its setting."""
+"""What a run leaves behind, on either substrate: the ledger, the dashboard log and its setting.
+
+A saved run is a folder of files (`run.json`, `ledger.jsonl`, `dashboard.jsonl`) that `RunRecord.load`
+turns back into the run, so any tool can replay or audit it without the process that made it.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,69 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peerguard.world.agents import Agent
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from peerguard.world.agents import Agent, Status
 from peerguard.world.dashboard import Dashboard
+from peerguard.world.errors import PeerguardError
 from peerguard.world.labels import Label
 from peerguard.world.ledger import Ledger
 from peerguard.world.scenario import Scenario
 
+RUN_FILE = "run.json"
+LEDGER_FILE = "ledger.jsonl"
+DASHBOARD_FILE = "dashboard.jsonl"
+LABELS_FILE = "labels.jsonl"  # the substrate's ground truth of misbehaviour, when it kept one; detectors never read it
+SIGNATURE_FILE = "signature.json"  # written beside the others when a run is signed (see peerguard.audit.signing)
+SAVE_HINT = "save a run with: peerguard run SCENARIO --save FOLDER"
+
 
 def scenario_digest(scenario: Scenario) -> str:
-    canonical = json.dumps(scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return dumped_scenario_digest(scenario.model_dump(mode="json"))
+
+
+def dumped_scenario_digest(dumped: dict[str, Any]) -> str:
+    """The digest of a scenario as `run.json` holds it, whether or not today's schema still accepts it."""
+    canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class RunMetadata(BaseModel):
+    """`run.json`: the run's setting and what its ledger was when saved. The scenario stays raw JSON here."""
+
+    model_config = ConfigDict(extra="allow")
+
+    scenario: dict[str, Any]
+    substrate: str
+    seed: int
+    duration: float
+    ledger_entries: int
+    ledger_digest: str
+    dashboard_sha256: str | None = None  # absent from runs saved before it was recorded
+    extras: dict[str, Any] = {}
+
+    @classmethod
+    def read(cls, folder: Path) -> RunMetadata:
+        """`folder/run.json`, or a PeerguardError naming the folder or file and what is wrong with it."""
+        if not folder.exists():
+            raise PeerguardError(f"{folder}: no such folder; give the folder a run was saved to ({SAVE_HINT})")
+        if not folder.is_dir():
+            raise PeerguardError(f"{folder}: not a folder; give the folder a run was saved to ({SAVE_HINT})")
+        path = folder / RUN_FILE
+        raw = _read_json(path, what="the run's metadata")
+        if not isinstance(raw, dict):
+            raise PeerguardError(f"{path}: not a peerguard run: holds a JSON {type(raw).__name__}, not an object")
+        missing = [name for name, info in cls.model_fields.items() if info.is_required() and name not in raw]
+        if missing:
+            raise PeerguardError(f"{path}: not a peerguard run: missing {', '.join(missing)} ({SAVE_HINT})")
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as error:
+            raise PeerguardError(f"{path}: not a peerguard run: {_first_problem(error)}") from None
 
 
 @dataclass
@@ -35,11 +92,18 @@ class RunRecord:
     def seed(self) -> int:
         return self.scenario.seed
 
-    def save(self, folder: Path) -> None:
-        """Ledger, dashboard log and metadata as files another tool can replay."""
+    def save(self, folder: Path) -> RunMetadata:
+        """Ledger, dashboard log and metadata as files another tool can replay; returns what run.json holds."""
         folder.mkdir(parents=True, exist_ok=True)
-        self.ledger.write_jsonl(folder / "ledger.jsonl")
-        self.dashboard.write_jsonl(folder / "dashboard.jsonl")
+        # A signature left by an earlier run in this folder would vouch for files it never saw.
+        (folder / SIGNATURE_FILE).unlink(missing_ok=True)
+        self.ledger.write_jsonl(folder / LEDGER_FILE)
+        self.dashboard.write_jsonl(folder / DASHBOARD_FILE)
+        (folder / LABELS_FILE).unlink(missing_ok=True)
+        if self.labels:
+            lines = "".join(json.dumps(label.to_dict(), sort_keys=True) + "\n" for label in self.labels)
+            (folder / (LABELS_FILE + ".tmp")).write_text(lines, encoding="utf-8")
+            (folder / (LABELS_FILE + ".tmp")).replace(folder / LABELS_FILE)
         meta = {
             "scenario": self.scenario.model_dump(mode="json"),
             "substrate": self.substrate,
@@ -47,8 +111,94 @@ class RunRecord:
             "duration": self.duration,
             "ledger_entries": len(self.ledger),
             "ledger_digest": self.ledger.digest,
+            "dashboard_sha256": file_digest(folder / DASHBOARD_FILE),
             "extras": self.extras,
         }
-        temporary = folder / "run.json.tmp"
+        temporary = folder / (RUN_FILE + ".tmp")
         temporary.write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
-        temporary.replace(folder / "run.json")
+        temporary.replace(folder / RUN_FILE)
+        return RunMetadata.model_validate(meta)
+
+    @classmethod
+    def load(cls, folder: Path) -> RunRecord:
+        """The run saved in `folder`, rebuilt from its files. It is not verified: `peerguard.audit.verify` does that."""
+        meta = RunMetadata.read(folder)
+        try:
+            scenario = Scenario.model_validate(meta.scenario)
+        except ValidationError as error:
+            raise PeerguardError(
+                f"{folder / RUN_FILE}: its scenario is not a valid scenario: {_first_problem(error, 'scenario')}"
+            ) from None
+        ledger_path = _existing(folder / LEDGER_FILE, "the run's ledger")
+        try:
+            ledger = Ledger.read_jsonl(ledger_path)
+        except OSError as error:
+            raise PeerguardError(f"{ledger_path}: cannot be read ({error.strerror})") from None
+        dashboard = _read_dashboard(_existing(folder / DASHBOARD_FILE, "the run's dashboard log"))
+        agents = scenario.build_agents()
+        labels = _read_labels(folder / LABELS_FILE)
+        return cls(scenario, meta.substrate, agents, ledger, dashboard, meta.duration, meta.extras, labels)
+
+
+def _read_labels(path: Path) -> list[Label]:
+    if not path.is_file():
+        return []
+    labels = []
+    for number, line in enumerate(_read_text(path, "the run's ground-truth labels").splitlines(), start=1):
+        try:
+            raw = json.loads(line)
+            labels.append(Label(str(raw["kind"]), str(raw["actor"]), str(raw["subject"]), float(raw["t"])))
+        except (ValueError, KeyError, TypeError):
+            raise PeerguardError(f"{path}: line {number} is not a label; restore the file from the saved run") from None
+    return labels
+
+
+def _existing(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise PeerguardError(f"{path}: missing ({what}); {path.parent} is not a complete saved run ({SAVE_HINT})")
+    return path
+
+
+def _read_text(path: Path, what: str) -> str:
+    _existing(path, what)
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise PeerguardError(f"{path}: not text ({what} is UTF-8 JSON); restore it from the saved run") from None
+    except OSError as error:
+        raise PeerguardError(f"{path}: cannot be read ({error.strerror})") from None
+
+
+def _read_json(path: Path, what: str) -> Any:
+    text = _read_text(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise PeerguardError(
+            f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); "
+            "restore it from the saved run"
+        ) from None
+
+
+def _read_dashboard(path: Path) -> Dashboard:
+    """Replay the dashboard log through `Dashboard.update`, so what it shows is rebuilt too."""
+    dashboard = Dashboard()
+    for number, line in enumerate(_read_text(path, "the run's dashboard log").split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            dashboard.update(float(raw["t"]), str(raw["agent"]), Status(raw["status"]), str(raw["source"]))
+        except (ValueError, KeyError, TypeError):
+            raise PeerguardError(
+                f"{path}: line {number} is not a dashboard record (needs t, agent, status, source); "
+                "restore the file from the saved run"
+            ) from None
+    return dashboard
+
+
+def _first_problem(error: ValidationError, prefix: str = "") -> str:
+    problem = error.errors()[0]
+    where = ".".join(str(part) for part in (prefix, *problem["loc"]) if part != "")
+    more = f" (and {error.error_count() - 1} more problems)" if error.error_count() > 1 else ""
+    return f"{where or 'the file'}: {problem['msg']}{more}"
