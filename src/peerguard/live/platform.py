@@ -49,6 +49,7 @@ OPERATOR = "operator"
 class LiveOptions:
     wall_duration_s: float = 8.0  # the whole scenario, scaled to this many real seconds
     min_heartbeat_s: float = 0.1  # heartbeats no faster than this, however the scenario is scaled
+    max_heartbeats_per_s: float = 400.0  # the monitor's budget: a large fleet beats more slowly, not falsely "down"
     startup_timeout_s: float = 60.0
     run_dir: Path | None = None  # where the run's sandbox goes; a temporary folder when None
     keep_run_dir: bool = False
@@ -77,7 +78,10 @@ class LivePlatform:
         self.options = options
         self.settings = scenario.platform
         self.scale = options.wall_duration_s / scenario.duration
-        self.heartbeat_s = max(self.settings.heartbeat_s * self.scale, options.min_heartbeat_s)
+        fleet = len(scenario.agent_ids())
+        self.heartbeat_s = max(
+            self.settings.heartbeat_s * self.scale, options.min_heartbeat_s, fleet / options.max_heartbeats_per_s
+        )
         # Heartbeat timeout keeps its ratio to the heartbeat, so a slowed heartbeat is not called dead.
         self.timeout_s = self.heartbeat_s * self.settings.heartbeat_timeout_s / self.settings.heartbeat_s
         self.orders_rng = random.Random(f"{scenario.seed}:orders")
