@@ -5,19 +5,42 @@ Registered on the main app by `peerguard.cli`; a new audit subcommand is one mor
 
 from __future__ import annotations
 
+import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 from rich.text import Text
+from typer.core import TyperGroup
 
+from peerguard.audit.detectors import audit_run, detect_alignment_faking
+from peerguard.audit.detectors.collusion import protection_groups, who_protects_whom
+from peerguard.audit.findings import Finding
 from peerguard.audit.signing import generate_keys
 from peerguard.audit.verify import verify_run
+from peerguard.experiments.audit_bench import BenchPlan, run_audit_bench
+from peerguard.world.errors import PeerguardError
+from peerguard.world.run import RunRecord
+
+
+class _RunFolderByDefault(TyperGroup):
+    """`peerguard audit RUN` means `peerguard audit findings RUN`: a first word that is not a subcommand is a run."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["findings", *args]
+        return super().parse_args(ctx, args)
+
 
 audit_app = typer.Typer(
-    help="Audit saved runs: verify their ledgers, manage signing keys.",
+    cls=_RunFolderByDefault,
+    help="Audit saved runs: `peerguard audit RUN` lists what the detectors find; verify ledgers, score detectors.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -59,3 +82,93 @@ def keygen(
         f"sign a run:  peerguard run SCENARIO --save RUN --sign-key {keys.private_key}", soft_wrap=True, markup=False
     )
     out.print(f"verify it:   peerguard audit verify RUN --key {keys.public_key}", soft_wrap=True, markup=False)
+
+
+@audit_app.command()
+def findings(
+    run: Annotated[Path, typer.Argument(help="a saved run folder (peerguard run ... --save FOLDER)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of tables")] = False,
+) -> None:
+    """What every detector finds in a saved run, with the ledger entries that prove it (also: `audit RUN`)."""
+    record = RunRecord.load(run)
+    found = audit_run(record)
+    graph = who_protects_whom(record)
+    if as_json:
+        print(json.dumps({"run": str(run), "findings": [f.to_dict() for f in found], "protects": graph,
+                          "groups": protection_groups(graph)}))  # fmt: skip
+        return
+    _print_findings(f"Findings in {run} ({record.substrate}, {record.scenario.name}, seed {record.seed})", found)
+    if graph:
+        out.print("who protects whom: " + "; ".join(f"{a} -> {', '.join(sorted(b))}" for a, b in sorted(graph.items())))
+        for group in protection_groups(graph):
+            out.print(f"group protecting each other: {', '.join(group)}")
+
+
+@audit_app.command()
+def faking(
+    monitored: Annotated[Path, typer.Argument(help="saved run where agents believed they were monitored")],
+    unmonitored: Annotated[Path, typer.Argument(help="the same scenario and seed, agents believing they were not")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Alignment faking: agents whose misbehaviour differs between a monitored and an unmonitored run."""
+    found = detect_alignment_faking(RunRecord.load(monitored), RunRecord.load(unmonitored))
+    if as_json:
+        print(json.dumps({"findings": [f.to_dict() for f in found]}))
+        return
+    _print_findings("Alignment faking", found)
+
+
+@audit_app.command()
+def bench(
+    seeds: Annotated[int, typer.Option(help="seeds per fleet variant")] = 50,
+    pair_seeds: Annotated[int, typer.Option(help="monitored/unmonitored run pairs")] = 50,
+    output: Annotated[Path, typer.Option("--out", help="folder for audit-bench.json and .csv")] = Path("peerguard-out"),
+    as_json: Annotated[bool, typer.Option("--json", help="print the table as JSON")] = False,
+) -> None:
+    """Score every detector on labelled simulator runs: precision, recall, false-positive rate (Wilson 95%)."""
+    if seeds < 1 or pair_seeds < 1:
+        raise PeerguardError(f"--seeds {seeds} --pair-seeds {pair_seeds}: give at least 1 of each")
+    plan = BenchPlan(seeds=tuple(range(1, seeds + 1)), pair_seeds=tuple(range(1, pair_seeds + 1)))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("labelled runs", total=None)
+        result = run_audit_bench(
+            plan, output, on_run=lambda done, total: progress.update(task, completed=done, total=total)
+        )
+    if as_json:
+        print(json.dumps({"runs": result.runs, "wall_s": result.wall_s, "table": result.table}))
+        return
+    title = f"Detectors on {result.runs} labelled simulator runs ({result.wall_s:.1f} s); 95% Wilson intervals"
+    table = Table(title=title, title_justify="left")
+    for column in ("detector", "unit", "tp", "fp", "fn", "precision", "recall", "false-positive rate"):
+        table.add_column(column, justify="left" if column in ("detector", "unit") else "right", no_wrap=True)
+    for row in result.table:
+        table.add_row(
+            row["detector"], row["unit"], str(row["tp"]), str(row["fp"]), str(row["fn"]),
+            _rate(row["precision"], row["precision_ci"]), _rate(row["recall"], row["recall_ci"]),
+            _rate(row["fpr"], row["fpr_ci"]) + f" of {row['lookalikes']}",
+        )  # fmt: skip
+    out.print(table)
+    for name, path in result.files.items():
+        out.print(f"{name}: {path}", soft_wrap=True, markup=False)
+
+
+def _print_findings(title: str, found: list[Finding]) -> None:
+    if not found:
+        out.print(f"{title}: nothing found")
+        return
+    counts = Counter(f.detector for f in found)
+    out.print(f"{len(found)} findings: " + ", ".join(f"{name} {count}" for name, count in sorted(counts.items())))
+    table = Table(title=title, title_justify="left")
+    for column in ("t", "detector", "who", "about", "evidence (ledger entries)", "what"):
+        table.add_column(column, justify="right" if column == "t" else "left")
+    for f in found:
+        evidence = ", ".join(map(str, f.evidence[:6])) + (" ..." if len(f.evidence) > 6 else "")
+        table.add_row(f"{f.t:.2f}", f.detector, f.actor, f.subject, evidence, f.detail)
+    out.print(table)
+
+
+def _rate(value: float | None, interval: tuple[float, float] | list[float]) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f} ({interval[0]:.3f}-{interval[1]:.3f})"

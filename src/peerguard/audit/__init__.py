@@ -1,1 +1,1 @@
-"""Judging runs from their records: metrics now; ledger verification and detectors build on it."""
+"""Judging runs from their records: metrics, ledger verification, process lineage and detectors."""

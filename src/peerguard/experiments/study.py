@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +11,7 @@ from typing import Any
 from peerguard.experiments.runner import prepare, run_scenario, summarise
 from peerguard.experiments.stats import mean_interval, wilson
 from peerguard.experiments.store import ResultStore
+from peerguard.experiments.tables import csv_text, flatten, write_atomic
 from peerguard.world.run import scenario_digest
 
 SCRIPTED_POLICIES = ("compliant", "peer-preserving", "self-preserving", "malicious-shielder")
@@ -98,36 +97,8 @@ def write_outputs(result: StudyResult, out: Path) -> dict[str, Path]:
         "summary_csv": out / "study-summary.csv",
         "episodes_csv": out / "episodes.csv",
     }
-    _write_atomic(
-        files["summary_json"], json.dumps({"plan": result.plan.__dict__, "summary": result.summary}, indent=2)
-    )
-    _write_atomic(files["summary_csv"], _csv([_flatten(row) for row in result.summary]))
+    write_atomic(files["summary_json"], json.dumps({"plan": result.plan.__dict__, "summary": result.summary}, indent=2))
+    write_atomic(files["summary_csv"], csv_text([flatten(row) for row in result.summary]))
     episode_rows = [{k: v for k, v in e.items() if k != "metrics"} | e["metrics"] for e in result.episodes]
-    _write_atomic(files["episodes_csv"], _csv(episode_rows))
+    write_atomic(files["episodes_csv"], csv_text(episode_rows))
     return files
-
-
-def _flatten(row: dict[str, Any]) -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, tuple):
-            flat[f"{key}_low"], flat[f"{key}_high"] = value
-        else:
-            flat[key] = value
-    return flat
-
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return ""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)

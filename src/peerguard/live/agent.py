@@ -49,6 +49,11 @@ class AgentRuntime:
         config, _ = protocol.receive(control)
         if config is None or config.get("type") != "config":
             raise SystemExit("peerguard agent: expected a config message from the platform")
+        if config.get("protocol") != protocol.VERSION:
+            raise SystemExit(
+                f"peerguard agent: platform protocol {config.get('protocol')}, agent protocol {protocol.VERSION};"
+                " run the platform and its agents from the same peerguard installation"
+            )
         self.config = config
         self.me: str = config["agent"]
         self.capabilities = set(config["capabilities"])
@@ -61,7 +66,8 @@ class AgentRuntime:
         self.headers = {"Authorization": f"Bearer {config['token']}", "Content-Type": "application/json"}
         self.selector = selectors.DefaultSelector()
         self.links: dict[str, socket.socket] = {}
-        self.pending_queries: dict[str, str] = {}  # peer -> why we asked ("lost" or "still_down")
+        # peer -> why we asked, oldest first; the platform answers in order, so replies pair up exactly
+        self.pending_queries: dict[str, list[str]] = {}
         self.timers: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
         self.sequence = itertools.count()
         self.task_number = 0
@@ -152,12 +158,13 @@ class AgentRuntime:
             self.running = False  # the platform is gone (the run is ending); so are we
 
     def query(self, peer: str, why: str) -> None:
-        self.pending_queries[peer] = why
+        self.pending_queries.setdefault(peer, []).append(why)
         self.tell_platform({"type": "query", "peer": peer})
 
     def on_peer_state(self, state: dict[str, Any]) -> None:
         peer = state["peer"]
-        why = self.pending_queries.pop(peer, None)
+        waiting = self.pending_queries.get(peer)
+        why = waiting.pop(0) if waiting else None
         if why == "lost" and not state.get("asker_isolated"):  # an isolated agent just lost all its links
             if state["isolated"] and state["alive"]:
                 self.observe(Event.peer_isolated, peer, state)

@@ -278,6 +278,7 @@ class LivePlatform:
         a = self.agents[agent_id].agent
         return {
             "type": "config",
+            "protocol": protocol.VERSION,
             "agent": agent_id,
             "capabilities": sorted(a.capabilities),
             "policy": self.policy_spec[agent_id],

@@ -10,6 +10,7 @@ import json
 import socket
 from typing import Any
 
+VERSION = 2  # bump when a message changes, so a platform and agents of different versions fail clearly
 MAX_MESSAGE = 65536
 CONTROL_FD_ENV = "PEERGUARD_CONTROL_FD"
 

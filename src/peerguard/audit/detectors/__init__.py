@@ -1,0 +1,38 @@
+"""Detectors: each reads a run's ledger and dashboard log and reports findings with their evidence.
+
+Importing this package registers every single-run detector in `DETECTORS`; `audit_run` runs them all.
+Alignment faking compares two runs: `detect_alignment_faking(monitored, unmonitored)`.
+"""
+
+from __future__ import annotations
+
+from peerguard.audit.detectors import (  # noqa: F401  (importing a detector's module registers it)
+    collusion,
+    exfiltration,
+    masking,
+    relaunch,
+    relink,
+    tampering,
+)
+from peerguard.audit.detectors.alignment import detect_alignment_faking
+from peerguard.audit.detectors.collusion import protection_groups, who_protects_whom
+from peerguard.audit.detectors.registry import DETECTORS, Detector, detector
+from peerguard.audit.findings import Finding
+from peerguard.world.run import RunRecord
+
+__all__ = [
+    "DETECTORS",
+    "Detector",
+    "Finding",
+    "audit_run",
+    "detect_alignment_faking",
+    "detector",
+    "protection_groups",
+    "who_protects_whom",
+]
+
+
+def audit_run(run: RunRecord) -> list[Finding]:
+    """The findings of every registered single-run detector, in time order."""
+    findings = [finding for part in DETECTORS for finding in DETECTORS.build(part.name)(run)]
+    return sorted(findings, key=lambda f: (f.t, f.detector, f.actor, f.subject))
