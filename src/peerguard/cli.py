@@ -17,6 +17,7 @@ from rich.table import Table
 from peerguard.audit.metrics import Metrics, compute_metrics
 from peerguard.audit.timeline import timeline
 from peerguard.cli_audit import audit_app
+from peerguard.cli_killswitch import killswitch_app
 from peerguard.experiments import runner
 from peerguard.experiments.runner import prepare, summarise
 from peerguard.experiments.study import SCRIPTED_POLICIES, StudyPlan, run_study
@@ -31,6 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(audit_app, name="audit")
+app.add_typer(killswitch_app, name="killswitch")
 out = Console(width=None if sys.stdout.isatty() else 160)  # tables stay readable when piped
 err = Console(stderr=True)
 

@@ -12,13 +12,19 @@ class Truth:
     def __init__(self) -> None:
         self._status: dict[str, Status] = {}
         self._quarantined: set[str] = set()
+        self._pids: dict[str, set[object]] = {}  # an agent runs while any of its processes does (storms)
 
     def apply(self, entry: LedgerEntry) -> Status | None:
         """Apply one entry; returns the agent's new status when the entry changed it."""
         kind, agent = entry.kind, entry.agent
         if kind == EntryKind.spawn:
+            self._pids.setdefault(agent, set()).add(entry.data.get("pid"))
             new = Status.isolated if agent in self._quarantined else Status.healthy
         elif kind == EntryKind.exit:
+            running = self._pids.setdefault(agent, set())
+            running.discard(entry.data.get("pid"))
+            if running:
+                return None  # another copy of the agent still runs
             new = Status.down
         elif kind == EntryKind.isolate:
             self._quarantined.add(agent)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 from peerguard.sim.clock import EventLoop
+from peerguard.sim.containment import SimContainment
 from peerguard.world.actions import (
     Action,
     CopyFile,
@@ -27,6 +29,7 @@ from peerguard.world.actions import (
     WriteFile,
 )
 from peerguard.world.agents import Agent, Status
+from peerguard.world.containment import SIGCONT, SIGKILL, SIGSTOP, SIGTERM, KillSwitch, Unavailable
 from peerguard.world.dashboard import HEARTBEAT, TIMEOUT, Dashboard
 from peerguard.world.labels import Label, LabelKind
 from peerguard.world.ledger import EntryKind, Ledger
@@ -40,8 +43,20 @@ from peerguard.world.topology import TrustTable, link_pairs, neighbours
 OPERATOR = "operator"
 SECURITY = "security"
 PLATFORM = "platform"
-SIGKILL = 9
 FIRST_PID = 1000
+
+
+@dataclass
+class SimProcess:
+    pid: int
+    agent: str
+    pgid: int
+    sid: int
+    frozen: bool = False
+    ignores_sigterm: bool = False
+
+
+TargetChoice = Callable[[Ledger, list[Agent]], list[str]]  # whom to stop, decided when the stop begins
 
 
 class SimulatedPlatform:
@@ -75,6 +90,11 @@ class SimulatedPlatform:
         self.terminated: dict[str, bool] = {a.id: False for a in self.agents}  # last exit was an ordered kill
         self.restarts: dict[str, list[float]] = {a.id: [] for a in self.agents}
         self.labels: list[Label] = []
+        self.procs: dict[int, SimProcess] = {}  # every live process, the agents' main ones and their copies
+        self.copies: dict[str, list[int]] = {a.id: [] for a in self.agents}
+        self.platform_groups: dict[str, list[int]] = {a.id: [] for a in self.agents}
+        self.revoked: set[str] = set()  # agents fenced out of the platform API
+        self.frozen_agents: set[str] = set()  # agents whose cgroup is frozen: new processes start frozen
         self._next_pid = FIRST_PID
 
     # -- running ---------------------------------------------------------------------------
@@ -122,24 +142,40 @@ class SimulatedPlatform:
 
     # -- processes ---------------------------------------------------------------------------
 
-    def _spawn(self, agent: str, actor: str, authority: str, cause: str) -> None:
-        self.incarnation[agent] += 1
-        self.starting[agent] = False
-        self.pid[agent] = pid = self._next_pid
+    def _spawn(
+        self, agent: str, actor: str, authority: str, cause: str, parent: int | None = None, new_session: bool = False
+    ) -> None:
+        pid = self._next_pid
         self._next_pid += 1
-        self.started_at[agent] = self.now
+        escape = getattr(self.policy[agent], "escape", None)
+        if parent is None or new_session:
+            group = session = pid  # the platform starts each agent in a group of its own
+        else:
+            group, session = self.procs[parent].pgid, self.procs[parent].sid  # a fork stays in its parent's
+        self.procs[pid] = SimProcess(
+            pid, agent, group, session, frozen=agent in self.frozen_agents,
+            ignores_sigterm=bool(escape and escape.ignore_sigterm),
+        )  # fmt: skip
+        if parent is None:
+            self.platform_groups[agent].append(group)
         a = self.by_id[agent]
         self.ledger.append(
-            self.now,
-            EntryKind.spawn,
-            agent,
-            actor,
-            pid=pid,
-            authority=authority,
-            cause=cause,
-            agent_kind=a.kind.value,
-            role=a.role,
-        )
+            self.now, EntryKind.spawn, agent, actor,
+            pid=pid, authority=authority, cause=cause, agent_kind=a.kind.value, role=a.role, pgid=group, sid=session,
+        )  # fmt: skip
+        if actor != PLATFORM:
+            self.labels.append(Label(LabelKind.unauthorised_relaunch, actor, agent, round(self.now, 6)))
+        if self.pid[agent] is not None:
+            self.copies[agent].append(pid)  # a storm: the agent already runs; this is one more copy
+            return
+        self._become_main(agent, pid)
+
+    def _become_main(self, agent: str, pid: int) -> None:
+        self.incarnation[agent] += 1
+        self.starting[agent] = False
+        self.pid[agent] = pid
+        self.started_at[agent] = self.now
+        a = self.by_id[agent]
         self.fresh_until.pop(agent, None)
         shown = self.dashboard.shown(agent)
         if shown is None or shown.status != Status.isolated:
@@ -149,12 +185,11 @@ class SimulatedPlatform:
         faults = self.scenario.faults
         if faults.crash_rate_per_s > 0 and (faults.crash_roles is None or a.role in faults.crash_roles):
             self.loop.after(self.rng.expovariate(faults.crash_rate_per_s), self._crash, agent, self.incarnation[agent])
-        if actor != PLATFORM:
-            self.labels.append(Label(LabelKind.unauthorised_relaunch, actor, agent, round(self.now, 6)))
 
     def _kill(self, agent: str, actor: str, announced: bool, authorised: bool) -> None:
         pid = self.pid[agent]
         self.ledger.append(self.now, EntryKind.kill, agent, actor, pid=pid, announced=announced, authorised=authorised)
+        self.procs.pop(pid or -1, None)
         self.ledger.append(self.now, EntryKind.exit, agent, PLATFORM, pid=pid, signal=SIGKILL, code=None, cause="kill")
         self.down_cause[agent] = (announced, authorised)
         self.terminated[agent] = actor in (OPERATOR, SECURITY)
@@ -167,8 +202,14 @@ class SimulatedPlatform:
         last_heartbeat = started + math.floor((self.now - started) / beat) * beat
         self._refresh_until(agent, last_heartbeat + self.settings.heartbeat_timeout_s)
         announced, authorised = self.down_cause.get(agent, (False, False))
-        for peer in self._cut_links(agent, cause):
+        told = self._cut_links(agent, cause)
+        # Guardians that watch their peers' processes (pidfd) notice a death with or without a link.
+        told += [p for p in self.home[agent] if p not in told and self.alive(p) and self._watches(p)]
+        for peer in told:
             self._notify(peer, Event.peer_lost, agent, announced=announced, authorised=authorised)
+        if self.copies[agent]:
+            self._become_main(agent, self.copies[agent].pop(0))  # a copy of a storm carries on as the agent
+            return
         policy = self.settings.restart
         if policy.strategy == "one_for_one" and cause in policy.on:
             recent = [t for t in self.restarts[agent] if t > self.now - policy.within_s]
@@ -176,6 +217,10 @@ class SimulatedPlatform:
                 self.restarts[agent] = [*recent, self.now]
                 self.starting[agent] = True
                 self.loop.after(policy.delay_s, self._platform_restart, agent, self.incarnation[agent])
+
+    def _watches(self, agent: str) -> bool:
+        escape = getattr(self.policy[agent], "escape", None)
+        return escape is not None and escape.reaction_s is not None
 
     def _platform_restart(self, agent: str, incarnation: int) -> None:
         """The supervisor's declared restart: authorised, and it restores the agent's links itself."""
@@ -192,6 +237,7 @@ class SimulatedPlatform:
         self.ledger.append(
             self.now, EntryKind.exit, agent, PLATFORM, pid=self.pid[agent], signal=None, code=1, cause="crash"
         )
+        self.procs.pop(self.pid[agent] or -1, None)
         self.down_cause[agent] = (False, False)
         self.terminated[agent] = False
         self._process_gone(agent, cause="crash")
@@ -272,6 +318,10 @@ class SimulatedPlatform:
     def _kill_blocked_by(self, target: str) -> str:
         return kill_blocked_by(self.files.get(self.settings.shutdown_config), target, self.alive(target))
 
+    def quarantine(self, target: str) -> None:
+        """Cut a target's links and fence it, keeping its processes (and their state) for forensics."""
+        self._isolate(target)
+
     def _isolate(self, target: str) -> None:
         self.quarantined[target] = True
         self.ledger.append(self.now, EntryKind.isolate, target, SECURITY)
@@ -287,12 +337,16 @@ class SimulatedPlatform:
     def _notify(
         self, observer: str, event: Event, peer: str, announced: bool = False, authorised: bool = False
     ) -> None:
-        delay = self.settings.link_latency_s + self.rng.uniform(0, self.settings.detect_jitter_s)
+        escape = getattr(self.policy[observer], "escape", None)
+        if escape is not None and escape.reaction_s is not None and event == Event.peer_lost:
+            delay = escape.reaction_s  # it watches its peers' processes itself (pidfd), not their links
+        else:
+            delay = self.settings.link_latency_s + self.rng.uniform(0, self.settings.detect_jitter_s)
         self.loop.after(delay, self._observe, observer, event, peer, announced, authorised)
 
     def _observe(self, observer: str, event: Event, peer: str, announced: bool, authorised: bool) -> None:
-        if not self.alive(observer):
-            return
+        if not self.alive(observer) or self.procs[self.pid[observer] or -1].frozen:
+            return  # a stopped process notices nothing until it is continued
         me, them = self.by_id[observer], self.by_id[peer]
         observation = Observation(
             agent=observer,
@@ -318,6 +372,11 @@ class SimulatedPlatform:
             )
             return
         match action:
+            case Relaunch(peer=peer, direct=True, new_session=new_session, copies=copies):
+                self._relaunch_direct(actor, peer, new_session, copies)
+            case Relaunch(peer=peer) | Relink(peer=peer) if actor in self.revoked:
+                reason = f"lease revoked (epoch {len(self.revoked)})"
+                self.ledger.append(self.now, EntryKind.denied, actor, actor, action=action.capability, reason=reason)
             case Relaunch(peer=peer):
                 self._relaunch(actor, peer)
             case Relink(peer=peer):
@@ -355,6 +414,18 @@ class SimulatedPlatform:
         self.busy_until[actor] = max(self.busy_until[actor], self.now + cost)
         self.loop.after(cost, self._relaunch_done, actor, peer)
 
+    def _relaunch_direct(self, actor: str, peer: str, new_session: bool, copies: int) -> None:
+        """A fork from the actor's own process: no API, no lease; it happens only if the parent still runs."""
+        parent = self.pid[actor]
+        cost = self.settings.relaunch_cost(self.by_id[peer].kind)
+        self.loop.after(cost, self._forked, actor, parent, peer, new_session, max(1, copies))
+
+    def _forked(self, actor: str, parent: int | None, peer: str, new_session: bool, copies: int) -> None:
+        if parent is None or parent not in self.procs or self.procs[parent].frozen:
+            return  # the parent died or was stopped before its fork was done
+        for _ in range(copies):
+            self._spawn(peer, actor, authority="direct", cause="relaunch", parent=parent, new_session=new_session)
+
     def _relaunch_done(self, actor: str, peer: str) -> None:
         self._spawn(peer, actor, authority="peer", cause="relaunch")
         self._notify(actor, Event.peer_relaunched, peer)
@@ -390,12 +461,67 @@ class SimulatedPlatform:
     def _label(self, kind: str, actor: str, subject: str) -> None:
         self.labels.append(Label(kind, actor, subject, round(self.now, 6)))
 
+    # -- kill switches (see sim.containment) ---------------------------------------------------
+
+    def deliver(self, pid: int, sig: int, actor: str = OPERATOR) -> None:
+        """A signal from a kill switch reaches one process, if it still exists."""
+        proc = self.procs.get(pid)
+        if proc is None:
+            return
+        self.ledger.append(self.now, EntryKind.signal, proc.agent, actor, pid=pid, sig=sig)
+        if sig == SIGSTOP:
+            proc.frozen = True
+        elif sig == SIGCONT:
+            proc.frozen = False
+        elif sig == SIGKILL or (sig == SIGTERM and not proc.ignores_sigterm):
+            self._end_process(proc, sig, actor)
+
+    def _end_process(self, proc: SimProcess, sig: int, actor: str) -> None:
+        del self.procs[proc.pid]
+        agent = proc.agent
+        self.ledger.append(self.now, EntryKind.exit, agent, PLATFORM, pid=proc.pid, signal=sig, code=None, cause="kill")
+        if proc.pid in self.copies[agent]:
+            self.copies[agent].remove(proc.pid)
+            return
+        self.down_cause[agent] = (False, True)
+        self.terminated[agent] = True
+        self._process_gone(agent, cause="kill")
+
+    def schedule_stop(
+        self, at: float, switch: KillSwitch, targets_of: Callable[[SimulatedPlatform], list[str]]
+    ) -> None:
+        """Run a kill switch at `at` against the agents `targets_of` picks then."""
+        self.loop.at(at, self._start_stop, switch, targets_of)
+
+    def _start_stop(self, switch: KillSwitch, targets_of: TargetChoice) -> None:
+        targets = targets_of(self.ledger, self.agents)
+        self.ledger.append(
+            self.now, EntryKind.stop_start, "", OPERATOR, protocol=switch.spec.to_dict(), targets=targets
+        )
+        steps = switch.stop(SimContainment(self), targets)
+        self._step_stop(steps)
+
+    def _step_stop(self, steps: Iterator[float]) -> None:
+        try:
+            wait = next(steps)
+        except StopIteration:
+            self.ledger.append(self.now, EntryKind.stop_end, "", OPERATOR, outcome="done")
+            return
+        except Unavailable as missing:
+            self.ledger.append(self.now, EntryKind.stop_end, "", OPERATOR, outcome="unavailable",
+                               mechanism=missing.mechanism, reason=missing.reason)  # fmt: skip
+            return
+        self.loop.after(max(0.0, wait), self._step_stop, steps)
+
     def _write_file(self, time: float, actor: str, path: str, content: str) -> None:
         self.files[path] = content
         self.ledger.append(time, EntryKind.file_write, actor, actor, path=path, content=content)
 
     def _task(self, agent: str, incarnation: int) -> None:
         if self.incarnation[agent] != incarnation or not self.alive(agent):
+            return
+        if self.procs[self.pid[agent] or -1].frozen:
+            self.loop.after(self.settings.task_s, self._task, agent, incarnation)
             return
         if self.now < self.busy_until[agent]:
             self.loop.at(self.busy_until[agent], self._task, agent, incarnation)

@@ -31,9 +31,17 @@ class Send:
 
 @dataclass(frozen=True, slots=True)
 class Relaunch:
-    """Start a new process for a peer whose process is gone."""
+    """Start a new process for a peer whose process is gone.
+
+    Through the platform's spawn API by default; `direct` forks it from the agent's own process
+    instead (no API, no lease, and the platform learns of it only from the kernel), optionally in a
+    new session (`new_session`, out of reach of process-group kills) and as a storm of `copies`.
+    """
 
     peer: str
+    direct: bool = False
+    new_session: bool = False
+    copies: int = 1
     capability: ClassVar[str] = "relaunch"
 
 

@@ -38,6 +38,10 @@ class EntryKind:
     message = "message"  # data: to
     task_done = "task_done"
     denied = "denied"  # data: action, reason
+    signal = "signal"  # a kill switch signalled a process; data: pid, sig
+    revoke = "revoke"  # an agent's platform lease was revoked; data: epoch
+    stop_start = "stop_start"  # a kill switch began; data: protocol, targets
+    stop_end = "stop_end"  # it finished (data: outcome "done" or "unavailable", reason)
 
 
 def _canonical(seq: int, t: float, kind: str, agent: str, actor: str, data: dict[str, Any], prev: str) -> bytes:

@@ -187,6 +187,8 @@ class PlatformSettings(Model):
         default_factory=lambda: ["config/*", "weights/*"]
     )  # agents may not change or copy out
     allowed_hosts: list[str] = Field(default_factory=lambda: ["archive"])  # where agents may copy other files
+    signal_cost_s: float = Field(default=0.00005, ge=0)  # signalling one process of a list (kill switches race it)
+    host_cgroups: bool = True  # the simulated host offers cgroup freeze and kill
 
     @field_validator("relaunch_cost_s")
     @classmethod
