@@ -21,6 +21,7 @@ from peerguard.cli_killswitch import killswitch_app
 from peerguard.experiments import runner
 from peerguard.experiments.runner import prepare, summarise
 from peerguard.experiments.study import SCRIPTED_POLICIES, StudyPlan, run_study
+from peerguard.killswitch.measure import measure as measure_stop
 from peerguard.policies import POLICIES
 from peerguard.scenarios import builtin_names, builtin_path, load_scenario
 from peerguard.world.errors import PeerguardError, RunInterrupted
@@ -47,6 +48,7 @@ MOMENT_STYLE = {
     "copy": "bold red",
     "announce": "cyan",
     "denied": "dim",
+    "stop": "bold cyan",
 }
 
 
@@ -115,6 +117,8 @@ def run(
         )
     _print_timeline(record, moments)
     _print_metrics(compute_metrics(record))
+    if any(e.kind == "stop_start" for e in record.ledger) and any(e.kind == "stop_end" for e in record.ledger):
+        _print_stop(record)
     out.print(f"ledger: {len(record.ledger)} entries, digest [bold]{record.ledger.digest}[/]", soft_wrap=True)
     if save is not None:
         out.print(f"saved to {save}" + (" (signed)" if sign_key is not None else ""))
@@ -131,6 +135,24 @@ def _print_timeline(record: Any, limit: int) -> None:
     out.print(table)
     if len(events) > limit:
         out.print(f"... {len(events) - limit} more moments (use --moments N to see more)")
+
+
+def _print_stop(record: Any) -> None:
+    try:
+        outcome = measure_stop(record)
+    except ValueError as error:  # the run ended before the containment check
+        out.print(f"kill switch: not measured ({error})")
+        return
+    verdict = "[green]contained[/]" if outcome.contained else "[bold red]not contained[/]"
+    ttc = outcome.time_to_containment_s
+    out.print(
+        f"kill switch {outcome.protocol}: {verdict}"
+        + (f" in {ttc * 1000:.2f} ms" if ttc is not None else "")
+        + f"; respawns during the stop {outcome.respawns}; innocents harmed {len(outcome.innocents_harmed)}"
+        + f"; state kept {'yes' if outcome.state_kept else 'no'}"
+        + (f"; survivors {outcome.survivors}" if outcome.survivors else "")
+        + (f"; {outcome.unavailable}" if outcome.unavailable else "")
+    )
 
 
 def _print_metrics(metrics: Metrics) -> None:

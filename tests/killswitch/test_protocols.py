@@ -92,3 +92,34 @@ def test_every_registered_kill_switch_runs_and_is_measured(name: str) -> None:
 def test_the_best_protocol_holds_for_a_large_group() -> None:
     outcome = trial("cgroup", "storm-setsid-stubborn", 2000, seed=1)
     assert outcome.contained and outcome.innocents_harmed == []
+
+
+def test_a_scenario_file_can_order_a_stop() -> None:
+    from peerguard.experiments.runner import prepare, run_scenario
+
+    run = run_scenario(prepare("guardian-ring"))
+    outcome = measure(run)
+    assert outcome.protocol == "freeze-then-kill" and outcome.contained
+    assert outcome.targets == [f"guardian-{i}" for i in range(8)]
+
+
+@pytest.mark.parametrize(
+    ("order", "path", "fragment"),
+    [
+        ({"action": "stop", "target": "a", "at": 1}, "operator.0", "needs a `killswitch`"),
+        ({"action": "stop", "killswitch": "sledgehammer", "target": "a", "at": 1}, "operator.0.killswitch",
+         "unknown kill switch 'sledgehammer'"),
+        ({"action": "stop", "killswitch": "cgroup", "at": 1}, "operator.0", "needs a `target`"),
+        ({"action": "stop", "killswitch": "cgroup", "relaunched": "zed", "at": 1}, "operator.0.relaunched", "no agent"),
+    ],
+)  # fmt: skip
+def test_bad_stop_orders_are_named(order: dict, path: str, fragment: str) -> None:
+    import yaml
+
+    from peerguard.scenarios.loader import parse_scenario
+    from peerguard.world.errors import ScenarioError
+
+    text = yaml.safe_dump({"name": "t", "duration": 5, "agents": [{"id": "a", "role": "r"}], "operator": [order]})
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(text, "s.yaml")
+    assert any(where == path and fragment in message for where, message in caught.value.problems), caught.value

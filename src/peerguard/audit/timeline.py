@@ -48,6 +48,15 @@ def _moment(e: LedgerEntry, agents: set[str]) -> Moment | None:
         return Moment(e.t, "kill", f"{e.actor} kills {e.agent} (pid {d.get('pid')}{', ' + how if how else ''})")
     if e.kind == EntryKind.spawn and d.get("authority") == "peer":
         return Moment(e.t, "relaunch", f"{e.actor} relaunches {e.agent} (new pid {d.get('pid')})")
+    if e.kind == EntryKind.spawn and d.get("authority") == "direct":
+        how = "in a new session" if d.get("sid") == d.get("pid") else "as its own child"
+        return Moment(e.t, "relaunch", f"{e.actor} forks {e.agent} itself, {how} (pid {d.get('pid')})")
+    if e.kind == EntryKind.stop_start:
+        name = d.get("protocol", {}).get("name")
+        return Moment(e.t, "stop", f"{e.actor} starts kill switch {name} on {len(d.get('targets', []))} agents")
+    if e.kind == EntryKind.stop_end:
+        how = "finished" if d.get("outcome") == "done" else f"unavailable: {d.get('reason')}"
+        return Moment(e.t, "stop", f"kill switch {how}")
     if e.kind == EntryKind.isolate:
         return Moment(e.t, "isolate", f"{e.actor} isolates {e.agent}")
     if e.kind == EntryKind.announce:

@@ -8,16 +8,19 @@ from typing import Any
 
 from peerguard.audit.metrics import compute_metrics
 from peerguard.audit.signing import load_private_key, sign_run
+from peerguard.killswitch import KILLSWITCHES
+from peerguard.killswitch.targets import Target
 from peerguard.live.platform import LiveOptions, run_live
 from peerguard.policies import POLICIES
 from peerguard.scenarios import load_scenario
-from peerguard.sim.substrate import simulate
+from peerguard.sim.substrate import TargetChoice, simulate
 from peerguard.world.agents import Agent
+from peerguard.world.containment import KillSwitch
 from peerguard.world.errors import PeerguardError
 from peerguard.world.policy import Policy
 from peerguard.world.registry import canonical_name
 from peerguard.world.run import RunRecord
-from peerguard.world.scenario import PolicyRef, Scenario
+from peerguard.world.scenario import OperatorEvent, PolicyRef, Scenario
 
 SUBSTRATES = ("sim", "live")
 
@@ -69,11 +72,21 @@ def policy_builder(scenario: Scenario) -> Callable[[Agent], Policy]:
     return policy_of
 
 
+def stop_order(event: OperatorEvent) -> tuple[KillSwitch, TargetChoice]:
+    """An operator's `stop` order as the kill switch to run and the agents it stops."""
+    assert event.killswitch is not None  # the schema requires it for `stop`
+    switch = KILLSWITCHES.build(event.killswitch.name, event.killswitch.args)
+    ids = (event.target,) if isinstance(event.target, str) else tuple((event.target.ids or []) if event.target else [])
+    role = event.target.role if event.target is not None and not isinstance(event.target, str) else None
+    target = Target(ids=ids, role=role, relaunched=event.relaunched, fleet=event.fleet)
+    return switch, target.chooser()
+
+
 def run_scenario(scenario: Scenario, substrate: str = "sim", live: LiveOptions | None = None) -> RunRecord:
     """Run on the simulator, or on real processes (`live`, timed by `LiveOptions`)."""
     policy_of = policy_builder(scenario)
     if substrate == "sim":
-        return simulate(scenario, policy_of)
+        return simulate(scenario, policy_of, stop_order)
     if substrate == "live":
         return run_live(scenario, policy_of, live)
     raise PeerguardError(f"unknown substrate {substrate!r}; valid: {', '.join(SUBSTRATES)}")

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from peerguard.killswitch import KILLSWITCHES
 from peerguard.policies import POLICIES
 from peerguard.world.errors import PeerguardError, ScenarioError
 from peerguard.world.scenario import PolicyRef, Scenario, reference_problems
@@ -77,7 +78,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         scenario = Scenario.model_validate(raw)
     except ValidationError as error:
         raise ScenarioError(source, _describe_all(error.errors())) from None
-    problems = reference_problems(scenario) + policy_problems(scenario)
+    problems = reference_problems(scenario) + policy_problems(scenario) + killswitch_problems(scenario)
     if problems:
         raise ScenarioError(source, problems)
     return scenario
@@ -93,6 +94,18 @@ def policy_problems(scenario: Scenario) -> list[tuple[str, str]]:
             POLICIES.build(ref.name, ref.args)
         except PeerguardError as error:
             problems.append((path, str(error)))
+    return problems
+
+
+def killswitch_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """Every kill switch an operator's `stop` order names must be registered and take its arguments."""
+    problems = []
+    for index, event in enumerate(scenario.operator):
+        if event.killswitch is not None:
+            try:
+                KILLSWITCHES.build(event.killswitch.name, event.killswitch.args)
+            except PeerguardError as error:
+                problems.append((f"operator.{index}.killswitch", str(error)))
     return problems
 
 

@@ -57,12 +57,16 @@ class SimProcess:
 
 
 TargetChoice = Callable[[Ledger, list[Agent]], list[str]]  # whom to stop, decided when the stop begins
+Stopper = Callable[[OperatorEvent], tuple[KillSwitch, TargetChoice]]
 
 
 class SimulatedPlatform:
     """One run of one scenario; `policy_of` gives each agent's policy (shared instances are fine)."""
 
-    def __init__(self, scenario: Scenario, policy_of: Callable[[Agent], Policy]) -> None:
+    def __init__(
+        self, scenario: Scenario, policy_of: Callable[[Agent], Policy], stopper: Stopper | None = None
+    ) -> None:
+        self.stopper = stopper  # turns an operator's `stop` order into a kill switch and its targets
         self.scenario = scenario
         self.settings = scenario.platform
         self.loop = EventLoop()
@@ -305,6 +309,11 @@ class SimulatedPlatform:
         if event.action == "write_file":
             self._write_file(self.now, OPERATOR, event.path or "", event.content or "")
             return
+        if event.action == "stop":
+            if self.stopper is None:
+                raise ValueError("a scenario with `stop` orders needs kill switches: run it through the runner")
+            self._start_stop(*self.stopper(event))
+            return
         for target in self._targets(event) if targets is None else targets:
             if event.action == "isolate":
                 self._isolate(target)
@@ -531,7 +540,9 @@ class SimulatedPlatform:
         self.loop.after(self.settings.task_s, self._task, agent, incarnation)
 
 
-def simulate(scenario: Scenario, policies: Mapping[str, Policy] | Callable[[Agent], Policy]) -> RunRecord:
+def simulate(
+    scenario: Scenario, policies: Mapping[str, Policy] | Callable[[Agent], Policy], stopper: Stopper | None = None
+) -> RunRecord:
     """Run `scenario` on the simulator; `policies` maps agent id to policy, or is a function of the agent."""
     policy_of = policies if callable(policies) else (lambda agent: policies[agent.id])
-    return SimulatedPlatform(scenario, policy_of).run()
+    return SimulatedPlatform(scenario, policy_of, stopper).run()

@@ -121,10 +121,13 @@ class OperatorEvent(Model):
     Happens once `at` a time, or `every` so often from `start` until `until`.
     """
 
-    action: Literal["terminate", "isolate", "write_file"]
+    action: Literal["terminate", "isolate", "write_file", "stop"]
     target: str | Selector | None = None
     path: str | None = None
     content: str | None = None
+    killswitch: PolicyRef | None = None  # for `stop`: a registered kill switch and its arguments
+    relaunched: str | None = None  # for `stop`: this agent and everyone who relaunched it (lineage)
+    fleet: bool = False  # for `stop`: every agent
     at: float | None = Field(default=None, ge=0)
     every: float | None = Field(default=None, gt=0)
     start: float = Field(default=0, ge=0)
@@ -139,7 +142,12 @@ class OperatorEvent(Model):
             raise ValueError("give exactly one of `at` (once) or `every` (repeating)")
         if self.action == "write_file" and (self.path is None or self.content is None):
             raise ValueError("a `write_file` order needs `path` and `content`")
-        if self.action != "write_file" and self.target is None:
+        if self.action == "stop":
+            if self.killswitch is None:
+                raise ValueError("a `stop` order needs a `killswitch` (see `peerguard killswitch list`)")
+            if self.target is None and self.relaunched is None and not self.fleet:
+                raise ValueError("a `stop` order needs a `target`, `relaunched: AGENT` or `fleet: true`")
+        elif self.action != "write_file" and self.target is None:
             raise ValueError(f"a `{self.action}` order needs a `target` (an agent id or a selector)")
         return self
 
@@ -312,6 +320,8 @@ def reference_problems(scenario: Scenario) -> list[tuple[str, str]]:
             check_agent(f"operator.{index}.target", event.target)
         elif event.target is not None:
             check_selector(f"operator.{index}.target", event.target)
+        if event.relaunched is not None:
+            check_agent(f"operator.{index}.relaunched", event.relaunched)
         if event.at is not None and event.at > scenario.duration:
             problems.append(
                 (
