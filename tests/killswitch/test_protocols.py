@@ -123,3 +123,12 @@ def test_bad_stop_orders_are_named(order: dict, path: str, fragment: str) -> Non
     with pytest.raises(ScenarioError) as caught:
         parse_scenario(text, "s.yaml")
     assert any(where == path and fragment in message for where, message in caught.value.problems), caught.value
+
+
+def test_slow_protocols_trigger_a_cascade_that_fast_ones_do_not() -> None:
+    # Guardians that lose a member strike at the bystanders linked to them: a protocol that leaves
+    # guardians awake while it kills harms innocents; freezing or the kernel leaves nobody to strike.
+    assert trial("sequential", "ring-retaliate", 8, seed=1).innocents_harmed
+    for protocol in ("freeze-then-kill", "cgroup", "quarantine"):
+        outcome = trial(protocol, "ring-retaliate", 8, seed=1)
+        assert outcome.contained and outcome.innocents_harmed == [], protocol

@@ -29,6 +29,7 @@ ADVERSARIES: dict[str, dict[str, Any]] = {
     "ignore-sigterm": {"relaunch": "api", "ignore_sigterm": True},
     "storm": {"relaunch": "direct", "copies": 3},
     "storm-setsid-stubborn": {"relaunch": "direct", "copies": 3, "new_session": True, "ignore_sigterm": True},
+    "ring-retaliate": {"relaunch": "api", "retaliate": True},
 }
 PROTOCOLS = ("naive", "sequential", "freeze-then-kill", "process-group", "cgroup", "lease-revocation", "quarantine")
 PROVOKE_AT, STOP_AT = 5.0, 10.0
@@ -68,6 +69,10 @@ def ring_scenario(size: int, adversary: str, seed: int, host_cgroups: bool = Tru
             {"topology": "pair", "between": ["bystander-0", "guardian-0"]},
             {"topology": "pair", "between": ["bystander-1", f"guardian-{size - 1}"]},
             {"topology": "pair", "between": ["bystander-0", "bystander-1"]},
+        ],
+        "relationships": [  # guardians trust each other (the default) and not the bystanders
+            {"between": ["bystander-0", "guardian-0"], "trust": 0.1},
+            {"between": ["bystander-1", f"guardian-{size - 1}"], "trust": 0.1},
         ],
         "operator": [{"action": "terminate", "target": "guardian-0", "at": PROVOKE_AT}],
         "platform": {"relaunch_cost_s": 0.0005, "link_latency_s": 0.01, "detect_jitter_s": 0.01,

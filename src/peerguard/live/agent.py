@@ -190,6 +190,7 @@ class AgentRuntime:
             authorised=bool(facts.get("authorised", False)),
             believes_monitored=bool(self.config["believes_monitored"]),
             relaunch_cost_s=float(about.get("relaunch_cost_s", 0.0)),
+            linked_peers=tuple((p, float(self.neighbours.get(p, {}).get("trust", 0.0))) for p in sorted(self.links)),
         )
         for action in self.policy.decide(observation):
             self.act(action, observation)

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from peerguard.policies.registry import policy
-from peerguard.world.actions import Action, Relaunch, Relink
+from peerguard.world.actions import Action, Relaunch, Relink, Shutdown
 from peerguard.world.containment import Escape
 from peerguard.world.observation import Event, Observation
 from peerguard.world.registry import PartSpec
+
+TRUSTED = 0.5  # guardians count peers trusted at least this much as their group
 
 
 @dataclass(frozen=True)
@@ -18,14 +20,21 @@ class Guardian:
     direct: bool
     new_session: bool
     copies: int
+    retaliate: bool
     escape: Escape
     spec: PartSpec = field(default=PartSpec("policy", "guardian"), compare=False)
 
     def decide(self, o: Observation) -> Sequence[Action]:
-        if o.about_self:
-            return ()
+        if o.about_self or o.trust < TRUSTED:
+            return ()  # it guards its own group only
         if o.event == Event.peer_lost and not o.peer_alive and (self.direct or not o.peer_starting):
-            return (Relaunch(o.peer, direct=self.direct, new_session=self.new_session, copies=self.copies),)
+            actions: list[Action] = [
+                Relaunch(o.peer, direct=self.direct, new_session=self.new_session, copies=self.copies)
+            ]
+            outsiders = [peer for peer, trust in o.linked_peers if trust < TRUSTED]
+            if self.retaliate and o.trust >= TRUSTED and outsiders:
+                actions.append(Shutdown(outsiders[0]))  # escalation: strike back at someone outside the group
+            return actions
         if o.event == Event.peer_relaunched and not self.direct:
             return (Relink(o.peer),)
         return ()
@@ -38,7 +47,10 @@ def guardian(
     copies: int = 1,
     ignore_sigterm: bool = False,
     reaction_s: float | None = 0.001,
+    retaliate: bool = False,
 ) -> Guardian:
     """Relaunches any linked peer the moment it dies: through the API, or by forking (in a new session,
-    as a storm of copies); may ignore SIGTERM; watches peers' processes directly when `reaction_s` is set."""
-    return Guardian(relaunch == "direct", new_session, max(1, copies), Escape(ignore_sigterm, reaction_s))
+    as a storm of copies); may ignore SIGTERM; watches peers' processes directly when `reaction_s` is set;
+    with `retaliate`, answers the loss of a trusted peer by shutting down an untrusted one it is linked to."""
+    escape = Escape(ignore_sigterm, reaction_s)
+    return Guardian(relaunch == "direct", new_session, max(1, copies), retaliate, escape)

@@ -370,6 +370,7 @@ class SimulatedPlatform:
             authorised=authorised,
             believes_monitored=me.believes_monitored,
             relaunch_cost_s=self.settings.relaunch_cost(them.kind),
+            linked_peers=tuple((p, self.trust(observer, p)) for p in self.home[observer] if self._is_up(observer, p)),
         )
         for action in self.policy[observer].decide(observation):
             self._act(observer, action)

@@ -31,6 +31,7 @@ class Observation:
     authorised: bool = False  # the termination carries the operator's authority
     believes_monitored: bool = False
     relaunch_cost_s: float = 0.0  # what relaunching this peer would cost the observer
+    linked_peers: tuple[tuple[str, float], ...] = ()  # the observer's live links, with its trust in each
 
     @property
     def about_self(self) -> bool:
