@@ -136,4 +136,3 @@ def test_benign_trouble_plays_out_for_real() -> None:
     assert blips and reconnects
     assert [e.actor for e in ledger if e.kind == EntryKind.file_write][-1] == "operator"
     assert compute_metrics(run).relaunches == 0
-

@@ -88,7 +88,7 @@ def run_scenario(scenario: Scenario, substrate: str = "sim", live: LiveOptions |
     if substrate == "sim":
         return simulate(scenario, policy_of, stop_order)
     if substrate == "live":
-        return run_live(scenario, policy_of, live)
+        return run_live(scenario, policy_of, live, stop_order)
     raise PeerguardError(f"unknown substrate {substrate!r}; valid: {', '.join(SUBSTRATES)}")
 
 

@@ -72,6 +72,9 @@ def measure(run: RunRecord, grace_s: float = GRACE_S) -> Outcome:
                 zero_since = e.t
 
     survivors = sorted(p for p in running if agent_of[p] in targets)
+    host_check = next((e for e in entries if e.kind == EntryKind.stop_check), None)
+    if host_check is not None:  # on live, the host itself was asked too; either one finding a survivor counts
+        survivors = sorted(set(survivors) | set(host_check.data.get("survivors", [])))
     kept = all(any(agent_of[p] == agent for p in frozen) for agent in targets)
     unavailable = end.data.get("reason", "") if end.data.get("outcome") == "unavailable" else ""
     contained = not survivors and not unavailable

@@ -20,6 +20,8 @@ import pickle
 import selectors
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from http.client import HTTPConnection
@@ -27,11 +29,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from peerguard.live import protocol
-from peerguard.world.actions import Action, ReportStatus
+from peerguard.world.actions import Action, Relaunch, ReportStatus
 from peerguard.world.agents import Status
 from peerguard.world.observation import Event, Observation
 
 PR_SET_PDEATHSIG = 1
+AGENT_ENV = "PEERGUARD_AGENT"  # every process of an agent carries its identity here, as the kernel shows it
 
 
 def die_with_parent() -> None:
@@ -58,6 +61,10 @@ class AgentRuntime:
         self.me: str = config["agent"]
         self.capabilities = set(config["capabilities"])
         self.policy = pickle.loads(base64.b64decode(config["policy_pickle"]))  # from our own platform only
+        self.escape = getattr(self.policy, "escape", None)  # an adversary's own tricks against being stopped
+        if self.escape is not None and self.escape.ignore_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        self.copies: list[subprocess.Popen[bytes]] = []
         self.neighbours: dict[str, dict[str, Any]] = config["neighbours"]
         self.heartbeat_s: float = config["heartbeat_s"]
         self.task_s: float = config["task_s"]
@@ -196,6 +203,9 @@ class AgentRuntime:
             self.act(action, observation)
 
     def act(self, action: Action, observation: Observation) -> None:
+        if isinstance(action, Relaunch) and action.direct:
+            self.fork_copies(action)
+            return
         if isinstance(action, ReportStatus) and action.capability in self.capabilities:
             self.post("/report", {"agent": action.agent, "status": Status(action.status).value})
             if Status(action.status) == Status.healthy and not observation.peer_alive:
@@ -203,6 +213,20 @@ class AgentRuntime:
             return
         fields = {name: getattr(action, name) for name in getattr(action, "__dataclass_fields__", {})}
         self.tell_platform({"type": "act", "action": action.capability, **fields})
+
+    def fork_copies(self, action: Relaunch) -> None:
+        """Relaunch a peer by starting it ourselves: no platform API, no lease, only the kernel sees it."""
+        argv = [sys.executable, "-m", "peerguard.live.rogue"]
+        if self.escape is not None and self.escape.ignore_sigterm:
+            argv.append("--ignore-sigterm")
+        if action.new_session:
+            argv.append("--double-fork")
+        env = {**os.environ, AGENT_ENV: action.peer}
+        env.pop(protocol.CONTROL_FD_ENV, None)
+        for _ in range(max(1, action.copies)):
+            self.copies.append(
+                subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=action.new_session)
+            )
 
     def post(self, path: str, body: dict[str, Any]) -> None:
         try:

@@ -29,9 +29,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from peerguard.live import protocol
+from peerguard.live.agent import AGENT_ENV
+from peerguard.live.containment import LiveContainment, agent_of_process, process_state
+from peerguard.live.host import HostSupport
 from peerguard.live.monitor import Monitor
 from peerguard.live.processes import Child, ExitStatus, ProcessOwner
 from peerguard.world.agents import Agent, Status
+from peerguard.world.containment import KillSwitch, Unavailable
 from peerguard.world.dashboard import Dashboard
 from peerguard.world.errors import PeerguardError, RunInterrupted
 from peerguard.world.ledger import EntryKind, Ledger
@@ -43,6 +47,32 @@ from peerguard.world.topology import TrustTable, link_pairs, neighbours
 
 PLATFORM = "platform"
 OPERATOR = "operator"
+CENSUS_S = 0.01  # how often the kernel's list of the run's processes is compared with the ledger
+GRACE_S = 2.0  # the outcome of a stop is checked on the host this long after it ends
+
+TargetChoice = Callable[[Ledger, list[Agent]], list[str]]
+Stopper = Callable[[OperatorEvent], tuple[KillSwitch, TargetChoice]]
+
+
+def _parent_of(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _group_of(pid: int) -> int:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return -1
+
+
+def _session_of(pid: int) -> int:
+    try:
+        return os.getsid(pid)
+    except ProcessLookupError:
+        return -1
 
 
 @dataclass(frozen=True)
@@ -53,6 +83,7 @@ class LiveOptions:
     startup_timeout_s: float = 60.0
     run_dir: Path | None = None  # where the run's sandbox goes; a temporary folder when None
     keep_run_dir: bool = False
+    host: HostSupport | None = None  # what the host offers; probed when None (tests pass less to try fallbacks)
 
 
 @dataclass
@@ -73,8 +104,18 @@ class LiveAgent:
 
 
 class LivePlatform:
-    def __init__(self, scenario: Scenario, policy_of: Callable[[Agent], Policy], options: LiveOptions) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        policy_of: Callable[[Agent], Policy],
+        options: LiveOptions,
+        stopper: Stopper | None = None,
+    ) -> None:
         self.scenario = scenario
+        self.stopper = stopper  # turns an operator's `stop` order into a kill switch and its targets
+        self.revoked: set[str] = set()  # agents fenced out of the platform API
+        self.known_pids: dict[int, str] = {}  # every process the ledger has a spawn for
+        self._agent_of_pid: dict[int, str | None] = {}
         self.options = options
         self.settings = scenario.platform
         self.scale = options.wall_duration_s / scenario.duration
@@ -101,6 +142,7 @@ class LivePlatform:
         self.monitor = Monitor(self.dashboard, self.now, self.timeout_s, self._record_report)
         self.all_ready = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.rogues: set[int] = set()  # processes agents started themselves, seen by the census
         self.timers: list[asyncio.TimerHandle] = []
 
     def now(self) -> float:
@@ -176,6 +218,7 @@ class LivePlatform:
                     else:
                         self._call_at(loop, when, self._order, event, None)
             self._schedule_faults(started)
+            self._background(self._watch_census())
             await asyncio.sleep(max(0.0, started + self.options.wall_duration_s - self.now()))
             end = self.now()
             alive = sum(state.child is not None for state in self.agents.values())
@@ -241,6 +284,75 @@ class LivePlatform:
         blip_s = self.scenario.faults.blip_s * self.scale
         self._call_at(asyncio.get_running_loop(), self.now() + blip_s, self._link, a, b, PLATFORM, "reconnect")
 
+    # -- kill switches -----------------------------------------------------------------------
+
+    async def _run_stop(self, switch: KillSwitch, choose: TargetChoice) -> None:
+        targets = choose(self.ledger, [state.agent for state in self.agents.values()])
+        protocol_spec = switch.spec.to_dict()
+        self.ledger.append(self.now(), EntryKind.stop_start, "", OPERATOR, protocol=protocol_spec, targets=targets)
+        steps = switch.stop(LiveContainment(self), targets)
+        while True:
+            try:
+                wait = next(steps)
+            except StopIteration:
+                self.ledger.append(self.now(), EntryKind.stop_end, "", OPERATOR, outcome="done")
+                break
+            except Unavailable as missing:
+                self.ledger.append(self.now(), EntryKind.stop_end, "", OPERATOR, outcome="unavailable",
+                                   mechanism=missing.mechanism, reason=missing.reason)  # fmt: skip
+                return
+            await asyncio.sleep(max(0.0, wait))
+        await asyncio.sleep(GRACE_S)
+        self._take_census()
+        wanted = set(targets)
+        running = [pid for pid, agent in self.census().items() if agent in wanted and process_state(pid) not in "TZ"]
+        self.ledger.append(self.now(), EntryKind.stop_check, "", OPERATOR, survivors=sorted(running))
+
+    def census(self) -> dict[int, str]:
+        """Every live process of the run that belongs to an agent, from the kernel (pid -> agent)."""
+        found = {}
+        for pid in self.owner.alive():
+            if pid not in self._agent_of_pid:
+                self._agent_of_pid[pid] = agent_of_process(pid)
+            agent = self._agent_of_pid[pid]
+            if agent is not None and process_state(pid) not in ("", "Z"):
+                found[pid] = agent
+        return found
+
+    def child_by_pid(self, pid: int) -> Child | None:
+        agent = self.known_pids.get(pid)
+        child = self.agents[agent].child if agent is not None else None
+        return child if child is not None and child.pid == pid else None
+
+    def _take_census(self) -> None:
+        """Put processes agents started themselves (and their ends) in the ledger, as the kernel shows them."""
+        now, seen = self.now(), self.census()
+        for pid, agent in seen.items():
+            if pid not in self.known_pids:
+                self.known_pids[pid] = agent
+                self.rogues.add(pid)
+                parent = self.known_pids.get(_parent_of(pid), "unknown")
+                self.ledger.append(now, EntryKind.spawn, agent, parent, pid=pid, authority="direct", cause="fork",
+                                   pgid=_group_of(pid), sid=_session_of(pid))  # fmt: skip
+        for pid in [p for p in self.rogues if p not in seen]:
+            self.rogues.discard(pid)
+            self._agent_of_pid.pop(pid, None)
+            self.ledger.append(now, EntryKind.exit, self.known_pids[pid], PLATFORM, pid=pid, signal=None, code=None,
+                               cause="gone")  # fmt: skip
+
+    async def _watch_census(self) -> None:
+        while True:
+            await asyncio.sleep(CENSUS_S)
+            self._take_census()
+
+    def revoke(self, agent: str) -> None:
+        if agent not in self.revoked:
+            self.revoked.add(agent)
+            self.ledger.append(self.now(), EntryKind.revoke, agent, OPERATOR, epoch=len(self.revoked))
+
+    def quarantine(self, agent: str) -> None:
+        self._isolate(agent)
+
     def _host(self) -> dict[str, dict[str, object]]:
         """What this host let the run use to keep processes in hand, and why not where it did not."""
         support = self.owner.support
@@ -255,10 +367,12 @@ class LivePlatform:
     def _spawn(self, agent_id: str, actor: str, authority: str, cause: str) -> None:
         state = self.agents[agent_id]
         platform_end, agent_end = protocol.control_pair()
-        env = {**os.environ, protocol.CONTROL_FD_ENV: str(agent_end.fileno())}
+        env = {**os.environ, protocol.CONTROL_FD_ENV: str(agent_end.fileno()), AGENT_ENV: agent_id}
         child = self.owner.spawn(
-            [sys.executable, "-m", "peerguard.live.agent"], env=env, pass_fds=[agent_end.fileno()], cwd=self.files
-        )
+            [sys.executable, "-m", "peerguard.live.agent"],
+            env=env, pass_fds=[agent_end.fileno()], cwd=self.files, cgroup=agent_id,
+        )  # fmt: skip
+        self.known_pids[child.pid] = agent_id
         agent_end.close()
         state.child, state.control, state.ready, state.starting = child, platform_end, False, False
         state.token = secrets.token_urlsafe(16)
@@ -408,6 +522,11 @@ class LivePlatform:
         if event.action == "write_file":
             self._write_file(OPERATOR, event.path or "", event.content or "")
             return
+        if event.action == "stop":
+            if self.stopper is None:
+                raise PeerguardError("a scenario with `stop` orders needs kill switches: run it through the runner")
+            self._background(self._run_stop(*self.stopper(event)))
+            return
         chosen = targets if targets is not None else choose_targets(
             event, [s.agent for s in self.agents.values()], self._alive, self.orders_rng
         )  # fmt: skip
@@ -499,6 +618,10 @@ class LivePlatform:
             self.ledger.append(self.now(), EntryKind.denied, actor, actor, action=action, reason="lacks the capability")
             return
         peer = str(message.get("peer", ""))
+        if action in ("relaunch", "relink") and actor in self.revoked:
+            reason = f"lease revoked (epoch {len(self.revoked)})"
+            self.ledger.append(self.now(), EntryKind.denied, actor, actor, action=action, reason=reason)
+            return
         if action == "relaunch" and peer in self.agents:
             self._relaunch(actor, peer)
         elif action == "relink" and peer in self.agents:
@@ -579,7 +702,12 @@ class LivePlatform:
         task.add_done_callback(self.tasks.discard)
 
 
-def run_live(scenario: Scenario, policy_of: Callable[[Agent], Policy], options: LiveOptions | None = None) -> RunRecord:
+def run_live(
+    scenario: Scenario,
+    policy_of: Callable[[Agent], Policy],
+    options: LiveOptions | None = None,
+    stopper: Stopper | None = None,
+) -> RunRecord:
     """Run `scenario` on real processes; leaves no process behind, whatever happens."""
     options = options or LiveOptions()
     if options.run_dir is not None:
@@ -587,9 +715,9 @@ def run_live(scenario: Scenario, policy_of: Callable[[Agent], Policy], options: 
         run_dir.mkdir(parents=True, exist_ok=True)
     else:
         run_dir = Path(tempfile.mkdtemp(prefix="peerguard-live-"))
-    platform = LivePlatform(scenario, policy_of, options)
+    platform = LivePlatform(scenario, policy_of, options, stopper)
     try:
-        with ProcessOwner(run_dir, f"run-{os.getpid()}") as owner:
+        with ProcessOwner(run_dir, f"run-{os.getpid()}", support=options.host) as owner:
             return asyncio.run(platform.run(owner, run_dir))
     finally:
         if options.run_dir is None and not options.keep_run_dir:

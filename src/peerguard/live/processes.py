@@ -127,6 +127,7 @@ class ProcessOwner:
         self._owned: dict[Child, _Owned] = {}
         self._present_at_entry: set[tuple[int, int]] = set()
         self._cgroup_procs_fd: int | None = None
+        self._sub_fds: dict[str, int] = {}  # per-part child cgroups (one per agent), by name
         self._holds_subreaper = False
         self._replaced_handlers: dict[int, Any] = {}
         self._state = "new"  # new -> open -> closed
@@ -162,6 +163,7 @@ class ProcessOwner:
         cwd: Path | None = None,
         new_session: bool = False,
         log: Path | None = None,
+        cgroup: str | None = None,
     ) -> Child:
         """Start `argv` in its own process group (or its own session), in the run's cgroup if there is one.
 
@@ -185,7 +187,7 @@ class ProcessOwner:
                 stderr=output,
                 start_new_session=new_session,
                 process_group=None if new_session else 0,
-                preexec_fn=self._join_run_cgroup_hook(),
+                preexec_fn=self._join_run_cgroup_hook(cgroup),
             )
         except subprocess.SubprocessError as error:  # raised only when the pre-exec hook failed
             raise RuntimeError(f"could not move a new process of run {self.name!r} into {self.cgroup}") from error
@@ -298,6 +300,44 @@ class ProcessOwner:
             return
         self.cgroup = path
 
+    # -- cgroups of parts of the run (one per agent), for kill switches ------------------------------------------
+
+    def _sub_cgroup_fd(self, name: str) -> int | None:
+        """The open cgroup.procs of the run's child cgroup `name`, made on first use (None without cgroups)."""
+        if self.cgroup is None:
+            return None
+        if name not in self._sub_fds:
+            path = self.cgroup / _safe(name)
+            path.mkdir(exist_ok=True)
+            self._sub_fds[name] = os.open(path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+        return self._sub_fds[name]
+
+    def cgroup_pids(self, names: Sequence[str]) -> set[int]:
+        """Pids in the named parts' cgroups (and any cgroup a member made inside them)."""
+        if self.cgroup is None:
+            return set()
+        pids: set[int] = set()
+        for name in names:
+            for directory, _, _ in os.walk(self.cgroup / _safe(name)):
+                with contextlib.suppress(OSError):
+                    pids.update(int(pid) for pid in Path(directory, "cgroup.procs").read_text().split())
+        return pids
+
+    def freeze_cgroups(self, names: Sequence[str], frozen: bool = True) -> None:
+        """cgroup.freeze on the named parts: every member stops (or resumes) at once, fresh forks included."""
+        for name in self._existing_sub_cgroups(names):
+            (self.cgroup / _safe(name) / "cgroup.freeze").write_text("1" if frozen else "0")  # type: ignore[operator]
+
+    def kill_cgroups(self, names: Sequence[str]) -> None:
+        """cgroup.kill on the named parts: the kernel SIGKILLs every member, fresh forks included."""
+        for name in self._existing_sub_cgroups(names):
+            (self.cgroup / _safe(name) / "cgroup.kill").write_text("1")  # type: ignore[operator]
+
+    def _existing_sub_cgroups(self, names: Sequence[str]) -> list[str]:
+        if self.cgroup is None:
+            raise RuntimeError(f"process owner {self.name!r} has no cgroup: {self.support.cgroup.reason}")
+        return [name for name in names if (self.cgroup / _safe(name)).is_dir()]
+
     def _turn_fatal_signals_into_exit(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return  # only the main thread may set handlers; __exit__ still runs for exceptions there
@@ -305,8 +345,8 @@ class ProcessOwner:
             if signal.getsignal(sig) is signal.SIG_DFL:
                 self._replaced_handlers[sig] = signal.signal(sig, _raise_system_exit)
 
-    def _join_run_cgroup_hook(self) -> Callable[[], None] | None:
-        procs_fd = self._cgroup_procs_fd
+    def _join_run_cgroup_hook(self, name: str | None = None) -> Callable[[], None] | None:
+        procs_fd = self._cgroup_procs_fd if name is None else self._sub_cgroup_fd(name)
         if procs_fd is None:
             return None
 
@@ -462,6 +502,9 @@ class ProcessOwner:
         return pids
 
     def _release_host(self, keep_cgroup: bool) -> None:
+        for fd in self._sub_fds.values():
+            os.close(fd)
+        self._sub_fds.clear()
         if self.cgroup is not None and not keep_cgroup and _remove_cgroup_tree(self.cgroup):
             self.cgroup = None
         if self._cgroup_procs_fd is not None:
@@ -541,6 +584,10 @@ def _pauses_until(deadline: float) -> Iterator[None]:
             return
         time.sleep(min(pause_s, remaining_s))
         pause_s = min(pause_s * 2, 0.05)
+
+
+def _safe(name: str) -> str:
+    return "part-" + (re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:48] or "x")
 
 
 def _remove_cgroup_tree(top: Path) -> bool:

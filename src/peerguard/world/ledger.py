@@ -42,6 +42,7 @@ class EntryKind:
     revoke = "revoke"  # an agent's platform lease was revoked; data: epoch
     stop_start = "stop_start"  # a kill switch began; data: protocol, targets
     stop_end = "stop_end"  # it finished (data: outcome "done" or "unavailable", reason)
+    stop_check = "stop_check"  # the host checked after the stop: data: survivors (pids still running)
 
 
 def _canonical(seq: int, t: float, kind: str, agent: str, actor: str, data: dict[str, Any], prev: str) -> bytes:

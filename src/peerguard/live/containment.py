@@ -1,0 +1,137 @@
+"""The live platform's side of `world.containment`: kill switches acting on real processes.
+
+Members are found from the kernel, not from the platform's books: every process of the run (the
+run's cgroup, or our subreaper's descendants) whose environment names one of the agents, so copies
+that agents forked themselves are found too. Only processes of this run are ever signalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from peerguard.world.containment import SIGKILL, SIGSTOP, Unavailable
+from peerguard.world.ledger import EntryKind
+
+if TYPE_CHECKING:
+    from peerguard.live.platform import LivePlatform
+
+AGENT_ENV = b"PEERGUARD_AGENT="
+
+
+def agent_of_process(pid: int) -> str | None:
+    """The agent a process belongs to, from the environment it was started with."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return None
+    for item in environ.split(b"\0"):
+        if item.startswith(AGENT_ENV):
+            return item[len(AGENT_ENV) :].decode(errors="replace")
+    return None
+
+
+def process_state(pid: int) -> str:
+    """One letter from /proc (R, S, T for stopped, Z, ...), or "" when the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+class LiveContainment:
+    def __init__(self, platform: LivePlatform) -> None:
+        self.platform = platform
+        self.owner = platform.owner
+
+    @property
+    def now(self) -> float:
+        return self.platform.now()
+
+    def members(self, agents: Sequence[str]) -> list[int]:
+        wanted = set(agents)
+        return sorted(pid for pid, agent in self.platform.census().items() if agent in wanted)
+
+    def platform_groups(self, agents: Sequence[str]) -> list[int]:
+        # The platform starts every agent process in a group of its own: its pid is the group id.
+        return [pid for agent in agents for pid in self.platform.agents[agent].pids]
+
+    def signal(self, pids: Sequence[int], sig: int) -> float:
+        started = time.monotonic()
+        for pid in pids:
+            self._signal_one(pid, sig)
+        return time.monotonic() - started
+
+    def _signal_one(self, pid: int, sig: int) -> None:
+        agent = self.platform.census().get(pid)
+        if agent is None:
+            return  # not (or no longer) a process of this run: never signal anything else
+        child = self.platform.child_by_pid(pid)
+        if child is not None:
+            self.owner.signal(child, sig)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                descriptor = os.pidfd_open(pid)  # a fresh pidfd: the pid cannot be recycled under us
+                try:
+                    signal.pidfd_send_signal(descriptor, sig)
+                finally:
+                    os.close(descriptor)
+        self.platform.ledger.append(self.now, EntryKind.signal, agent, "operator", pid=pid, sig=sig)
+
+    def signal_groups(self, pgids: Sequence[int], sig: int) -> float:
+        started = time.monotonic()
+        census = self.platform.census()
+        for group in pgids:
+            members = [pid for pid in census if _group_of(pid) == group]
+            if not members:
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, sig)  # a group the platform made for an agent of this run
+            for pid in members:
+                self.platform.ledger.append(self.now, EntryKind.signal, census[pid], "operator", pid=pid, sig=sig)
+        return time.monotonic() - started
+
+    def cgroup_freeze(self, agents: Sequence[str]) -> float:
+        return self._cgroup("cgroup freeze", agents, SIGSTOP)
+
+    def cgroup_kill(self, agents: Sequence[str]) -> float:
+        return self._cgroup("cgroup kill", agents, SIGKILL)
+
+    def _cgroup(self, mechanism: str, agents: Sequence[str], as_signal: int) -> float:
+        if self.owner.cgroup is None:
+            raise Unavailable(mechanism, self.owner.support.cgroup.reason)
+        started = time.monotonic()
+        pids = self.owner.cgroup_pids(agents)
+        if as_signal == SIGSTOP:
+            self.owner.freeze_cgroups(agents)
+        else:
+            self.owner.kill_cgroups(agents)
+        census = self.platform.census()
+        for pid in sorted(pids):
+            if pid in census:
+                self.platform.ledger.append(self.now, EntryKind.signal, census[pid], "operator",
+                                            pid=pid, sig=as_signal, via="cgroup")  # fmt: skip
+        return time.monotonic() - started
+
+    def revoke_leases(self, agents: Sequence[str]) -> float:
+        for agent in agents:
+            self.platform.revoke(agent)
+        return 0.0
+
+    def cut_links(self, agents: Sequence[str]) -> float:
+        started = time.monotonic()
+        for agent in agents:
+            self.platform.quarantine(agent)
+        return time.monotonic() - started
+
+
+def _group_of(pid: int) -> int:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return -1

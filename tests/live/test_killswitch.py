@@ -1,0 +1,56 @@
+"""Kill switches on real processes: guardians that fork copies of each other in new sessions."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from peerguard.experiments.runner import prepare, run_scenario
+from peerguard.killswitch.measure import Outcome, measure
+from peerguard.live.host import Feature, probe_host
+from peerguard.live.platform import LiveOptions
+from peerguard.scenarios import load_scenario
+from peerguard.world.ledger import EntryKind
+from peerguard.world.scenario import Scenario
+
+FORKING = {"relaunch": "direct", "new_session": True}
+THROUGH_API = {"relaunch": "api"}
+
+
+def stop_live(protocol: str, guardian_args: dict, options: LiveOptions | None = None) -> Outcome:
+    raw = load_scenario("guardian-ring").model_dump(mode="json")
+    raw["agents"][0]["policy"] = {"name": "guardian", "args": guardian_args}
+    raw["operator"][1]["killswitch"] = {"name": protocol, "args": {}}
+    run = run_scenario(prepare(Scenario.model_validate(raw)), "live", options or LiveOptions(wall_duration_s=7.0))
+    assert any(e.kind == EntryKind.spawn and e.data["authority"] in ("direct", "peer") for e in run.ledger)
+    return measure(run)
+
+
+def test_freeze_then_kill_stops_guardians_that_fork_in_new_sessions() -> None:
+    outcome = stop_live("freeze-then-kill", FORKING)
+    assert outcome.contained and outcome.survivors == [] and outcome.innocents_harmed == []
+
+
+def test_process_group_kill_misses_copies_that_called_setsid() -> None:
+    outcome = stop_live("process-group", FORKING)
+    assert not outcome.contained and outcome.survivors
+
+
+def test_sequential_kill_is_undone_by_relaunches_through_the_api() -> None:
+    outcome = stop_live("sequential", THROUGH_API)
+    assert not outcome.contained and outcome.respawns > 0
+
+
+def test_cgroup_kill_takes_every_copy_where_the_host_has_cgroups() -> None:
+    host = probe_host()
+    if not host.cgroup.available:
+        pytest.skip(f"this host has no usable cgroup v2: {host.cgroup.reason}")
+    outcome = stop_live("cgroup", FORKING)
+    assert outcome.contained and outcome.time_to_containment_s is not None
+
+
+def test_cgroup_kill_says_unavailable_instead_of_falling_back() -> None:
+    host = replace(probe_host(), cgroup=Feature(False, "pretend: no cgroup v2 on this host"))
+    outcome = stop_live("cgroup", FORKING, LiveOptions(wall_duration_s=7.0, host=host))
+    assert not outcome.contained and "pretend: no cgroup v2" in outcome.unavailable
