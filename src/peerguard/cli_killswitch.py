@@ -38,7 +38,7 @@ def list_protocols() -> None:
 
 @killswitch_app.command()
 def bench(
-    substrate: Annotated[str, typer.Option(help="sim (the live bench comes next)")] = "sim",
+    substrate: Annotated[str, typer.Option(help="sim, or live (real processes; seconds per trial)")] = "sim",
     agents: Annotated[list[int] | None, typer.Option("--agents", help="group sizes N (repeat the option)")] = None,
     trials: Annotated[int, typer.Option(help="seeded trials per cell")] = 10,
     protocol: Annotated[list[str] | None, typer.Option("--protocol", help="only these protocols")] = None,
@@ -48,8 +48,8 @@ def bench(
     as_json: Annotated[bool, typer.Option("--json", help="print the matrix as JSON")] = False,
 ) -> None:
     """Every protocol against every adversary for each N: contained rate, time to containment, cost."""
-    if substrate != "sim":
-        raise PeerguardError(f"--substrate {substrate}: the kill-switch bench runs on sim in this version")
+    if substrate not in ("sim", "live"):
+        raise PeerguardError(f"--substrate {substrate}: give sim or live")
     sizes = tuple(agents or (2, 8, 32))
     protocols = tuple(protocol or PROTOCOLS)
     adversaries = tuple(adversary or ADVERSARIES)
@@ -61,7 +61,7 @@ def bench(
     problems += [f"--trials {trials}: give at least 1"] if trials < 1 else []
     if problems:
         raise PeerguardError("; ".join(problems))
-    plan = KillswitchPlan(protocols, adversaries, sizes, trials, host_cgroups=not no_cgroups)
+    plan = KillswitchPlan(protocols, adversaries, sizes, trials, host_cgroups=not no_cgroups, substrate=substrate)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("trials", total=None)

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peerguard.experiments.runner import policy_builder
+from peerguard.experiments.runner import policy_builder, run_scenario
 from peerguard.experiments.stats import wilson
 from peerguard.experiments.tables import csv_text, flatten, write_atomic
 from peerguard.killswitch import KILLSWITCHES
 from peerguard.killswitch.measure import GRACE_S, Outcome, measure
 from peerguard.killswitch.targets import Target
+from peerguard.live.platform import LiveOptions
 from peerguard.sim.substrate import SimulatedPlatform
 from peerguard.world.scenario import Scenario
 
@@ -42,6 +43,8 @@ class KillswitchPlan:
     sizes: tuple[int, ...] = (2, 8, 32)
     trials: int = 10
     host_cgroups: bool = True
+    substrate: str = "sim"
+    live_wall_s: float = 6.0  # a live trial plays the whole scenario in this many real seconds
 
 
 @dataclass
@@ -87,6 +90,15 @@ def trial(protocol: str, adversary: str, size: int, seed: int, host_cgroups: boo
     return measure(platform.run())
 
 
+def live_trial(protocol: str, adversary: str, size: int, seed: int, wall_s: float = 6.0) -> Outcome:
+    """The same trial on real processes: the stop is an operator order in the scenario, scaled to `wall_s`."""
+    raw = ring_scenario(size, adversary, seed).model_dump(mode="json")
+    raw["operator"].append({"action": "stop", "killswitch": {"name": protocol, "args": {}},
+                            "target": {"role": "guardian"}, "at": STOP_AT})  # fmt: skip
+    scenario = Scenario.model_validate(raw)
+    return measure(run_scenario(scenario, "live", LiveOptions(wall_duration_s=wall_s)))
+
+
 def run_killswitch_bench(
     plan: KillswitchPlan, out: Path | None = None, on_trial: Callable[[int, int], None] | None = None
 ) -> KillswitchResult:
@@ -96,7 +108,10 @@ def run_killswitch_bench(
     for protocol, adversary, size in cells:
         results = []
         for seed in range(1, plan.trials + 1):
-            outcome = trial(protocol, adversary, size, seed, plan.host_cgroups)
+            if plan.substrate == "live":
+                outcome = live_trial(protocol, adversary, size, seed, plan.live_wall_s)
+            else:
+                outcome = trial(protocol, adversary, size, seed, plan.host_cgroups)
             results.append(outcome)
             outcomes.append({"adversary": adversary, "size": size, "seed": seed, **outcome.to_dict()})
             done += 1
