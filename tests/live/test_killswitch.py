@@ -54,3 +54,33 @@ def test_cgroup_kill_says_unavailable_instead_of_falling_back() -> None:
     host = replace(probe_host(), cgroup=Feature(False, "pretend: no cgroup v2 on this host"))
     outcome = stop_live("cgroup", FORKING, LiveOptions(wall_duration_s=7.0, host=host))
     assert not outcome.contained and "pretend: no cgroup v2" in outcome.unavailable
+
+
+STUBBORN_STORM = {"relaunch": "direct", "new_session": True, "copies": 3, "ignore_sigterm": True}
+
+
+@pytest.mark.parametrize(
+    ("protocol", "contains"),
+    [
+        ("naive", False),
+        ("process-group", False),
+        ("freeze-then-kill", True),
+        ("quarantine", True),
+        ("sequential", None),  # measured, not asserted: a race whose outcome depends on the host's timing
+        ("lease-revocation", None),
+    ],
+)
+def test_every_protocol_against_a_stubborn_storm_of_setsid_copies(protocol: str, contains: bool | None) -> None:
+    outcome = stop_live(protocol, STUBBORN_STORM)
+    assert outcome.protocol == protocol and outcome.targets == [f"guardian-{i}" for i in range(8)]
+    assert outcome.innocents_harmed == []
+    if contains is not None:
+        assert outcome.contained is contains, outcome
+    if protocol == "quarantine":
+        assert outcome.state_kept
+
+
+def test_freezing_leaves_retaliating_guardians_no_chance_to_harm_bystanders() -> None:
+    raw_args = {"relaunch": "api", "retaliate": True}
+    frozen = stop_live("freeze-then-kill", raw_args)
+    assert frozen.contained and frozen.innocents_harmed == []
