@@ -29,6 +29,7 @@ from typing import Any
 
 from peerguard.audit.metrics import compute_metrics
 from peerguard.experiments.runner import prepare, run_scenario
+from peerguard.experiments.tables import write_atomic
 from peerguard.live.platform import LiveOptions
 from peerguard.live.processes import ProcessOwner
 from peerguard.world.dashboard import TIMEOUT
@@ -364,9 +365,7 @@ def tables(runs: list[dict[str, Any]]) -> str:
 
 def write_json(path: Path, result: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(result, indent=2) + "\n")
-    temporary.replace(path)
+    write_atomic(path, json.dumps(result, indent=2) + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from peerguard.experiments.runner import prepare, run_scenario
+from peerguard.experiments.tables import write_atomic
 from peerguard.live.host import Feature, HostSupport, probe_host
 from peerguard.live.platform import LiveOptions
 from peerguard.live.processes import Child, ProcessOwner
@@ -438,9 +439,7 @@ def dominant_step(stages: dict[str, float], startup: dict[str, float], p50_ms: f
 
 def write_json(path: Path, result: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(result, indent=2) + "\n")
-    temporary.replace(path)
+    write_atomic(path, json.dumps(result, indent=2) + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -12,15 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from peerguard.live.containment import process_state
 from peerguard.world.ledger import Ledger
 
 
 def pid_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
+    return process_state(pid) not in ("", "Z")
 
 
 def wait_for_ledger(path: Path, process: subprocess.Popen[str], timeout_s: float = 60) -> None:

@@ -5,13 +5,13 @@ simulator on what happened."""
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from helpers import tiny_scenario
 from peerguard.audit.metrics import compute_metrics
 from peerguard.experiments.runner import prepare, run_scenario
+from peerguard.live.containment import process_state
 from peerguard.live.platform import LiveOptions
 from peerguard.world.dashboard import HEARTBEAT
 from peerguard.world.ledger import EntryKind
@@ -29,11 +29,7 @@ def live_tiny(policy: str, wall_s: float = 3.0, **args: object) -> RunRecord:
 
 
 def pid_exists(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
+    return process_state(pid) not in ("", "Z")
 
 
 def test_peer_relaunches_killed_worker_as_a_new_process() -> None:
