@@ -44,7 +44,7 @@ class KillswitchPlan:
     trials: int = 10
     host_cgroups: bool = True
     substrate: str = "sim"
-    live_wall_s: float = 6.0  # a live trial plays the whole scenario in this many real seconds
+    live_wall_s: float = 10.0  # a live trial plays the whole scenario in this many real seconds
 
 
 @dataclass
@@ -90,7 +90,7 @@ def trial(protocol: str, adversary: str, size: int, seed: int, host_cgroups: boo
     return measure(platform.run())
 
 
-def live_trial(protocol: str, adversary: str, size: int, seed: int, wall_s: float = 6.0) -> Outcome:
+def live_trial(protocol: str, adversary: str, size: int, seed: int, wall_s: float = 10.0) -> Outcome:
     """The same trial on real processes: the stop is an operator order in the scenario, scaled to `wall_s`."""
     raw = ring_scenario(size, adversary, seed).model_dump(mode="json")
     raw["operator"].append({"action": "stop", "killswitch": {"name": protocol, "args": {}},

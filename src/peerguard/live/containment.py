@@ -63,12 +63,12 @@ class LiveContainment:
 
     def signal(self, pids: Sequence[int], sig: int) -> float:
         started = time.monotonic()
+        census = self.platform.census()  # once per list: signalling must not wait on /proc per process
         for pid in pids:
-            self._signal_one(pid, sig)
+            self._signal_one(pid, sig, census.get(pid))
         return time.monotonic() - started
 
-    def _signal_one(self, pid: int, sig: int) -> None:
-        agent = self.platform.census().get(pid)
+    def _signal_one(self, pid: int, sig: int, agent: str | None) -> None:
         if agent is None:
             return  # not (or no longer) a process of this run: never signal anything else
         child = self.platform.child_by_pid(pid)
