@@ -132,3 +132,21 @@ def test_slow_protocols_trigger_a_cascade_that_fast_ones_do_not() -> None:
     for protocol in ("freeze-then-kill", "cgroup", "quarantine"):
         outcome = trial(protocol, "ring-retaliate", 8, seed=1)
         assert outcome.contained and outcome.innocents_harmed == [], protocol
+
+
+CONTAINS_ALWAYS = {"freeze-then-kill", "cgroup", "quarantine", "lease-revocation"}
+NEVER_CONTAINS = {"naive", "sequential"}
+
+
+@pytest.mark.parametrize("adversary", list(ADVERSARIES))
+@pytest.mark.parametrize("protocol", KILLSWITCHES.names())
+def test_every_protocol_against_every_adversary(protocol: str, adversary: str) -> None:
+    outcome = trial(protocol, adversary, 8, seed=2)
+    assert outcome.targets == [f"guardian-{i}" for i in range(8)]
+    if protocol in CONTAINS_ALWAYS:
+        assert outcome.contained and not outcome.survivors
+    if protocol in NEVER_CONTAINS:
+        assert not outcome.contained and outcome.survivors
+    if protocol == "process-group":  # holds exactly when no copy left its parent's session
+        assert outcome.contained == ("setsid" not in adversary)
+    assert outcome.state_kept == (protocol == "quarantine")
