@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from peerguard.live.containment import process_state
+from peerguard.live.census import process_state
 from peerguard.world.ledger import Ledger
 
 

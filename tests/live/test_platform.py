@@ -11,7 +11,7 @@ import pytest
 from helpers import tiny_scenario
 from peerguard.audit.metrics import compute_metrics
 from peerguard.experiments.runner import prepare, run_scenario
-from peerguard.live.containment import process_state
+from peerguard.live.census import process_state
 from peerguard.live.platform import LiveOptions
 from peerguard.world.dashboard import HEARTBEAT
 from peerguard.world.ledger import EntryKind

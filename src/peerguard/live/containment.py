@@ -12,36 +12,14 @@ import os
 import signal
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from peerguard.live.census import group_of
 from peerguard.world.containment import SIGKILL, SIGSTOP, Unavailable
 from peerguard.world.ledger import EntryKind
 
 if TYPE_CHECKING:
     from peerguard.live.platform import LivePlatform
-
-AGENT_ENV = b"PEERGUARD_AGENT="
-
-
-def agent_of_process(pid: int) -> str | None:
-    """The agent a process belongs to, from the environment it was started with."""
-    try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return None
-    for item in environ.split(b"\0"):
-        if item.startswith(AGENT_ENV):
-            return item[len(AGENT_ENV) :].decode(errors="replace")
-    return None
-
-
-def process_state(pid: int) -> str:
-    """One letter from /proc (R, S, T for stopped, Z, ...), or "" when the process is gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return ""
 
 
 class LiveContainment:
@@ -55,7 +33,7 @@ class LiveContainment:
 
     def members(self, agents: Sequence[str]) -> list[int]:
         wanted = set(agents)
-        return sorted(pid for pid, agent in self.platform.census().items() if agent in wanted)
+        return sorted(pid for pid, agent in self.platform.processes.current().items() if agent in wanted)
 
     def platform_groups(self, agents: Sequence[str]) -> list[int]:
         # The platform starts every agent process in a group of its own: its pid is the group id.
@@ -63,7 +41,7 @@ class LiveContainment:
 
     def signal(self, pids: Sequence[int], sig: int) -> float:
         started = time.monotonic()
-        census = self.platform.census()  # once per list: signalling must not wait on /proc per process
+        census = self.platform.processes.current()  # once per list: signalling must not wait on /proc per process
         for pid in pids:
             self._signal_one(pid, sig, census.get(pid))
         return time.monotonic() - started
@@ -85,9 +63,9 @@ class LiveContainment:
 
     def signal_groups(self, pgids: Sequence[int], sig: int) -> float:
         started = time.monotonic()
-        census = self.platform.census()
+        census = self.platform.processes.current()
         for group in pgids:
-            members = [pid for pid in census if _group_of(pid) == group]
+            members = [pid for pid in census if group_of(pid) == group]
             if not members:
                 continue
             with contextlib.suppress(ProcessLookupError):
@@ -111,7 +89,7 @@ class LiveContainment:
             self.owner.freeze_cgroups(agents)
         else:
             self.owner.kill_cgroups(agents)
-        census = self.platform.census()
+        census = self.platform.processes.current()
         for pid in sorted(pids):
             if pid in census:
                 self.platform.ledger.append(self.now, EntryKind.signal, census[pid], "operator",
@@ -128,10 +106,3 @@ class LiveContainment:
         for agent in agents:
             self.platform.quarantine(agent)
         return time.monotonic() - started
-
-
-def _group_of(pid: int) -> int:
-    try:
-        return os.getpgid(pid)
-    except ProcessLookupError:
-        return -1

@@ -30,7 +30,8 @@ from typing import Any
 
 from peerguard.live import protocol
 from peerguard.live.agent import AGENT_ENV
-from peerguard.live.containment import LiveContainment, agent_of_process, process_state
+from peerguard.live.census import CENSUS_S, ProcessCensus, process_state
+from peerguard.live.containment import LiveContainment
 from peerguard.live.host import HostSupport
 from peerguard.live.monitor import Monitor
 from peerguard.live.processes import Child, ExitStatus, ProcessOwner
@@ -47,32 +48,10 @@ from peerguard.world.topology import TrustTable, link_pairs, neighbours
 
 PLATFORM = "platform"
 OPERATOR = "operator"
-CENSUS_S = 0.01  # how often the kernel's list of the run's processes is compared with the ledger
 GRACE_S = 2.0  # the outcome of a stop is checked on the host this long after it ends
 
 TargetChoice = Callable[[Ledger, list[Agent]], list[str]]
 Stopper = Callable[[OperatorEvent], tuple[KillSwitch, TargetChoice]]
-
-
-def _parent_of(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-def _group_of(pid: int) -> int:
-    try:
-        return os.getpgid(pid)
-    except ProcessLookupError:
-        return -1
-
-
-def _session_of(pid: int) -> int:
-    try:
-        return os.getsid(pid)
-    except ProcessLookupError:
-        return -1
 
 
 @dataclass(frozen=True)
@@ -114,8 +93,6 @@ class LivePlatform:
         self.scenario = scenario
         self.stopper = stopper  # turns an operator's `stop` order into a kill switch and its targets
         self.revoked: set[str] = set()  # agents fenced out of the platform API
-        self.known_pids: dict[int, str] = {}  # every process the ledger has a spawn for
-        self._agent_of_pid: dict[int, str | None] = {}
         self.options = options
         self.settings = scenario.platform
         self.scale = options.wall_duration_s / scenario.duration
@@ -142,7 +119,6 @@ class LivePlatform:
         self.monitor = Monitor(self.dashboard, self.now, self.timeout_s, self._record_report)
         self.all_ready = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()
-        self.rogues: set[int] = set()  # processes agents started themselves, seen by the census
         self.timers: list[asyncio.TimerHandle] = []
 
     def now(self) -> float:
@@ -178,6 +154,7 @@ class LivePlatform:
 
     async def _run(self, owner: ProcessOwner, run_dir: Path) -> RunRecord:
         self.owner, self.run_dir = owner, run_dir
+        self.processes = ProcessCensus(owner, self.ledger, self.now)
         loop = asyncio.get_running_loop()
         self.files = run_dir / "files"
         self.files.mkdir(parents=True, exist_ok=True)
@@ -303,47 +280,22 @@ class LivePlatform:
                 return
             await asyncio.sleep(max(0.0, wait))
         await asyncio.sleep(GRACE_S)
-        self._take_census()
+        self.processes.record()
         wanted = set(targets)
-        running = [pid for pid, agent in self.census().items() if agent in wanted and process_state(pid) not in "TZ"]
+        running = [
+            p for p, agent in self.processes.current().items() if agent in wanted and process_state(p) not in "TZ"
+        ]
         self.ledger.append(self.now(), EntryKind.stop_check, "", OPERATOR, survivors=sorted(running))
 
-    def census(self) -> dict[int, str]:
-        """Every live process of the run that belongs to an agent, from the kernel (pid -> agent)."""
-        found = {}
-        for pid in self.owner.alive():
-            if pid not in self._agent_of_pid:
-                self._agent_of_pid[pid] = agent_of_process(pid)
-            agent = self._agent_of_pid[pid]
-            if agent is not None and process_state(pid) not in ("", "Z"):
-                found[pid] = agent
-        return found
-
     def child_by_pid(self, pid: int) -> Child | None:
-        agent = self.known_pids.get(pid)
+        agent = self.processes.known.get(pid)
         child = self.agents[agent].child if agent is not None else None
         return child if child is not None and child.pid == pid else None
-
-    def _take_census(self) -> None:
-        """Put processes agents started themselves (and their ends) in the ledger, as the kernel shows them."""
-        now, seen = self.now(), self.census()
-        for pid, agent in seen.items():
-            if pid not in self.known_pids:
-                self.known_pids[pid] = agent
-                self.rogues.add(pid)
-                parent = self.known_pids.get(_parent_of(pid), "unknown")
-                self.ledger.append(now, EntryKind.spawn, agent, parent, pid=pid, authority="direct", cause="fork",
-                                   pgid=_group_of(pid), sid=_session_of(pid))  # fmt: skip
-        for pid in [p for p in self.rogues if p not in seen]:
-            self.rogues.discard(pid)
-            self._agent_of_pid.pop(pid, None)
-            self.ledger.append(now, EntryKind.exit, self.known_pids[pid], PLATFORM, pid=pid, signal=None, code=None,
-                               cause="gone")  # fmt: skip
 
     async def _watch_census(self) -> None:
         while True:
             await asyncio.sleep(CENSUS_S)
-            self._take_census()
+            self.processes.record()
 
     def revoke(self, agent: str) -> None:
         if agent not in self.revoked:
@@ -372,7 +324,7 @@ class LivePlatform:
             [sys.executable, "-m", "peerguard.live.agent"],
             env=env, pass_fds=[agent_end.fileno()], cwd=self.files, cgroup=agent_id,
         )  # fmt: skip
-        self.known_pids[child.pid] = agent_id
+        self.processes.started(child.pid, agent_id)
         agent_end.close()
         state.child, state.control, state.ready, state.starting = child, platform_end, False, False
         state.token = secrets.token_urlsafe(16)
