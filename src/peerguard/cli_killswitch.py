@@ -62,6 +62,13 @@ def bench(
     if problems:
         raise PeerguardError("; ".join(problems))
     plan = KillswitchPlan(protocols, adversaries, sizes, trials, host_cgroups=not no_cgroups, substrate=substrate)
+    if substrate == "live":
+        count = len(protocols) * len(adversaries) * len(sizes) * trials
+        minutes = count * (plan.live_wall_s + 2) / 60
+        Console(stderr=True).print(
+            f"{count} live trials of about {plan.live_wall_s + 2:.0f} s each: about {minutes:.0f} min; "
+            "narrow it with --protocol, --adversary, --agents and --trials"
+        )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("trials", total=None)
