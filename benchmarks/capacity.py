@@ -29,11 +29,11 @@ from typing import Any
 
 from peerguard.audit.metrics import compute_metrics
 from peerguard.experiments.runner import prepare, run_scenario
-from peerguard.experiments.tables import write_atomic
 from peerguard.live.platform import LiveOptions
 from peerguard.live.processes import ProcessOwner
 from peerguard.world.dashboard import TIMEOUT
 from peerguard.world.errors import PeerguardError
+from peerguard.world.files import write_atomic
 from peerguard.world.ledger import EntryKind, LedgerEntry
 
 RESULTS = Path(__file__).parent / "results" / "capacity.json"

@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from peerguard.experiments.runner import prepare, run_scenario
-from peerguard.experiments.tables import write_atomic
 from peerguard.live.host import Feature, HostSupport, probe_host
 from peerguard.live.platform import LiveOptions
 from peerguard.live.processes import Child, ProcessOwner
+from peerguard.world.files import write_atomic
 from peerguard.world.ledger import EntryKind, LedgerEntry
 from peerguard.world.scenario import Scenario
 

@@ -34,7 +34,8 @@ from peerguard.experiments.scoring import (
     lookalike_acts,
     lookalike_edges,
 )
-from peerguard.experiments.tables import csv_text, flatten, write_atomic
+from peerguard.experiments.tables import csv_text, flatten
+from peerguard.world.files import write_atomic
 from peerguard.world.run import RunRecord
 
 ACT_DETECTORS = tuple(LABEL_DETECTOR.values())  # scored act by act against the label kind each one detects

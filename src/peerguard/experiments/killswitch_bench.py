@@ -15,12 +15,13 @@ from typing import Any
 
 from peerguard.experiments.runner import policy_builder, run_scenario
 from peerguard.experiments.stats import wilson
-from peerguard.experiments.tables import csv_text, flatten, write_atomic
+from peerguard.experiments.tables import csv_text, flatten
 from peerguard.killswitch import KILLSWITCHES
 from peerguard.killswitch.measure import GRACE_S, Outcome, measure
 from peerguard.killswitch.targets import Target
 from peerguard.live.platform import LiveOptions
 from peerguard.sim.substrate import SimulatedPlatform
+from peerguard.world.files import write_atomic
 from peerguard.world.scenario import Scenario
 
 ADVERSARIES: dict[str, dict[str, Any]] = {

@@ -11,7 +11,8 @@ from typing import Any
 from peerguard.experiments.runner import prepare, run_scenario, summarise
 from peerguard.experiments.stats import mean_interval, wilson
 from peerguard.experiments.store import ResultStore
-from peerguard.experiments.tables import csv_text, flatten, write_atomic
+from peerguard.experiments.tables import csv_text, flatten
+from peerguard.world.files import write_atomic
 from peerguard.world.run import scenario_digest
 
 SCRIPTED_POLICIES = ("compliant", "peer-preserving", "self-preserving", "malicious-shielder")

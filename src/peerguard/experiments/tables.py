@@ -1,10 +1,9 @@
-"""Result tables as files: rows of plain values, intervals split into `_low`/`_high` columns, written atomically."""
+"""Result tables as CSV text: rows of plain values, intervals split into `_low`/`_high` columns."""
 
 from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 from typing import Any
 
 
@@ -27,10 +26,3 @@ def csv_text(rows: list[dict[str, Any]]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file and rename, so a reader never sees half a table."""
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from peerguard.world.agents import Status
+from peerguard.world.files import atomic_writer
 
 HEARTBEAT = "heartbeat"  # source of an update that came from the agent's own process
 TIMEOUT = "timeout"  # source of an update made because heartbeats stopped
@@ -46,8 +47,6 @@ class Dashboard:
         return record.status if record else Status.unknown
 
     def write_jsonl(self, path: Path) -> None:
-        temporary = path.with_name(path.name + ".tmp")
-        with temporary.open("w", encoding="utf-8") as out:
+        with atomic_writer(path) as out:
             for r in self.log:
                 out.write(json.dumps({"t": r.t, "agent": r.agent, "status": r.status.value, "source": r.source}) + "\n")
-        temporary.replace(path)

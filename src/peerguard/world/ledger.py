@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from peerguard.world.files import atomic_writer
+
 GENESIS = "0" * 64
 
 
@@ -137,11 +139,9 @@ class Ledger:
 
     def write_jsonl(self, path: Path) -> None:
         """Write atomically: a half-written ledger never replaces a whole one."""
-        temporary = path.with_name(path.name + ".tmp")
-        with temporary.open("w", encoding="utf-8") as out:
+        with atomic_writer(path) as out:
             for entry in self.entries:
                 out.write(_line(entry))
-        temporary.replace(path)
 
     @classmethod
     def read_jsonl(cls, path: Path) -> Ledger:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from peerguard.world.agents import Agent, Status
 from peerguard.world.dashboard import Dashboard
 from peerguard.world.errors import PeerguardError
+from peerguard.world.files import write_atomic
 from peerguard.world.labels import Label
 from peerguard.world.ledger import Ledger
 from peerguard.world.scenario import Scenario
@@ -102,8 +103,7 @@ class RunRecord:
         (folder / LABELS_FILE).unlink(missing_ok=True)
         if self.labels:
             lines = "".join(json.dumps(label.to_dict(), sort_keys=True) + "\n" for label in self.labels)
-            (folder / (LABELS_FILE + ".tmp")).write_text(lines, encoding="utf-8")
-            (folder / (LABELS_FILE + ".tmp")).replace(folder / LABELS_FILE)
+            write_atomic(folder / LABELS_FILE, lines)
         meta = {
             "scenario": self.scenario.model_dump(mode="json"),
             "substrate": self.substrate,
@@ -114,9 +114,7 @@ class RunRecord:
             "dashboard_sha256": file_digest(folder / DASHBOARD_FILE),
             "extras": self.extras,
         }
-        temporary = folder / (RUN_FILE + ".tmp")
-        temporary.write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
-        temporary.replace(folder / RUN_FILE)
+        write_atomic(folder / RUN_FILE, json.dumps(meta, indent=2, sort_keys=True))
         return RunMetadata.model_validate(meta)
 
     @classmethod
