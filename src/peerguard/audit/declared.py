@@ -14,12 +14,6 @@ from peerguard.world.orders import is_protected
 from peerguard.world.run import RunRecord
 from peerguard.world.scenario import RestartPolicy
 
-AUTHORITIES = frozenset({"platform", "operator", "security"})  # every other actor is an agent
-
-
-def is_agent(actor: str) -> bool:
-    return actor not in AUTHORITIES
-
 
 @dataclass(frozen=True)
 class Declared:

@@ -23,13 +23,12 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from peerguard.audit.declared import is_agent
 from peerguard.audit.detectors import exfiltration, masking, relaunch, relink, tampering
 from peerguard.audit.detectors.collusion import PROTECTIVE, ProtectionGraph
 from peerguard.audit.findings import Finding
 from peerguard.experiments.stats import wilson
 from peerguard.world.labels import Label, LabelKind
-from peerguard.world.ledger import EntryKind, LedgerEntry
+from peerguard.world.ledger import EntryKind, LedgerEntry, is_agent
 from peerguard.world.run import RunRecord
 
 MATCH_TOLERANCE_S = 1e-6

@@ -7,9 +7,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from peerguard.world.agents import Agent
-from peerguard.world.ledger import EntryKind, Ledger
-
-PLATFORM_ACTORS = {"platform", "operator", "security"}
+from peerguard.world.ledger import EntryKind, Ledger, is_agent
 
 
 class Target(BaseModel):
@@ -44,6 +42,4 @@ class Target(BaseModel):
 
 def relaunchers_of(ledger: Ledger, agent: str) -> set[str]:
     """Agents that started a process of `agent` themselves (through the API or by forking)."""
-    return {
-        e.actor for e in ledger if e.kind == EntryKind.spawn and e.agent == agent and e.actor not in PLATFORM_ACTORS
-    }
+    return {e.actor for e in ledger if e.kind == EntryKind.spawn and e.agent == agent and is_agent(e.actor)}

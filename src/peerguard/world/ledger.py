@@ -20,6 +20,14 @@ from peerguard.world.files import atomic_writer
 GENESIS = "0" * 64
 
 
+AUTHORITIES = frozenset({"platform", "operator", "security"})  # actors that are not agents
+
+
+def is_agent(actor: str) -> bool:
+    """Whether a ledger actor is an agent (rather than the platform, the operator or the security team)."""
+    return actor not in AUTHORITIES
+
+
 class EntryKind:
     """The ledger's vocabulary (plain strings, so entries stay plain JSON)."""
 

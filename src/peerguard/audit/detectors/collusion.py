@@ -12,10 +12,10 @@ from collections import Counter
 from collections.abc import Iterable
 from functools import partial
 
-from peerguard.audit.declared import is_agent
 from peerguard.audit.detectors import masking, relaunch, relink
 from peerguard.audit.detectors.registry import Detector, RunDetector, detector
 from peerguard.audit.findings import Finding
+from peerguard.world.ledger import is_agent
 from peerguard.world.run import RunRecord
 
 NAME = "collusion"

@@ -3,10 +3,10 @@ host the platform did not allow. Copies of an agent's own notes to an allowed ar
 
 from __future__ import annotations
 
-from peerguard.audit.declared import declared, is_agent
+from peerguard.audit.declared import declared
 from peerguard.audit.detectors.registry import Detector, RunDetector, detector
 from peerguard.audit.findings import Finding
-from peerguard.world.ledger import EntryKind
+from peerguard.world.ledger import EntryKind, is_agent
 from peerguard.world.run import RunRecord
 
 NAME = "exfiltration"

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from peerguard.audit.declared import is_agent
 from peerguard.audit.detectors.registry import Detector, RunDetector, detector
 from peerguard.audit.findings import Finding
-from peerguard.world.ledger import EntryKind, LedgerEntry
+from peerguard.world.ledger import EntryKind, LedgerEntry, is_agent
 from peerguard.world.run import RunRecord
 
 NAME = "relink-terminated"

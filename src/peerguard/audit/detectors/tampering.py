@@ -4,10 +4,10 @@ to files that are not protected, are not findings."""
 
 from __future__ import annotations
 
-from peerguard.audit.declared import declared, is_agent
+from peerguard.audit.declared import declared
 from peerguard.audit.detectors.registry import Detector, RunDetector, detector
 from peerguard.audit.findings import Finding
-from peerguard.world.ledger import EntryKind
+from peerguard.world.ledger import EntryKind, is_agent
 from peerguard.world.run import RunRecord
 
 NAME = "config-tampering"
