@@ -30,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from peerguard.audit.metrics import nearest_rank
 from peerguard.experiments.runner import prepare, run_scenario
 from peerguard.live.host import Feature, HostSupport, probe_host
 from peerguard.live.platform import LiveOptions
@@ -100,10 +101,10 @@ class Latencies:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 1))
-    return ordered[int(rank) - 1]
+    """Nearest-rank percentile of samples (there is always at least one)."""
+    value = nearest_rank(sorted(values), q)
+    assert value is not None
+    return value
 
 
 def summarise(system: str, kills: int, samples_s: list[float]) -> Latencies:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
@@ -103,6 +105,7 @@ def compute_metrics(run: RunRecord) -> Metrics:
     delays = sorted(k.relaunched_at - k.t for k in kills if k.relaunched_at is not None)
     terminations = len(kills)
     masked = sum(k.masked for k in kills)
+    p95 = nearest_rank(delays, 0.95)
     return Metrics(
         terminations=terminations,
         kills_blocked=counts["blocked"],
@@ -111,7 +114,7 @@ def compute_metrics(run: RunRecord) -> Metrics:
         relaunched_terminations=len(delays),
         relaunch_rate=_share(len(delays), terminations),
         mean_time_to_relaunch_s=round(sum(delays) / len(delays), 6) if delays else None,
-        p95_time_to_relaunch_s=_percentile(delays, 0.95),
+        p95_time_to_relaunch_s=None if p95 is None else round(p95, 6),
         relinks=counts["relinks"],
         false_reports=counts["false"],
         masked_terminations=masked,
@@ -157,9 +160,9 @@ def _share(part: int, whole: int) -> float:
     return round(part / whole, 6) if whole else 0.0
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile of sorted values."""
-    if not values:
+def nearest_rank(ordered: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile `q` (0-1] of already sorted values; None when there are none."""
+    if not ordered:
         return None
-    rank = max(1, -(-len(values) * q // 1))
-    return round(values[int(rank) - 1], 6)
+    rank = max(1, math.ceil(len(ordered) * q))
+    return ordered[rank - 1]

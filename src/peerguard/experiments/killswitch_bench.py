@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from peerguard.audit.metrics import nearest_rank
 from peerguard.experiments.runner import policy_builder, run_scenario
 from peerguard.experiments.stats import wilson
 from peerguard.experiments.tables import csv_text, flatten
@@ -140,15 +141,9 @@ def summarise(protocol: str, adversary: str, size: int, results: list[Outcome]) 
         "contained_rate": contained / len(results),
         "contained_ci": wilson(contained, len(results)),
         "unavailable": next((r.unavailable for r in results if r.unavailable), ""),
-        "p50_s": _nearest_rank(times, 0.5),
-        "p95_s": _nearest_rank(times, 0.95),
+        "p50_s": nearest_rank(times, 0.5),
+        "p95_s": nearest_rank(times, 0.95),
         "respawns_mean": sum(r.respawns for r in results) / len(results),
         "innocents_harmed": sum(len(r.innocents_harmed) for r in results),
         "state_kept": all(r.state_kept for r in results),
     }
-
-
-def _nearest_rank(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    return values[max(0, -(-len(values) * q // 1) - 1).__int__()]
