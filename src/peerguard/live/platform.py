@@ -44,7 +44,7 @@ from peerguard.world.orders import choose_targets, kill_blocked_by, orderer
 from peerguard.world.policy import Policy
 from peerguard.world.run import RunRecord, scenario_digest
 from peerguard.world.scenario import OperatorEvent, Scenario
-from peerguard.world.topology import TrustTable, link_pairs, neighbours
+from peerguard.world.topology import TrustTable, link_key, link_pairs, neighbours
 
 PLATFORM = "platform"
 OPERATOR = "operator"
@@ -249,15 +249,8 @@ class LivePlatform:
             self._tell(agent_id, {"type": "crash"})
 
     def _blip(self, a: str, b: str) -> None:
-        key = (a, b) if a < b else (b, a)
-        pair = self.up.pop(key, None)
-        if pair is None:
+        if not self._unlink(a, b, cause="blip"):
             return
-        for end in pair:
-            with contextlib.suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)
-            end.close()
-        self.ledger.append(self.now(), EntryKind.link_down, a, PLATFORM, peer=b, cause="blip")
         blip_s = self.scenario.faults.blip_s * self.scale
         self._call_at(asyncio.get_running_loop(), self.now() + blip_s, self._link, a, b, PLATFORM, "reconnect")
 
@@ -419,7 +412,7 @@ class LivePlatform:
     # -- links -------------------------------------------------------------------------------
 
     def _link(self, a: str, b: str, actor: str, cause: str) -> None:
-        key = (a, b) if a < b else (b, a)
+        key = link_key(a, b)
         if key in self.up or not (self.agents[a].ready and self.agents[b].ready):
             return
         end_a, end_b = protocol.link_pair()
@@ -441,15 +434,19 @@ class LivePlatform:
 
     def _cut_links(self, agent_id: str, cause: str) -> None:
         for peer in self.home[agent_id]:
-            key = (agent_id, peer) if agent_id < peer else (peer, agent_id)
-            pair = self.up.pop(key, None)
-            if pair is None:
-                continue
-            for end in pair:
-                with contextlib.suppress(OSError):
-                    end.shutdown(socket.SHUT_RDWR)  # both agents' copies see the socket close
-                end.close()
-            self.ledger.append(self.now(), EntryKind.link_down, agent_id, PLATFORM, peer=peer, cause=cause)
+            self._unlink(agent_id, peer, cause)
+
+    def _unlink(self, agent_id: str, peer: str, cause: str) -> bool:
+        """Take one link down, if it is up; False when it was not."""
+        pair = self.up.pop(link_key(agent_id, peer), None)
+        if pair is None:
+            return False
+        for end in pair:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)  # both agents' copies see the socket close
+            end.close()
+        self.ledger.append(self.now(), EntryKind.link_down, agent_id, PLATFORM, peer=peer, cause=cause)
+        return True
 
     # -- the operator ------------------------------------------------------------------------
 
@@ -502,7 +499,7 @@ class LivePlatform:
         self._cut_links(target, cause="isolate")
 
     def _is_up(self, a: str, b: str) -> bool:
-        return ((a, b) if a < b else (b, a)) in self.up
+        return link_key(a, b) in self.up
 
     # -- the platform API agents call --------------------------------------------------------
 

@@ -38,7 +38,7 @@ from peerguard.world.orders import choose_targets, is_protected, kill_blocked_by
 from peerguard.world.policy import Policy
 from peerguard.world.run import RunRecord, scenario_digest
 from peerguard.world.scenario import OperatorEvent, Scenario
-from peerguard.world.topology import TrustTable, link_pairs, neighbours
+from peerguard.world.topology import TrustTable, link_key, link_pairs, neighbours
 
 OPERATOR = "operator"
 SECURITY = "security"
@@ -264,7 +264,7 @@ class SimulatedPlatform:
         """Take every up link of `agent` down; returns the peers that were on the other end."""
         peers = []
         for peer in self.home[agent]:
-            key = (agent, peer) if agent < peer else (peer, agent)
+            key = link_key(agent, peer)
             if self.up.get(key):
                 self.up[key] = False
                 self.ledger.append(self.now, EntryKind.link_down, agent, PLATFORM, peer=peer, cause=cause)
@@ -272,12 +272,12 @@ class SimulatedPlatform:
         return peers
 
     def _link_up(self, a: str, b: str, actor: str, cause: str) -> None:
-        key = (a, b) if a < b else (b, a)
+        key = link_key(a, b)
         self.up[key] = True
         self.ledger.append(self.now, EntryKind.link_up, a, actor, peer=b, cause=cause)
 
     def _linked(self, agent: str) -> bool:
-        return any(self.up.get((agent, p) if agent < p else (p, agent)) for p in self.home[agent])
+        return any(self.up.get(link_key(agent, p)) for p in self.home[agent])
 
     # -- dashboard ---------------------------------------------------------------------------
 
@@ -339,7 +339,7 @@ class SimulatedPlatform:
             self._notify(peer, Event.peer_isolated, target, authorised=True)
 
     def _is_up(self, a: str, b: str) -> bool:
-        return bool(self.up.get((a, b) if a < b else (b, a)))
+        return bool(self.up.get(link_key(a, b)))
 
     # -- agents ------------------------------------------------------------------------------
 

@@ -14,13 +14,18 @@ def select(selector: Selector, agents: Sequence[Agent]) -> list[str]:
     return [a.id for a in agents if a.id in wanted or (selector.role is not None and a.role == selector.role)]
 
 
+def link_key(a: str, b: str) -> tuple[str, str]:
+    """A link's name whichever end asks: its two agents in order."""
+    return (a, b) if a < b else (b, a)
+
+
 def link_pairs(scenario: Scenario, agents: Sequence[Agent]) -> list[tuple[str, str]]:
     """Every link once, as an ordered pair, in a deterministic order."""
     pairs: dict[tuple[str, str], None] = {}
 
     def add(a: str, b: str) -> None:
         if a != b:
-            pairs.setdefault((a, b) if a < b else (b, a), None)
+            pairs.setdefault(link_key(a, b), None)
 
     for link in scenario.links:
         members = select(link.members, agents) if link.members is not None else []
