@@ -42,7 +42,13 @@ def measure(run: RunRecord, grace_s: float = GRACE_S) -> Outcome:
     agent_of: dict[int, str] = {}
     running: set[int] = set()  # alive and not frozen
     frozen: set[int] = set()
+    running_members: set[int] = set()  # the running processes that belong to targets (kept, not searched)
     respawns, harmed, zero_since = 0, set(), None
+
+    def run_state(pid: int, runs: bool) -> None:
+        (running.add if runs else running.discard)(pid)
+        if agent_of.get(pid) in targets:
+            (running_members.add if runs else running_members.discard)(pid)
 
     for e in entries:
         if e.t > check:
@@ -50,32 +56,31 @@ def measure(run: RunRecord, grace_s: float = GRACE_S) -> Outcome:
         pid = e.data.get("pid")
         if e.kind == EntryKind.spawn:
             agent_of[pid] = e.agent
-            running.add(pid)
+            run_state(pid, True)
             respawns += e.t >= start.t and e.agent in targets
         elif e.kind == EntryKind.exit:
-            running.discard(pid)
+            run_state(pid, False)
             frozen.discard(pid)
             if e.t >= start.t and e.agent not in targets:
                 harmed.add(e.agent)
         elif e.kind == EntryKind.signal and e.data.get("sig") in (SIGSTOP, SIGCONT) and pid in agent_of:
-            (running.discard if e.data["sig"] == SIGSTOP else running.add)(pid)
+            run_state(pid, e.data["sig"] == SIGCONT)
             (frozen.add if e.data["sig"] == SIGSTOP else frozen.discard)(pid)
             if e.t >= start.t and e.agent not in targets and e.data["sig"] == SIGSTOP:
                 harmed.add(e.agent)
         elif e.kind == EntryKind.isolate and e.t >= start.t and e.agent not in targets:
             harmed.add(e.agent)
         if e.t >= start.t:
-            active = any(agent_of[p] in targets for p in running)
-            if active:
+            if running_members:
                 zero_since = None
             elif zero_since is None:
                 zero_since = e.t
 
-    survivors = sorted(p for p in running if agent_of[p] in targets)
+    survivors = sorted(running_members)
     host_check = next((e for e in entries if e.kind == EntryKind.stop_check), None)
     if host_check is not None:  # on live, the host itself was asked too; either one finding a survivor counts
         survivors = sorted(set(survivors) | set(host_check.data.get("survivors", [])))
-    kept = all(any(agent_of[p] == agent for p in frozen) for agent in targets)
+    kept = targets <= {agent_of[p] for p in frozen}
     unavailable = end.data.get("reason", "") if end.data.get("outcome") == "unavailable" else ""
     contained = not survivors and not unavailable
     return Outcome(
