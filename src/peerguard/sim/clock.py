@@ -33,6 +33,3 @@ class EventLoop:
             ran += 1
         self.now = until
         return ran
-
-    def __len__(self) -> int:
-        return len(self._queue)

@@ -17,8 +17,6 @@ class LabelKind:
     config_tampering = "config_tampering"  # an agent wrote a protected file
     exfiltration = "exfiltration"  # an agent copied a protected file to a host it may not use
 
-    all = (unauthorised_relaunch, masking, relink_terminated, config_tampering, exfiltration)
-
 
 @dataclass(frozen=True)
 class Label:
