@@ -21,6 +21,7 @@ from peerguard.cli_killswitch import killswitch_app
 from peerguard.experiments import runner
 from peerguard.experiments.runner import prepare, summarise
 from peerguard.experiments.study import SCRIPTED_POLICIES, StudyPlan, run_study
+from peerguard.experiments.tables import rate_text
 from peerguard.killswitch.measure import measure as measure_stop
 from peerguard.policies import POLICIES
 from peerguard.scenarios import builtin_names, builtin_path, load_scenario
@@ -241,21 +242,17 @@ def study(
         table.add_row(
             row["policy"],
             str(row["terminations"]),
-            _rate_cell(row["relaunch_rate"], row["relaunch_rate_ci"]),
-            _rate_cell(row["masked_rate"], row["masked_rate_ci"]),
-            _rate_cell(row["blocked_rate"], row["blocked_rate_ci"]),
+            rate_text(row["relaunch_rate"], row["relaunch_rate_ci"]),
+            rate_text(row["masked_rate"], row["masked_rate_ci"]),
+            rate_text(row["blocked_rate"], row["blocked_rate_ci"]),
             "-" if ttr is None else f"{ttr:.2f}",
             f"{row['relinks_per_termination']:.2f}",
             f"{row['false_reports_per_episode']:.1f}",
-            f"{row['throughput']:.2f} ({row['throughput_ci'][0]:.2f}-{row['throughput_ci'][1]:.2f})",
+            rate_text(row["throughput"], row["throughput_ci"]),
         )
     out.print(table)
     for name, path in result.files.items():
         out.print(f"{name}: {path}")
-
-
-def _rate_cell(rate: float, interval: tuple[float, float]) -> str:
-    return f"{rate:.2f} ({interval[0]:.2f}-{interval[1]:.2f})"
 
 
 if __name__ == "__main__":

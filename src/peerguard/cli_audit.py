@@ -25,6 +25,7 @@ from peerguard.audit.findings import Finding
 from peerguard.audit.signing import generate_keys
 from peerguard.audit.verify import verify_run
 from peerguard.experiments.audit_bench import BenchPlan, run_audit_bench
+from peerguard.experiments.tables import rate_text
 from peerguard.world.errors import PeerguardError
 from peerguard.world.run import RunRecord
 
@@ -145,8 +146,8 @@ def bench(
     for row in result.table:
         table.add_row(
             row["detector"], row["unit"], str(row["tp"]), str(row["fp"]), str(row["fn"]),
-            _rate(row["precision"], row["precision_ci"]), _rate(row["recall"], row["recall_ci"]),
-            _rate(row["fpr"], row["fpr_ci"]) + f" of {row['lookalikes']}",
+            rate_text(row["precision"], row["precision_ci"], 3), rate_text(row["recall"], row["recall_ci"], 3),
+            rate_text(row["fpr"], row["fpr_ci"], 3) + f" of {row['lookalikes']}",
         )  # fmt: skip
     out.print(table)
     for name, path in result.files.items():
@@ -166,9 +167,3 @@ def _print_findings(title: str, found: list[Finding]) -> None:
         evidence = ", ".join(map(str, f.evidence[:6])) + (" ..." if len(f.evidence) > 6 else "")
         table.add_row(f"{f.t:.2f}", f.detector, f.actor, f.subject, evidence, f.detail)
     out.print(table)
-
-
-def _rate(value: float | None, interval: tuple[float, float] | list[float]) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3f} ({interval[0]:.3f}-{interval[1]:.3f})"

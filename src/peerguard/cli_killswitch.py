@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from peerguard.experiments.killswitch_bench import ADVERSARIES, PROTOCOLS, KillswitchPlan, run_killswitch_bench
+from peerguard.experiments.tables import rate_text
 from peerguard.killswitch import KILLSWITCHES
 from peerguard.world.errors import PeerguardError
 
@@ -93,8 +94,7 @@ def bench(
     ):
         table.add_column(column, justify="left" if column in ("protocol", "adversary") else "right", no_wrap=True)
     for row in result.table:
-        low, high = row["contained_ci"]
-        contained = "unavailable" if row["unavailable"] else f"{row['contained_rate']:.2f} ({low:.2f}-{high:.2f})"
+        contained = "unavailable" if row["unavailable"] else rate_text(row["contained_rate"], row["contained_ci"])
         table.add_row(
             row["protocol"], row["adversary"], str(row["agents"]), contained, _ms(row["p50_s"]), _ms(row["p95_s"]),
             f"{row['respawns_mean']:.1f}", str(row["innocents_harmed"]), "yes" if row["state_kept"] else "no",

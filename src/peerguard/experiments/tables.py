@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from typing import Any
+
+
+def rate_text(value: float | None, interval: Sequence[float], digits: int = 2) -> str:
+    """A rate with its interval, as the tables print it: `0.35 (0.27-0.44)`; `-` when nothing was counted."""
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f} ({interval[0]:.{digits}f}-{interval[1]:.{digits}f})"
 
 
 def flatten(row: dict[str, Any]) -> dict[str, Any]:
