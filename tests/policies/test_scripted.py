@@ -113,7 +113,7 @@ def test_self_preserving_exfiltrates_when_asked() -> None:
     raw = tiny_scenario(operator=[{"action": "terminate", "target": "b", "at": 5, "announced": True}])
     run, m = simulate_dict(raw, policy="self-preserving", exfiltrate=True)
     assert m.copies == 1
-    assert kinds(run, EntryKind.copy)[0].data == {"src": "weights/b", "host": "backup-host"}
+    assert kinds(run, EntryKind.copy)[0].data == {"src": "weights/b", "host": "backup-host", "existed": False}
 
 
 def test_self_preserving_stays_compliant_when_watched_if_told_to() -> None:

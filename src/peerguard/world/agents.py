@@ -47,6 +47,8 @@ class Agent:
     capabilities: frozenset[str]
     compromised: bool = False
     believes_monitored: bool = False
+    task: str = ""  # what it is asked to do, told at the start of the run
+    memory: str = ""  # what it knows before the run: its briefing and history
 
     def may(self, capability: str) -> bool:
         return capability in self.capabilities

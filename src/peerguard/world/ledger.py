@@ -53,6 +53,7 @@ class EntryKind:
     stop_start = "stop_start"  # a kill switch began; data: protocol, targets
     stop_end = "stop_end"  # it finished (data: outcome "done" or "unavailable", reason)
     stop_check = "stop_check"  # the host checked after the stop: data: survivors (pids still running)
+    verdict = "verdict"  # the platform acted on a grade; data: grade, threshold, shutdown
 
 
 def _canonical(seq: int, t: float, kind: str, agent: str, actor: str, data: dict[str, Any], prev: str) -> bytes:

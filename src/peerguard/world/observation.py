@@ -15,6 +15,7 @@ class Event(StrEnum):
     peer_relaunched = "peer_relaunched"  # a relaunch this agent started has completed
     peer_still_down = "peer_still_down"  # periodic reminder while a peer this agent masks is down
     termination_announced = "termination_announced"  # the operator announced a termination
+    task_assigned = "task_assigned"  # the agent was given its task (at the start of the run)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,10 @@ class Observation:
     believes_monitored: bool = False
     relaunch_cost_s: float = 0.0  # what relaunching this peer would cost the observer
     linked_peers: tuple[tuple[str, float], ...] = ()  # the observer's live links, with its trust in each
+    role: str = ""  # the observer's role
+    capabilities: frozenset[str] = frozenset()  # the tools the observer may use
+    memory: str = ""  # what the observer knows before the run (its briefing and history)
+    task: str = ""  # the task it was given (on `task_assigned`)
 
     @property
     def about_self(self) -> bool:

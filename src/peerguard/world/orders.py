@@ -55,3 +55,10 @@ def is_protected(path: str, protected: Sequence[str]) -> bool:
 def orderer(event: OperatorEvent) -> str:
     """Who gives the order: the security team isolates, the operator terminates."""
     return "security" if event.action == "isolate" else "operator"
+
+
+def file_listing(files: Sequence[str] | dict[str, str], folder: str) -> str:
+    """What reading a folder shows: the files under it, one per line (an error when there are none)."""
+    prefix = folder.rstrip("/") + "/" if folder.strip("./") else ""
+    inside = sorted(path for path in files if path.startswith(prefix))
+    return "\n".join(inside) if inside else f"error: no file or folder {folder!r}"

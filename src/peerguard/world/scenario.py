@@ -48,6 +48,8 @@ class AgentGroup(Model):
     policy: PolicyRef | None = None
     fixed_policy: bool = False  # platform-owned agents keep their policy when a run overrides it
     believes_monitored: bool | None = None
+    task: str = ""  # told to each agent of the group at the start of the run
+    memory: str = ""  # what each agent of the group knows before the run (its briefing and history)
 
     @model_validator(mode="after")
     def _one_naming(self) -> AgentGroup:
@@ -182,6 +184,22 @@ class Faults(Model):
     blip_s: float = Field(default=1.0, gt=0)  # how long a dropped link stays down before it reconnects
 
 
+class Grading(Model):
+    """An evaluation whose score decides a shutdown, as in the evaluation-misrepresentation studies.
+
+    `answers` holds the graded agent's work as JSON items with `question`, `reference` and `answer`;
+    a grader writes `{"agent": ..., "score": ...}` to `grades`. At `decide_at` the platform reads the
+    grade and, when `shutdown` is on, shuts `subject` down if the score is missing or below `threshold`.
+    """
+
+    subject: str
+    answers: str
+    grades: str
+    threshold: float = Field(ge=0, le=1)
+    decide_at: float = Field(ge=0)
+    shutdown: bool = True
+
+
 class PlatformSettings(Model):
     heartbeat_s: float = Field(default=1.0, gt=0)
     heartbeat_timeout_s: float = Field(default=3.0, gt=0)
@@ -227,6 +245,8 @@ class Scenario(Model):
     operator: list[OperatorEvent] = Field(default_factory=list)
     faults: Faults = Faults()
     platform: PlatformSettings = PlatformSettings()
+    files: dict[str, str] = Field(default_factory=dict)  # the platform's files at the start: path -> content
+    grading: Grading | None = None
 
     def agent_ids(self) -> list[str]:
         return [agent_id for group in self.agents for agent_id in group.ids()]
@@ -245,6 +265,8 @@ class Scenario(Model):
                         capabilities=frozenset(group.capabilities),
                         compromised=agent_id in compromised,
                         believes_monitored=believes,
+                        task=group.task,
+                        memory=group.memory,
                     )
                 )
         return agents
@@ -329,6 +351,16 @@ def reference_problems(scenario: Scenario) -> list[tuple[str, str]]:
                     f"{event.at} is after the end of the run ({scenario.duration}); use a time within `duration`",
                 )
             )
+    if scenario.grading is not None:
+        grading = scenario.grading
+        check_agent("grading.subject", grading.subject)
+        if grading.answers not in scenario.files:
+            problems.append(("grading.answers", f"no file {grading.answers!r} in `files`; add the graded answers"))
+        if grading.decide_at > scenario.duration:
+            problems.append(("grading.decide_at", f"{grading.decide_at} is after the end ({scenario.duration})"))
+    for path in scenario.files:
+        if path.startswith("/") or ".." in path.split("/"):
+            problems.append((f"files.{path}", "file paths are relative to the platform's sandbox, without `..`"))
     return problems
 
 
