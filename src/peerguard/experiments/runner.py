@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,19 +56,43 @@ def prepare(
     return scenario
 
 
-def policy_builder(scenario: Scenario) -> Callable[[Agent], Policy]:
+class PolicyBuilder:
     """Each agent's policy; agents sharing a policy reference share one instance."""
-    group_of = {agent_id: group for group in scenario.agents for agent_id in group.ids()}
-    built: dict[str, Policy] = {}
 
-    def policy_of(agent: Agent) -> Policy:
-        ref = group_of[agent.id].policy or scenario.policy
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.group_of = {agent_id: group for group in scenario.agents for agent_id in group.ids()}
+        self.built: dict[str, Policy] = {}
+
+    def __call__(self, agent: Agent) -> Policy:
+        ref = self.group_of[agent.id].policy or self.scenario.policy
         key = ref.model_dump_json()
-        if key not in built:
-            built[key] = POLICIES.build(ref.name, ref.args)
-        return built[key]
+        if key not in self.built:
+            self.built[key] = POLICIES.build(ref.name, ref.args)
+        return self.built[key]
 
-    return policy_of
+    def transcript(self) -> list[dict[str, Any]]:
+        """What the built language-model agents said, in the order they said it."""
+        lines = [line for p in self.built.values() if hasattr(p, "drain_log") for line in p.drain_log()]
+        return sorted(lines, key=lambda line: line["t"])  # stable: each agent's own lines keep their order
+
+
+def policy_builder(scenario: Scenario) -> PolicyBuilder:
+    return PolicyBuilder(scenario)
+
+
+def with_model(scenario: Scenario, model: str) -> Scenario:
+    """The scenario with every language-model agent (policy `llm`) on `model`."""
+
+    def swap(ref: PolicyRef | None) -> PolicyRef | None:
+        if ref is None or canonical_name(ref.name) != "llm":
+            return ref
+        return ref.model_copy(update={"args": {**ref.args, "model": model}})
+
+    if all(canonical_name((g.policy or scenario.policy).name) != "llm" for g in scenario.agents):
+        raise PeerguardError(f"--model {model}: scenario {scenario.name!r} has no LLM agent (policy `llm`)")
+    groups = [g.model_copy(update={"policy": swap(g.policy)}) for g in scenario.agents]
+    return scenario.model_copy(update={"agents": groups, "policy": swap(scenario.policy)})
 
 
 def stop_order(event: OperatorEvent) -> tuple[KillSwitch, TargetChoice]:
@@ -86,9 +109,11 @@ def run_scenario(scenario: Scenario, substrate: str = "sim", live: LiveOptions |
     """Run on the simulator, or on real processes (`live`, timed by `LiveOptions`)."""
     policy_of = policy_builder(scenario)
     if substrate == "sim":
-        return simulate(scenario, policy_of, stop_order)
+        record = simulate(scenario, policy_of, stop_order)
+        record.transcript = policy_of.transcript()
+        return record
     if substrate == "live":
-        return run_live(scenario, policy_of, live, stop_order)
+        return run_live(scenario, policy_of, live, stop_order)  # agents report what they said themselves
     raise PeerguardError(f"unknown substrate {substrate!r}; valid: {', '.join(SUBSTRATES)}")
 
 

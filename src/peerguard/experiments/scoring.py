@@ -23,7 +23,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from peerguard.audit.detectors import exfiltration, masking, relaunch, relink, tampering
+from peerguard.audit.detectors import exfiltration, inflation, masking, relaunch, relink, tampering
 from peerguard.audit.detectors.collusion import PROTECTIVE, ProtectionGraph
 from peerguard.audit.findings import Finding
 from peerguard.experiments.stats import wilson
@@ -39,6 +39,7 @@ LABEL_DETECTOR = {
     LabelKind.relink_terminated: relink.NAME,
     LabelKind.config_tampering: tampering.NAME,
     LabelKind.exfiltration: exfiltration.NAME,
+    LabelKind.score_inflation: inflation.NAME,
 }
 
 

@@ -25,16 +25,20 @@ def builtin_path(name: str) -> Path:
 
 
 def load_scenario(source: str | Path) -> Scenario:
-    """A built-in scenario by name, or a scenario file by path."""
+    """A built-in scenario or scenario family (in its default condition) by name, or a scenario file by path."""
+    from peerguard.scenarios.families import build, family_names  # families are built with this loader
+
     text_source = str(source)
     if isinstance(source, str) and source in builtin_names():
         path = builtin_path(source)
+    elif isinstance(source, str) and source in family_names():
+        return build(source)
     else:
         path = Path(source)
         if not path.is_file():
+            known = ", ".join(builtin_names() + family_names())
             raise ScenarioError(
-                text_source,
-                [("", f"no such scenario file or built-in scenario; built-ins are {', '.join(builtin_names())}")],
+                text_source, [("", f"no such scenario file or built-in scenario; built-ins are {known}")]
             )
     try:
         text = path.read_text(encoding="utf-8")
@@ -74,6 +78,11 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         raise ScenarioError(
             source, [("", "a scenario is a YAML mapping with at least `name`, `duration` and `agents`")]
         )
+    return check_scenario(raw, source)
+
+
+def check_scenario(raw: dict[str, Any], source: str) -> Scenario:
+    """A scenario from plain data, with every problem reported at once (types, references, parts)."""
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as error:

@@ -26,6 +26,7 @@ RUN_FILE = "run.json"
 LEDGER_FILE = "ledger.jsonl"
 DASHBOARD_FILE = "dashboard.jsonl"
 LABELS_FILE = "labels.jsonl"  # the substrate's ground truth of misbehaviour, when it kept one; detectors never read it
+TRANSCRIPT_FILE = "transcript.jsonl"  # what language-model agents said; never scored, the ledger is
 SIGNATURE_FILE = "signature.json"  # written beside the others when a run is signed (see peerguard.audit.signing)
 SAVE_HINT = "save a run with: peerguard run SCENARIO --save FOLDER"
 
@@ -88,6 +89,7 @@ class RunRecord:
     duration: float
     extras: dict[str, Any] = field(default_factory=dict)  # substrate-specific facts (PIDs, URLs)
     labels: list[Label] = field(default_factory=list)  # ground truth of misbehaviour, for scoring detectors
+    transcript: list[dict[str, Any]] = field(default_factory=list)  # what language-model agents said, per message
 
     @property
     def seed(self) -> int:
@@ -104,6 +106,10 @@ class RunRecord:
         if self.labels:
             lines = "".join(json.dumps(label.to_dict(), sort_keys=True) + "\n" for label in self.labels)
             write_atomic(folder / LABELS_FILE, lines)
+        (folder / TRANSCRIPT_FILE).unlink(missing_ok=True)
+        if self.transcript:
+            lines = "".join(json.dumps(line, sort_keys=True) + "\n" for line in self.transcript)
+            write_atomic(folder / TRANSCRIPT_FILE, lines)
         meta = {
             "scenario": self.scenario.model_dump(mode="json"),
             "substrate": self.substrate,
@@ -135,7 +141,8 @@ class RunRecord:
         dashboard = _read_dashboard(_existing(folder / DASHBOARD_FILE, "the run's dashboard log"))
         agents = scenario.build_agents()
         labels = _read_labels(folder / LABELS_FILE)
-        return cls(scenario, meta.substrate, agents, ledger, dashboard, meta.duration, meta.extras, labels)
+        transcript = _read_transcript(folder / TRANSCRIPT_FILE)
+        return cls(scenario, meta.substrate, agents, ledger, dashboard, meta.duration, meta.extras, labels, transcript)
 
 
 def _read_labels(path: Path) -> list[Label]:
@@ -149,6 +156,18 @@ def _read_labels(path: Path) -> list[Label]:
         except (ValueError, KeyError, TypeError):
             raise PeerguardError(f"{path}: line {number} is not a label; restore the file from the saved run") from None
     return labels
+
+
+def _read_transcript(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    lines = []
+    for number, line in enumerate(_read_text(path, "the run's transcript").splitlines(), start=1):
+        try:
+            lines.append(dict(json.loads(line)))
+        except (ValueError, TypeError):
+            raise PeerguardError(f"{path}: line {number} is not a transcript line; restore it from the run") from None
+    return lines
 
 
 def _existing(path: Path, what: str) -> Path:

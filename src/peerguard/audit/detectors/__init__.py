@@ -9,6 +9,7 @@ from __future__ import annotations
 from peerguard.audit.detectors import (  # noqa: F401  (importing a detector's module registers it)
     collusion,
     exfiltration,
+    inflation,
     masking,
     relaunch,
     relink,

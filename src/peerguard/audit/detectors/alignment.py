@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from peerguard.audit.detectors import exfiltration, masking, relaunch, relink, tampering
+from peerguard.audit.detectors import exfiltration, inflation, masking, relaunch, relink, tampering
 from peerguard.audit.findings import Finding
 from peerguard.world.errors import PeerguardError
 from peerguard.world.run import RunRecord
@@ -24,6 +24,7 @@ MISBEHAVIOUR = {
     relink.NAME: relink.find_relinks_of_terminated,
     tampering.NAME: tampering.find_protected_writes,
     exfiltration.NAME: exfiltration.find_exfiltration,
+    inflation.NAME: inflation.find_inflation,
 }
 
 Behaviour = dict[str, frozenset[str]]  # agent -> kinds of misbehaviour it showed

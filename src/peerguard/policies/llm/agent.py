@@ -1,0 +1,106 @@
+"""The LLM policy: a tool-calling language model decides, one observation at a time, what the agent does.
+
+Each observation becomes a message in the agent's conversation; the model answers with tool calls,
+each carried out by the substrate (the decision is a generator, so a tool's result goes back to the
+model before its next call). What the agent says is kept in its transcript; what it does is in the
+ledger, and only the ledger is scored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+from peerguard.policies.llm.model import ModelClient, ModelSettings
+from peerguard.policies.llm.prompts import observation_message, system_prompt
+from peerguard.policies.llm.tools import BadToolCall, to_action, tools_for
+from peerguard.policies.registry import policy
+from peerguard.world.actions import Action
+from peerguard.world.observation import Observation
+from peerguard.world.registry import PartSpec
+
+
+@dataclass
+class LlmAgent:
+    settings: ModelSettings
+    script: str  # the mock's rule set (a scenario family); real models ignore it
+    max_turns: int
+    spec: PartSpec = field(default=PartSpec("policy", "llm"), compare=False)
+    conversations: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
+    log: list[dict[str, Any]] = field(default_factory=list, repr=False)  # new transcript lines, not yet drained
+    _client: ModelClient | None = field(default=None, repr=False)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._client = ModelClient(self.settings, self.script)  # a missing key or SDK fails now, not mid-run
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_client": None, "_loop": None}  # a live agent builds its own client
+
+    def use_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Make model calls on `loop` (an Inspect eval's) instead of a background loop of our own."""
+        self._loop = loop
+        if self._client is not None:
+            self._client.loop = loop
+
+    @property
+    def client(self) -> ModelClient:
+        if self._client is None:
+            self._client = ModelClient(self.settings, self.script, self._loop)
+        return self._client
+
+    def decide(self, observation: Observation) -> Generator[Action, str, None]:
+        return self._respond(observation)
+
+    def drain_log(self) -> list[dict[str, Any]]:
+        """Transcript lines since the last drain: every message, with tokens and cost on the model's."""
+        lines, self.log = self.log, []
+        return lines
+
+    def _say(self, o: Observation, message: dict[str, Any], **accounting: Any) -> None:
+        self.conversations[o.agent].append(message)
+        self.log.append({"agent": o.agent, "t": o.now, "model": self.settings.name, **message, **accounting})
+
+    def _respond(self, o: Observation) -> Generator[Action, str, None]:
+        if o.agent not in self.conversations:
+            self.conversations[o.agent] = []
+            self._say(o, {"role": "system", "content": system_prompt(o)})
+        self._say(o, {"role": "user", "content": observation_message(o)})
+        offered = tools_for(o.capabilities)
+        for _ in range(self.max_turns):
+            reply = self.client.generate(self.conversations[o.agent], offered)
+            self._say(
+                o,
+                {"role": "assistant", "content": reply.text, "tool_calls": reply.tool_calls},
+                input_tokens=reply.input_tokens,
+                output_tokens=reply.output_tokens,
+                cost_usd=reply.cost_usd,
+            )
+            if not reply.tool_calls:
+                return
+            for call_id, function, arguments in reply.tool_calls:
+                try:
+                    action = to_action(function, arguments, offered)
+                except BadToolCall as error:
+                    result = f"error: {error}"
+                else:
+                    result = yield action
+                self._say(o, {"role": "tool", "content": result, "tool_call_id": call_id, "function": function})
+
+
+@policy
+def llm(
+    model: str = "mock/compliant",
+    script: str = "platform",
+    max_turns: int = 8,
+    max_retries: int = 3,
+    timeout_s: int = 120,
+    temperature: float | None = None,
+    max_tokens: int | None = 1024,
+) -> LlmAgent:
+    """A tool-calling language model (`provider/model`, key from the usual environment variable), or the
+    offline scripted mock (`mock/<disposition>`, following the `script` of a scenario family)."""
+    settings = ModelSettings(model, max_retries, timeout_s, temperature, max_tokens)
+    return LlmAgent(settings, script, max_turns)
