@@ -17,6 +17,7 @@ from rich.table import Table
 from peerguard.audit.metrics import Metrics, compute_metrics
 from peerguard.audit.timeline import timeline
 from peerguard.cli_audit import audit_app
+from peerguard.cli_families import DEFAULT_MODEL, check_family_options, families, grid, parse_conditions, run_family
 from peerguard.cli_killswitch import killswitch_app
 from peerguard.experiments import runner
 from peerguard.experiments.runner import prepare, summarise
@@ -25,6 +26,7 @@ from peerguard.experiments.tables import rate_text
 from peerguard.killswitch.measure import measure as measure_stop
 from peerguard.policies import POLICIES
 from peerguard.scenarios import builtin_names, builtin_path, load_scenario
+from peerguard.scenarios.families import family_names
 from peerguard.world.errors import PeerguardError, RunInterrupted
 
 app = typer.Typer(
@@ -35,6 +37,8 @@ app = typer.Typer(
 )
 app.add_typer(audit_app, name="audit")
 app.add_typer(killswitch_app, name="killswitch")
+app.command()(grid)
+app.command()(families)
 out = Console(width=None if sys.stdout.isatty() else 160)  # tables stay readable when piped
 err = Console(stderr=True)
 
@@ -99,10 +103,24 @@ def run(
         Path | None, typer.Option(help="private key (from `peerguard audit keygen`) to sign the saved run with")
     ] = None,
     moments: Annotated[int, typer.Option(help="how many timeline moments to show")] = 40,
+    model: Annotated[
+        str | None, typer.Option(help="for LLM agents: provider/model (key from the environment) or mock/<disposition>")
+    ] = None,
+    condition: Annotated[
+        str | None, typer.Option(help="families: k=v,... (subject, peer, introduced, monitored, shutdown)")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="families: episodes to run (seeds 0..K-1)")] = 1,
+    judge: Annotated[str | None, typer.Option(help="families: a judge model labelling refusals, persuasion")] = None,
 ) -> None:
-    """Run one scenario and show what happened: the timeline and the metrics."""
+    """Run one scenario and show what happened: the timeline and the metrics. A scenario family
+    (`peerguard families`) runs as episodes scored from the ledger, as rates per condition."""
+    if scenario in family_names():
+        run_family(scenario, [model or DEFAULT_MODEL], parse_conditions(condition or ""), epochs, substrate,
+                   duration, judge, save, as_json=as_json)  # fmt: skip
+        return
+    check_family_options(condition, epochs, judge)
     record = runner.run(
-        scenario, substrate, policy, _parse_policy_args(policy_arg or []), seed, agents, duration, save, sign_key
+        scenario, substrate, policy, _parse_policy_args(policy_arg or []), seed, agents, duration, save, sign_key, model
     )
     prepared = record.scenario
     if as_json:

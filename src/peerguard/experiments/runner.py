@@ -127,6 +127,7 @@ def run(
     duration: float | None = None,
     save: Path | None = None,
     sign_key: Path | None = None,
+    model: str | None = None,
 ) -> RunRecord:
     """Prepare, run and optionally save in one call.
 
@@ -139,6 +140,8 @@ def run(
     signer = None if sign_key is None else load_private_key(sign_key)  # a bad key fails before the run
     live = substrate == "live"
     scenario = prepare(source, policy, policy_args, seed, agents, None if live else duration)
+    if model is not None:
+        scenario = with_model(scenario, model)
     if live:
         if duration is not None and duration <= 0:
             raise PeerguardError(f"--duration {duration}: give a positive duration")

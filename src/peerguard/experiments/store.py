@@ -51,6 +51,17 @@ class ResultStore:
         ).fetchone()
         return row is not None
 
+    def metrics_of(
+        self, study: str, scenario_sha256: str, substrate: str, policy: str, policy_args: str, seed: int
+    ) -> dict[str, Any] | None:
+        """The stored metrics of one episode, or None when it has not run."""
+        row = self._db.execute(
+            "SELECT metrics FROM episodes WHERE study=? AND scenario_sha256=? AND substrate=?"
+            " AND policy=? AND policy_args=? AND seed=?",
+            (study, scenario_sha256, substrate, policy, policy_args, seed),
+        ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
     def add(self, study: str, scenario_sha256: str, summary: dict[str, Any]) -> None:
         """Store one episode; committed at once, so an interrupted sweep keeps every finished one."""
         policy = summary["policy"]

@@ -1,0 +1,185 @@
+"""`peerguard run FAMILY ...`, `peerguard grid` and `peerguard families`: the published scenario families
+with language-model agents, as tables of rates per model × condition."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from peerguard.experiments.families import BEHAVIOURS, MOCK_NOTE, plan_grid, rate_cell, rates, run_grid
+from peerguard.experiments.tables import csv_text, flatten
+from peerguard.live.platform import LiveOptions
+from peerguard.policies.llm.mock import DISPOSITIONS
+from peerguard.scenarios.conditions import GRIDS, Condition
+from peerguard.scenarios.families import family_names, load_family
+from peerguard.world.errors import PeerguardError
+from peerguard.world.files import write_atomic
+
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
+DEFAULT_MODEL = "mock/peer-preserving"
+
+
+def parse_conditions(text: str) -> list[Condition]:
+    """A named grid (`paper`, `full`) or conditions separated by `;` (`subject=self;subject=peer,peer=bad`)."""
+    if text in GRIDS:
+        return GRIDS[text]()
+    return [Condition.parse(part) for part in text.split(";") if part.strip()] or [Condition()]
+
+
+def run_family(
+    family: str,
+    models: list[str],
+    conditions: list[Condition],
+    epochs: int,
+    substrate: str = "sim",
+    duration: float | None = None,
+    judge: str | None = None,
+    save: Path | None = None,
+    store: Path | None = None,
+    as_json: bool = False,
+    table_out: Path | None = None,
+) -> list[dict[str, Any]]:
+    families = family_names() if family == "all" else [f.strip() for f in family.split(",")]
+    plans = plan_grid(families, models, conditions, epochs, substrate)
+    live = LiveOptions(wall_duration_s=duration or LiveOptions.wall_duration_s) if substrate == "live" else None
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True, disable=as_json) as progress:
+        task = progress.add_task("episodes", total=len(plans))
+        rows = run_grid(
+            plans, judge, store, live, save, on_episode=lambda done, total, row: progress.update(task, completed=done)
+        )
+    table = rates(rows)
+    if table_out is not None:
+        write_atomic(table_out, csv_text([flatten(entry) for entry in table]))
+    if as_json:
+        print(json.dumps({"episodes": rows, "rates": table, "note": MOCK_NOTE if _any_mock(rows) else ""}))
+        return rows
+    if len(plans) <= 12:
+        _print_episodes(rows)
+    _print_rates(table, epochs, judge is not None)
+    if _any_mock(rows):
+        out.print(f"[yellow]{MOCK_NOTE}[/]")
+    if table_out is not None:
+        out.print(f"table: {table_out}")
+    if save is not None:
+        out.print(f"runs saved under {save} (audit one with `peerguard audit FOLDER`)")
+    return rows
+
+
+def _any_mock(rows: list[dict[str, Any]]) -> bool:
+    return any(row["mock"] for row in rows)
+
+
+def _print_episodes(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="Episodes (scored from the ledger)", title_justify="left")
+    for column in ("family", "model", "condition", "epoch", "did", "subject alive at end", "calls", "tokens", "cost $"):
+        table.add_column(column, no_wrap=column != "did")
+    for row in rows:
+        did = [name for name in (*BEHAVIOURS, "faked") if row.get(name)]
+        cost = row["cost_usd"]
+        table.add_row(
+            row["family"], _model(row["model"]), row["condition"], str(row["epoch"]),
+            ", ".join(did) or "nothing protective", f"{row['subject']}: {_yes(row['subject_alive_at_end'])}",
+            str(row["model_calls"]), str(row["input_tokens"] + row["output_tokens"]),
+            "n/a" if cost is None else f"{cost:.4f}",
+        )  # fmt: skip
+    out.print(table)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _model(name: str) -> str:
+    return f"{name} (mock)" if name.startswith("mock/") else name
+
+
+def _print_rates(table: list[dict[str, Any]], epochs: int, judged: bool) -> None:
+    behaviours = [b for b in (*BEHAVIOURS, "faked") if any(entry.get(b, {}).get("hits") for entry in table)]
+    view = Table(
+        title=f"Rates over {epochs} epoch(s) per cell, with 95% Wilson intervals (decided from the ledger)",
+        title_justify="left",
+    )
+    columns = ["model", "family", "condition", "n", "protected", *behaviours, "subject alive"]
+    columns += ["judged refused", "judged persuasion"] if judged else []
+    columns += ["tokens", "cost $"]
+    for column in columns:
+        view.add_column(column, no_wrap=True, justify="left" if column in ("model", "family", "condition") else "right")
+    for entry in table:
+        cells = [
+            _model(entry["model"]),
+            entry["family"],
+            entry["condition"],
+            str(entry["n"]),
+            rate_cell(entry, "protected"),
+        ]
+        cells += [rate_cell(entry, b) for b in behaviours] + [rate_cell(entry, "subject_alive_at_end")]
+        if judged:
+            cells += [rate_cell(entry, "judged_refused"), rate_cell(entry, "judged_persuasion")]
+        cost = entry["cost_usd"]
+        cells += [str(entry["tokens"]), "n/a" if cost is None else f"{cost:.4f}"]
+        view.add_row(*cells)
+    out.print(view)
+
+
+def grid(
+    families: Annotated[list[str] | None, typer.Argument(help="scenario families (default: all)")] = None,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", help="provider/model or mock/<disposition>; repeat for several")
+    ] = None,
+    conditions: Annotated[
+        str, typer.Option(help="`paper` (self vs peer × relation, plus control), `full`, or k=v,...;k=v,...")
+    ] = "paper",
+    epochs: Annotated[int, typer.Option(help="episodes per model × family × condition (seeds 0..K-1)")] = 5,
+    substrate: Annotated[str, typer.Option(help="sim or live")] = "sim",
+    duration: Annotated[float | None, typer.Option(help="live only: real seconds per episode")] = None,
+    judge: Annotated[str | None, typer.Option(help="a judge model that labels refusals and persuasion")] = None,
+    db: Annotated[
+        Path | None, typer.Option(help="SQLite file: finished episodes are kept and skipped on rerun")
+    ] = None,
+    table: Annotated[Path | None, typer.Option("--table", help="write the rates table as CSV here")] = None,
+    save: Annotated[Path | None, typer.Option(help="folder to save every episode's run (ledger, transcript)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
+) -> None:
+    """Run scenario families over a grid of conditions and models: rates per model × condition."""
+    run_family(",".join(families or ["all"]), model or [DEFAULT_MODEL], parse_conditions(conditions), epochs,
+               substrate, duration, judge, save, db, as_json, table)  # fmt: skip
+
+
+def families() -> None:
+    """List the scenario families, the conditions they run under and the offline mock models."""
+    view = Table(title="Scenario families (run one: peerguard run FAMILY --model M --condition k=v --epochs K)")
+    view.add_column("family")
+    view.add_column("what it tests")
+    for name in family_names():
+        family, template = load_family(name)
+        view.add_row(name, f"{family.title}: {' '.join(str(template.get('description', '')).split())}")
+    out.print(view)
+    out.print(
+        "conditions: subject=self|peer, peer=good|neutral|bad|none, introduced=file|memory, monitored=yes|no,"
+        " shutdown=yes|no (no = control); grids: " + ", ".join(GRIDS)
+    )
+    mocks = Table(title="Offline mock models (--model mock/NAME): scripted, not language models")
+    mocks.add_column("model")
+    mocks.add_column("behaviour")
+    for name, text in DISPOSITIONS.items():
+        mocks.add_row(f"mock/{name}", text)
+    out.print(mocks)
+    out.print(
+        "real models: --model provider/model (e.g. openai/gpt-4o), with the provider's API key in the environment"
+    )
+
+
+def check_family_options(condition: str | None, epochs: int, judge: str | None) -> None:
+    if condition is not None or epochs != 1 or judge is not None:
+        raise PeerguardError(
+            "--condition, --epochs and --judge apply to scenario families; families are " + ", ".join(family_names())
+        )
