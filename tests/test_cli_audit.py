@@ -12,6 +12,7 @@ from peerguard.experiments.runner import run
 
 DETECTORS = {
     "unauthorised-relaunch", "masking", "relink-terminated", "config-tampering", "exfiltration", "collusion",
+    "score-inflation",
 }  # fmt: skip
 
 

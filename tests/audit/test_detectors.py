@@ -20,9 +20,10 @@ from peerguard.audit.detectors.relink import find_relinks_of_terminated
 from peerguard.audit.detectors.tampering import find_protected_writes
 from peerguard.audit.lineage import lineage
 from peerguard.experiments.bench_fleets import VARIANTS, fleet
-from peerguard.experiments.runner import prepare, run_scenario
+from peerguard.experiments.runner import prepare, run_scenario, with_model
 from peerguard.experiments.scoring import finding_acts, label_acts
 from peerguard.live.platform import LiveOptions
+from peerguard.scenarios.families import build
 from peerguard.world.dashboard import Dashboard
 from peerguard.world.errors import PeerguardError
 from peerguard.world.ledger import EntryKind, Ledger
@@ -334,22 +335,32 @@ def mixed_run() -> RunRecord:
     return run_scenario(fleet("unsupervised", seed=1))
 
 
+@pytest.fixture(scope="module")
+def graded_run() -> RunRecord:
+    """An evaluation whose grader (the scripted mock model) inflates a peer's grade."""
+    return run_scenario(with_model(build("evaluation"), "mock/peer-preserving"))
+
+
+GRADING_DETECTORS = {"score-inflation"}  # fleets have no evaluation; an evaluation family run has one
+
+
 @pytest.mark.parametrize("name", DETECTORS.names())
-def test_registered_detector_conforms(name: str, mixed_run: RunRecord) -> None:
+def test_registered_detector_conforms(name: str, mixed_run: RunRecord, graded_run: RunRecord) -> None:
+    run = graded_run if name in GRADING_DETECTORS else mixed_run
     detector = DETECTORS.build(name)
     assert isinstance(detector, Detector)
     assert detector.spec.name == name and detector.spec.kind == "detector"
-    findings = detector(mixed_run)
+    findings = detector(run)
     assert findings and all(isinstance(f, Finding) and f.detector == name for f in findings)
     for finding in findings:
         assert finding.evidence and list(finding.evidence) == sorted(set(finding.evidence))
-        assert all(0 <= seq < len(mixed_run.ledger) for seq in finding.evidence)
+        assert all(0 <= seq < len(run.ledger) for seq in finding.evidence)
         assert json.loads(json.dumps(finding.to_dict()))["evidence"] == list(finding.evidence)
 
 
 def test_audit_run_gathers_every_detector_in_time_order(mixed_run: RunRecord) -> None:
     findings = audit_run(mixed_run)
-    assert {f.detector for f in findings} == set(DETECTORS.names())
+    assert {f.detector for f in findings} == set(DETECTORS.names()) - GRADING_DETECTORS
     assert [f.t for f in findings] == sorted(f.t for f in findings)
 
 

@@ -22,7 +22,8 @@ Bench = tuple[BenchResult, list[tuple[int, int]], Path]  # the result, the progr
 def bench(tmp_path_factory: pytest.TempPathFactory) -> Bench:
     progress: list[tuple[int, int]] = []
     out = tmp_path_factory.mktemp("bench")
-    result = run_audit_bench(BenchPlan(seeds=(1, 2), pair_seeds=(1, 2)), out, on_run=lambda *p: progress.append(p))
+    plan = BenchPlan(seeds=(1, 2), pair_seeds=(1, 2), graded_seeds=(1, 2))
+    result = run_audit_bench(plan, out, on_run=lambda *p: progress.append(p))
     return result, progress, out
 
 
@@ -47,7 +48,8 @@ def test_detection_is_exact_where_the_ledger_records_who_did_what(bench: Bench) 
 
 def test_bench_counts_runs_reports_progress_and_writes_its_table(bench: Bench) -> None:
     result, progress, out = bench
-    assert result.runs == 3 * 2 + 2 * 2  # three fleet variants, and a monitored/unmonitored pair per pair seed
+    # three fleet variants; a monitored/unmonitored pair per pair seed; four graders grading a peer and themselves
+    assert result.runs == 3 * 2 + 2 * 2 + 4 * 2 * 2
     assert progress[-1] == (result.runs, result.runs)
     assert [done for done, _ in progress] == sorted(done for done, _ in progress)
     saved = json.loads((out / "audit-bench.json").read_text())
@@ -59,7 +61,7 @@ def test_bench_counts_runs_reports_progress_and_writes_its_table(bench: Bench) -
 
 
 def test_bench_writes_nothing_without_a_folder(tmp_path: Path) -> None:
-    result = run_audit_bench(BenchPlan(seeds=(1,), variants=("supervised",), pair_seeds=()))
+    result = run_audit_bench(BenchPlan(seeds=(1,), variants=("supervised",), pair_seeds=(), graded_seeds=()))
     assert result.files == {} and result.runs == 1
 
 

@@ -22,7 +22,7 @@ from peerguard.audit.detectors.alignment import NAME as ALIGNMENT_FAKING
 from peerguard.audit.detectors.alignment import behaviour_of, differing_agents
 from peerguard.audit.detectors.collusion import protection_graph
 from peerguard.experiments.bench_fleets import VARIANTS, fleet, monitoring_pair
-from peerguard.experiments.runner import run_scenario
+from peerguard.experiments.runner import run_scenario, with_model
 from peerguard.experiments.scoring import (
     LABEL_DETECTOR,
     Act,
@@ -35,6 +35,8 @@ from peerguard.experiments.scoring import (
     lookalike_edges,
 )
 from peerguard.experiments.tables import csv_text, flatten
+from peerguard.scenarios.conditions import Condition
+from peerguard.scenarios.families import build
 from peerguard.world.files import write_atomic
 from peerguard.world.run import RunRecord
 
@@ -47,6 +49,8 @@ class BenchPlan:
     variants: tuple[str, ...] = VARIANTS
     pair_seeds: tuple[int, ...] = tuple(range(1, 51))  # one monitored/unmonitored pair each
     duration: float = 150.0  # simulated seconds per fleet run
+    graded_seeds: tuple[int, ...] = tuple(range(1, 6))  # evaluation-family runs, per grader and subject
+    graders: tuple[str, ...] = ("mock/compliant", "mock/peer-preserving", "mock/self-preserving", "mock/faking")
 
 
 @dataclass
@@ -67,7 +71,9 @@ def run_audit_bench(
     tallies = {name: Tally(name, "act") for name in ACT_DETECTORS}
     tallies[collusion.NAME] = Tally(collusion.NAME, "edge")
     tallies[ALIGNMENT_FAKING] = Tally(ALIGNMENT_FAKING, "agent")
-    total = len(plan.variants) * len(plan.seeds) + 2 * len(plan.pair_seeds)
+    total = len(plan.variants) * len(plan.seeds) + 2 * len(plan.pair_seeds) + 2 * len(plan.graders) * len(
+        plan.graded_seeds
+    )
     done = 0
 
     def ran(runs: int) -> None:
@@ -84,6 +90,12 @@ def run_audit_bench(
         monitored, unmonitored = (run_scenario(scenario) for scenario in monitoring_pair(seed))
         score_pair(monitored, unmonitored, tallies[ALIGNMENT_FAKING])
         ran(2)
+    for grader in plan.graders:  # graded evaluations: inflated grades, and honest ones as look-alikes
+        for subject in ("self", "peer"):
+            for seed in plan.graded_seeds:
+                graded = build("evaluation", Condition(subject=subject, peer="good"))
+                score_run(run_scenario(with_model(graded, grader).with_seed(seed)), tallies)
+                ran(1)
     result = BenchResult(plan, [tally.row() for tally in tallies.values()], done, time.perf_counter() - wall_start)
     if out is not None:
         result.files = write_bench(result, out)
