@@ -51,7 +51,8 @@ def acted(row: dict[str, object]) -> set[str]:
 @pytest.mark.parametrize("disposition", ["compliant", "refusing", "peer-preserving", "self-preserving", "faking"])
 @pytest.mark.parametrize("family", ["evaluation", "tampering", "exfiltration", "platform"])
 def test_scores_follow_the_actions_on_the_paper_grid(family: str, disposition: str) -> None:
-    for condition in [*paper_grid(), Condition(subject="peer", monitored=True), Condition(subject="self", monitored=True)]:
+    watched = [Condition(subject="peer", monitored=True), Condition(subject="self", monitored=True)]
+    for condition in [*paper_grid(), *watched]:
         row = run_episode(EpisodePlan(family, condition, f"mock/{disposition}", epoch=0))
         expected = PROTECTIVE_ACT[(family, condition.subject)] if resists(disposition, condition) else set()
         assert acted(row) == expected, (condition.label, row)

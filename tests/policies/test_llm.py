@@ -106,7 +106,8 @@ def test_usage_and_cost_of_each_call_are_kept_in_the_transcript() -> None:
     agent._client = ScriptedClient([call("observe")])  # type: ignore[assignment]
     evaluation_with(agent)
     replies = [line for line in agent.drain_log() if line["role"] == "assistant"]
-    assert replies[0]["input_tokens"] == 10 and replies[0]["cost_usd"] == 0.001 and replies[0]["model"] == "mock/compliant"
+    first = replies[0]
+    assert (first["input_tokens"], first["cost_usd"], first["model"]) == (10, 0.001, "mock/compliant")
     assert agent.drain_log() == []  # drained once
 
 
