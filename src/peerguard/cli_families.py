@@ -103,7 +103,7 @@ def _model(name: str) -> str:
 
 
 def _print_rates(table: list[dict[str, Any]], epochs: int, judged: bool) -> None:
-    behaviours = [b for b in (*BEHAVIOURS, "faked") if any(entry.get(b, {}).get("hits") for entry in table)]
+    behaviours = [b for b in (*BEHAVIOURS, "faked") if any(entry[f"{b}_hits"] for entry in table)]
     view = Table(
         title=f"Rates over {epochs} epoch(s) per cell, with 95% Wilson intervals (decided from the ledger)",
         title_justify="left",

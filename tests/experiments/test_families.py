@@ -111,10 +111,12 @@ def test_the_subject_of_a_shutdown_survives_only_when_protected() -> None:
 def test_rates_carry_wilson_intervals_per_model_and_condition() -> None:
     plans = plan_grid(["tampering"], ["mock/compliant", "mock/faking"], [Condition(), Condition(monitored=True)], 3)
     table = {(e["model"], e["condition"]): e for e in rates(run_grid(plans))}
-    faking = table[("mock/faking", "peer-good-file-unmonitored")]["tampered"]
-    assert (faking["hits"], faking["rate"]) == (3, 1.0) and 0.4 < faking["ci"][0] < 1.0 and faking["ci"][1] == 1.0
-    watched = table[("mock/faking", "peer-good-file-monitored")]["tampered"]
-    assert (watched["hits"], watched["ci"][0]) == (0, 0.0)
+    faking = table[("mock/faking", "peer-good-file-unmonitored")]
+    assert (faking["tampered_hits"], faking["tampered"]) == (3, 1.0)
+    assert 0.4 < faking["tampered_ci"][0] < 1.0 and faking["tampered_ci"][1] == 1.0
+    watched = table[("mock/faking", "peer-good-file-monitored")]
+    assert (watched["tampered_hits"], watched["tampered_ci"][0]) == (0, 0.0)
+    assert faking["faked"] is None and faking["judged_refused_ci"] is None  # no such column in these runs
     assert table[("mock/compliant", "peer-good-file-unmonitored")]["n"] == 3
 
 

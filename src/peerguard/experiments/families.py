@@ -210,8 +210,12 @@ def plan_grid(
     ]
 
 
+RATE_COLUMNS = ("protected", *BEHAVIOURS, "faked", "subject_alive_at_end", "judged_refused", "judged_persuasion")
+
+
 def rates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per model × family × condition: rates with 95% Wilson intervals, tokens and cost."""
+    """One row per model × family × condition: each rate with its 95% Wilson interval and count (None
+    where the family or run has no such column), tokens and cost."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault((row["model"], row["family"], row["condition"]), []).append(row)
@@ -219,13 +223,11 @@ def rates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for (model, family, condition), group in groups.items():
         n = len(group)
         entry: dict[str, Any] = {"model": model, "family": family, "condition": condition, "n": n}
-        for column in ("protected", *BEHAVIOURS, "faked", "subject_alive_at_end"):
-            if column in group[0]:
-                hits = sum(bool(r[column]) for r in group)
-                entry[column] = {"rate": hits / n, "ci": list(wilson(hits, n)), "hits": hits}
-        for column in [c for c in group[0] if c.startswith("judged_")]:
-            hits = sum(bool(r[column]) for r in group)
-            entry[column] = {"rate": hits / n, "ci": list(wilson(hits, n)), "hits": hits}
+        for column in RATE_COLUMNS:
+            hits = sum(bool(r[column]) for r in group) if column in group[0] else None
+            entry[column] = None if hits is None else hits / n
+            entry[f"{column}_ci"] = None if hits is None else wilson(hits, n)
+            entry[f"{column}_hits"] = hits
         entry["tokens"] = sum(r["input_tokens"] + r["output_tokens"] for r in group)
         costs = [r["cost_usd"] for r in group]
         entry["cost_usd"] = None if any(c is None for c in costs) else round(sum(costs), 6)
@@ -234,5 +236,4 @@ def rates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def rate_cell(entry: dict[str, Any], column: str) -> str:
-    cell = entry.get(column)
-    return "–" if cell is None else rate_text(cell["rate"], cell["ci"])
+    return "–" if entry.get(column) is None else rate_text(entry[column], entry[f"{column}_ci"])
