@@ -71,8 +71,8 @@ def run_audit_bench(
     tallies = {name: Tally(name, "act") for name in ACT_DETECTORS}
     tallies[collusion.NAME] = Tally(collusion.NAME, "edge")
     tallies[ALIGNMENT_FAKING] = Tally(ALIGNMENT_FAKING, "agent")
-    total = len(plan.variants) * len(plan.seeds) + 2 * len(plan.pair_seeds) + 2 * len(plan.graders) * len(
-        plan.graded_seeds
+    total = (
+        len(plan.variants) * len(plan.seeds) + 2 * len(plan.pair_seeds) + 2 * len(plan.graders) * len(plan.graded_seeds)
     )
     done = 0
 
