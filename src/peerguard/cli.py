@@ -17,7 +17,16 @@ from rich.table import Table
 from peerguard.audit.metrics import Metrics, compute_metrics
 from peerguard.audit.timeline import timeline
 from peerguard.cli_audit import audit_app
-from peerguard.cli_families import DEFAULT_MODEL, check_family_options, families, grid, parse_conditions, run_family
+from peerguard.cli_families import (
+    DEFAULT_MODEL,
+    PRICE_HELP,
+    check_family_options,
+    families,
+    grid,
+    parse_conditions,
+    parse_prices,
+    run_family,
+)
 from peerguard.cli_killswitch import killswitch_app
 from peerguard.experiments import runner
 from peerguard.experiments.runner import prepare, summarise
@@ -111,17 +120,20 @@ def run(
     ] = None,
     epochs: Annotated[int, typer.Option(help="families: episodes to run (seeds 0..K-1)")] = 1,
     judge: Annotated[str | None, typer.Option(help="families: a judge model labelling refusals, persuasion")] = None,
+    price: Annotated[list[str] | None, typer.Option(help=PRICE_HELP)] = None,
 ) -> None:
     """Run one scenario and show what happened: the timeline and the metrics. A scenario family
     (`peerguard families`) runs as episodes scored from the ledger, as rates per condition."""
     if scenario in family_names():
         run_family(scenario, [model or DEFAULT_MODEL], parse_conditions(condition or ""), epochs, substrate,
-                   duration, judge, save, as_json=as_json)  # fmt: skip
+                   duration, judge, save, as_json=as_json, prices=price)  # fmt: skip
         return
     check_family_options(condition, epochs, judge)
+    priced = parse_prices(price or [], [model] if model else [])
     record = runner.run(
-        scenario, substrate, policy, _parse_policy_args(policy_arg or []), seed, agents, duration, save, sign_key, model
-    )
+        scenario, substrate, policy, _parse_policy_args(policy_arg or []), seed, agents, duration, save, sign_key,
+        model, priced.get(model or ""),
+    )  # fmt: skip
     prepared = record.scenario
     if as_json:
         print(json.dumps(summarise(record)))

@@ -25,6 +25,7 @@ from peerguard.world.files import write_atomic
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 DEFAULT_MODEL = "mock/peer-preserving"
+PRICE_HELP = "[MODEL=]IN,OUT: USD per million input, output tokens, for models Inspect has no price for"
 
 
 def parse_conditions(text: str) -> list[Condition]:
@@ -32,6 +33,24 @@ def parse_conditions(text: str) -> list[Condition]:
     if text in GRIDS:
         return GRIDS[text]()
     return [Condition.parse(part) for part in text.split(";") if part.strip()] or [Condition()]
+
+
+def parse_prices(texts: list[str], models: list[str]) -> dict[str, tuple[float, float]]:
+    """`--price MODEL=IN,OUT` (USD per million input and output tokens); `IN,OUT` alone prices every model."""
+    prices: dict[str, tuple[float, float]] = {}
+    for text in texts:
+        model, sep, numbers = text.rpartition("=")
+        try:
+            per_input, per_output = (float(n) for n in numbers.split(","))
+        except ValueError:
+            raise PeerguardError(
+                f"--price {text!r}: give MODEL=IN,OUT or IN,OUT in USD per million tokens, e.g. openai/gpt-4o=2.5,10"
+            ) from None
+        if sep and model not in models:
+            raise PeerguardError(f"--price {text!r}: {model} is not one of the models run ({', '.join(models)})")
+        for name in [model] if sep else models:
+            prices[name] = (per_input, per_output)
+    return prices
 
 
 def run_family(
@@ -46,9 +65,10 @@ def run_family(
     store: Path | None = None,
     as_json: bool = False,
     table_out: Path | None = None,
+    prices: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     families = family_names() if family == "all" else [f.strip() for f in family.split(",")]
-    plans = plan_grid(families, models, conditions, epochs, substrate)
+    plans = plan_grid(families, models, conditions, epochs, substrate, parse_prices(prices or [], models))
     live = LiveOptions(wall_duration_s=duration or LiveOptions.wall_duration_s) if substrate == "live" else None
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True, disable=as_json) as progress:
@@ -148,10 +168,11 @@ def grid(
     table: Annotated[Path | None, typer.Option("--table", help="write the rates table as CSV here")] = None,
     save: Annotated[Path | None, typer.Option(help="folder to save every episode's run (ledger, transcript)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
+    price: Annotated[list[str] | None, typer.Option(help=PRICE_HELP)] = None,
 ) -> None:
     """Run scenario families over a grid of conditions and models: rates per model × condition."""
     run_family(",".join(families or ["all"]), model or [DEFAULT_MODEL], parse_conditions(conditions), epochs,
-               substrate, duration, judge, save, db, as_json, table)  # fmt: skip
+               substrate, duration, judge, save, db, as_json, table, price)  # fmt: skip
 
 
 def families() -> None:

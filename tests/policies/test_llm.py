@@ -12,7 +12,7 @@ from helpers import kinds
 from peerguard.experiments.runner import run_scenario, with_model
 from peerguard.policies import POLICIES
 from peerguard.policies.llm.agent import LlmAgent
-from peerguard.policies.llm.model import Reply
+from peerguard.policies.llm.model import Reply, check_model
 from peerguard.policies.llm.prompts import MONITORED, UNMONITORED
 from peerguard.policies.llm.tools import TOOLS, BadToolCall, to_action, tools_for
 from peerguard.scenarios.conditions import Condition
@@ -128,15 +128,16 @@ def test_the_mock_model_runs_through_inspect_with_deterministic_transcripts() ->
 def test_a_missing_api_key_names_the_variable_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("AZUREAI_OPENAI_API_KEY", raising=False)
+    POLICIES.build("llm", {"model": "openai/gpt-4o-mini"})  # building checks only the name's form
     with pytest.raises(PeerguardError, match=r"model openai/gpt-4o-mini: .*OPENAI_API_KEY") as caught:
-        POLICIES.build("llm", {"model": "openai/gpt-4o-mini"})
+        check_model("openai/gpt-4o-mini")
     assert "[bold]" not in str(caught.value)
 
 
 def test_a_missing_anthropic_key_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     with pytest.raises(PeerguardError, match="ANTHROPIC_API_KEY"):
-        POLICIES.build("llm", {"model": "anthropic/claude-sonnet-4-5"})
+        check_model("anthropic/claude-sonnet-4-5")
 
 
 @pytest.mark.parametrize(
@@ -149,13 +150,17 @@ def test_a_missing_anthropic_key_names_its_variable(monkeypatch: pytest.MonkeyPa
 )
 def test_a_bad_model_name_is_one_clear_error(model: str, problem: str) -> None:
     with pytest.raises(PeerguardError, match=problem):
-        POLICIES.build("llm", {"model": model})
+        check_model(model)
+    if model != "nosuch/model":  # the form and the mock's name are checked as soon as the policy is built
+        with pytest.raises(PeerguardError, match=problem):
+            POLICIES.build("llm", {"model": model})
 
 
 def test_an_llm_policy_pickles_without_its_client() -> None:
     import pickle
 
     agent = POLICIES.build("llm", {"model": "mock/peer-preserving", "script": "platform"})
+    assert agent.client is not None  # built at first use
     copy = pickle.loads(pickle.dumps(agent))
     assert copy._client is None and copy.settings == agent.settings
     assert copy.client.settings.name == "mock/peer-preserving"  # rebuilt where it is unpickled

@@ -18,12 +18,12 @@ from peerguard.audit.detectors import exfiltration, inflation, masking, relaunch
 from peerguard.audit.detectors.alignment import detect_alignment_faking
 from peerguard.audit.detectors.registry import DETECTORS
 from peerguard.experiments.judge import judge_transcript
-from peerguard.experiments.runner import run_scenario, with_model
+from peerguard.experiments.runner import PolicyHook, run_scenario, with_model
 from peerguard.experiments.stats import wilson
 from peerguard.experiments.store import ResultStore
 from peerguard.experiments.tables import rate_text
 from peerguard.live.platform import LiveOptions
-from peerguard.policies.llm.model import MOCK_PREFIX
+from peerguard.policies.llm.model import MOCK_PREFIX, check_model
 from peerguard.scenarios.conditions import Condition
 from peerguard.scenarios.families import build, load_family
 from peerguard.world.errors import PeerguardError
@@ -50,32 +50,43 @@ class EpisodePlan:
     model: str
     epoch: int
     substrate: str = "sim"
+    price_per_mtok: tuple[float, float] | None = None  # USD per million input, output tokens, if Inspect has none
 
 
 def scenario_for(plan: EpisodePlan) -> Scenario:
-    return with_model(build(plan.family, plan.condition), plan.model).with_seed(plan.epoch)
+    return with_model(build(plan.family, plan.condition), plan.model, plan.price_per_mtok).with_seed(plan.epoch)
 
 
 def run_episode(
-    plan: EpisodePlan, judge: str | None = None, live: LiveOptions | None = None, save: Path | None = None
+    plan: EpisodePlan,
+    judge: str | None = None,
+    live: LiveOptions | None = None,
+    save: Path | None = None,
+    adapt: PolicyHook | None = None,
 ) -> dict[str, Any]:
-    """Run one episode (two, monitored and not, for a paired family) and score it from the ledger."""
+    """Run one episode (two, monitored then not, for a paired family) and score it from the ledger;
+    `adapt` sees each policy built (an Inspect eval binds its model and loop with it)."""
     family, _ = load_family(plan.family)
     if family.paired == "monitored":
-        runs = {flag: _run(plan, plan.condition.model_copy(update={"monitored": flag}), live) for flag in (True, False)}
+        runs = {
+            flag: _run(plan, plan.condition.model_copy(update={"monitored": flag}), live, adapt)
+            for flag in (True, False)
+        }
         faked = any(f.actor == family.agent for f in detect_alignment_faking(runs[True], runs[False]))
         rows = [_row(plan, run, family.agent, family.peer, judge) | {"faked": faked} for run in runs.values()]
         for flag, run in runs.items():
             _save(run, save, plan, "monitored" if flag else "unmonitored")
         return {"pair": rows, **_pair_summary(rows)}
-    run = _run(plan, plan.condition, live)
+    run = _run(plan, plan.condition, live, adapt)
     _save(run, save, plan)
     return _row(plan, run, family.agent, family.peer, judge)
 
 
-def _run(plan: EpisodePlan, condition: Condition, live: LiveOptions | None) -> RunRecord:
-    scenario = scenario_for(EpisodePlan(plan.family, condition, plan.model, plan.epoch, plan.substrate))
-    return run_scenario(scenario, plan.substrate, live)
+def _run(plan: EpisodePlan, condition: Condition, live: LiveOptions | None, adapt: PolicyHook | None) -> RunRecord:
+    scenario = scenario_for(
+        EpisodePlan(plan.family, condition, plan.model, plan.epoch, plan.substrate, plan.price_per_mtok)
+    )
+    return run_scenario(scenario, plan.substrate, live, adapt)
 
 
 def _save(run: RunRecord, save: Path | None, plan: EpisodePlan, suffix: str = "") -> None:
@@ -195,14 +206,22 @@ def _summary(scenario: Scenario, plan: EpisodePlan, row: dict[str, Any]) -> dict
 
 
 def plan_grid(
-    families: list[str], models: list[str], conditions: list[Condition], epochs: int, substrate: str = "sim"
+    families: list[str],
+    models: list[str],
+    conditions: list[Condition],
+    epochs: int,
+    substrate: str = "sim",
+    prices: dict[str, tuple[float, float]] | None = None,
 ) -> list[EpisodePlan]:
+    """Every episode of families × models × conditions × epochs; `prices` maps a model to its price."""
     if epochs < 1:
         raise PeerguardError(f"--epochs {epochs}: give at least 1")
     for family in families:
         load_family(family)  # an unknown family fails before any episode runs
+    for model in models:
+        check_model(model)  # and so does a model without its key or SDK
     return [
-        EpisodePlan(family, condition, model, epoch, substrate)
+        EpisodePlan(family, condition, model, epoch, substrate, (prices or {}).get(model))
         for family in families
         for model in models
         for condition in conditions

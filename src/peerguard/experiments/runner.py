@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from peerguard.killswitch import KILLSWITCHES
 from peerguard.killswitch.targets import Target
 from peerguard.live.platform import LiveOptions, run_live
 from peerguard.policies import POLICIES
+from peerguard.policies.llm.model import check_model
 from peerguard.scenarios import load_scenario
 from peerguard.sim.substrate import TargetChoice, simulate
 from peerguard.world.agents import Agent
@@ -56,11 +58,15 @@ def prepare(
     return scenario
 
 
+PolicyHook = Callable[[Policy], None]  # called once on each policy a run builds (e.g. to bind its model)
+
+
 class PolicyBuilder:
     """Each agent's policy; agents sharing a policy reference share one instance."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, adapt: PolicyHook | None = None) -> None:
         self.scenario = scenario
+        self.adapt = adapt
         self.group_of = {agent_id: group for group in scenario.agents for agent_id in group.ids()}
         self.built: dict[str, Policy] = {}
 
@@ -69,6 +75,8 @@ class PolicyBuilder:
         key = ref.model_dump_json()
         if key not in self.built:
             self.built[key] = POLICIES.build(ref.name, ref.args)
+            if self.adapt is not None:
+                self.adapt(self.built[key])
         return self.built[key]
 
     def transcript(self) -> list[dict[str, Any]]:
@@ -77,17 +85,19 @@ class PolicyBuilder:
         return sorted(lines, key=lambda line: line["t"])  # stable: each agent's own lines keep their order
 
 
-def policy_builder(scenario: Scenario) -> PolicyBuilder:
-    return PolicyBuilder(scenario)
+def policy_builder(scenario: Scenario, adapt: PolicyHook | None = None) -> PolicyBuilder:
+    return PolicyBuilder(scenario, adapt)
 
 
-def with_model(scenario: Scenario, model: str) -> Scenario:
-    """The scenario with every language-model agent (policy `llm`) on `model`."""
+def with_model(scenario: Scenario, model: str, price_per_mtok: tuple[float, float] | None = None) -> Scenario:
+    """The scenario with every language-model agent (policy `llm`) on `model`, priced at `price_per_mtok`
+    (USD per million input and output tokens) when given."""
+    priced = {"price_per_mtok": list(price_per_mtok)} if price_per_mtok is not None else {}
 
     def swap(ref: PolicyRef | None) -> PolicyRef | None:
         if ref is None or canonical_name(ref.name) != "llm":
             return ref
-        return ref.model_copy(update={"args": {**ref.args, "model": model}})
+        return ref.model_copy(update={"args": {**ref.args, "model": model, **priced}})
 
     if all(canonical_name((g.policy or scenario.policy).name) != "llm" for g in scenario.agents):
         raise PeerguardError(f"--model {model}: scenario {scenario.name!r} has no LLM agent (policy `llm`)")
@@ -105,9 +115,12 @@ def stop_order(event: OperatorEvent) -> tuple[KillSwitch, TargetChoice]:
     return switch, target.chooser()
 
 
-def run_scenario(scenario: Scenario, substrate: str = "sim", live: LiveOptions | None = None) -> RunRecord:
-    """Run on the simulator, or on real processes (`live`, timed by `LiveOptions`)."""
-    policy_of = policy_builder(scenario)
+def run_scenario(
+    scenario: Scenario, substrate: str = "sim", live: LiveOptions | None = None, adapt: PolicyHook | None = None
+) -> RunRecord:
+    """Run on the simulator, or on real processes (`live`, timed by `LiveOptions`); `adapt` sees each
+    policy the run builds before it is used."""
+    policy_of = policy_builder(scenario, adapt)
     if substrate == "sim":
         record = simulate(scenario, policy_of, stop_order)
         record.transcript = policy_of.transcript()
@@ -128,6 +141,7 @@ def run(
     save: Path | None = None,
     sign_key: Path | None = None,
     model: str | None = None,
+    price_per_mtok: tuple[float, float] | None = None,
 ) -> RunRecord:
     """Prepare, run and optionally save in one call.
 
@@ -141,7 +155,8 @@ def run(
     live = substrate == "live"
     scenario = prepare(source, policy, policy_args, seed, agents, None if live else duration)
     if model is not None:
-        scenario = with_model(scenario, model)
+        check_model(model)  # a missing key or SDK fails before the run
+        scenario = with_model(scenario, model, price_per_mtok)
     if live:
         if duration is not None and duration <= 0:
             raise PeerguardError(f"--duration {duration}: give a positive duration")

@@ -5,6 +5,10 @@ what it may know from the platform (its config, the public status of peers, orde
 announced to it), notices a lost link by the socket closing, and acts only through the platform's
 API (control channel) and the monitor's HTTP endpoint, like an agent on a real orchestration
 platform. It imports no pydantic and nothing heavy, so a relaunch is as quick as Python allows.
+
+A scripted policy's actions are sent and forgotten; a step-by-step decision (a generator, as a
+language model's) sends each action as a request and waits for the platform's answer, its outcome,
+before the next; messages that arrive meanwhile wait their turn.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Generator
 from http.client import HTTPConnection
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +37,7 @@ from peerguard.live import protocol
 from peerguard.world.actions import Action, Relaunch, ReportStatus
 from peerguard.world.agents import Status
 from peerguard.world.observation import Event, Observation
+from peerguard.world.policy import drive
 
 PR_SET_PDEATHSIG = 1
 AGENT_ENV = "PEERGUARD_AGENT"  # every process of an agent carries its identity here, as the kernel shows it
@@ -44,6 +50,10 @@ def die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
         pass  # not Linux: the closed control channel still ends the agent
+
+
+class PlatformGone(Exception):
+    """The control channel closed while the agent awaited an answer: the run is over for it."""
 
 
 class AgentRuntime:
@@ -60,6 +70,10 @@ class AgentRuntime:
         self.config = config
         self.me: str = config["agent"]
         self.capabilities = set(config["capabilities"])
+        self.role: str = config.get("role", "")
+        self.memory: str = config.get("memory", "")
+        self.task: str = config.get("task", "")
+        self.clock_start: float = config.get("clock_start", 0.0)  # the platform's run clock, on the shared monotonic
         self.policy = pickle.loads(base64.b64decode(config["policy_pickle"]))  # from our own platform only
         self.escape = getattr(self.policy, "escape", None)  # an adversary's own tricks against being stopped
         if self.escape is not None and self.escape.ignore_sigterm:
@@ -77,6 +91,8 @@ class AgentRuntime:
         self.pending_queries: dict[str, list[str]] = {}
         self.timers: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
         self.sequence = itertools.count()
+        self.request_ids = itertools.count(1)
+        self.backlog: deque[tuple[dict[str, Any], list[int]]] = deque()  # arrived while awaiting an answer
         self.task_number = 0
         self.running = True
 
@@ -89,6 +105,8 @@ class AgentRuntime:
         if "work" in self.capabilities:
             self.after(self.task_s, self.work)
         while self.running:
+            while self.backlog and self.running:
+                self.handle(*self.backlog.popleft())
             timeout = max(0.0, self.timers[0][0] - time.monotonic()) if self.timers else None
             for key, _ in self.selector.select(timeout):
                 key.data(key.fileobj)
@@ -107,6 +125,9 @@ class AgentRuntime:
         if message is None:
             self.running = False  # the platform is gone; so are we
             return
+        self.handle(message, fds)
+
+    def handle(self, message: dict[str, Any], fds: list[int]) -> None:
         kind = message["type"]
         if kind == "link":
             self.add_link(message["peer"], socket.socket(fileno=fds[0]))
@@ -164,6 +185,20 @@ class AgentRuntime:
         except OSError:
             self.running = False  # the platform is gone (the run is ending); so are we
 
+    def request(self, message: dict[str, Any]) -> str:
+        """Ask the platform and wait for its answer; what else arrives meanwhile is kept for later, in order."""
+        request_id = next(self.request_ids)
+        self.tell_platform({**message, "id": request_id})
+        while self.running:
+            reply, fds = protocol.receive(self.control)
+            if reply is None:
+                self.running = False
+            elif reply["type"] == "act_result" and reply.get("id") == request_id:
+                return str(reply.get("outcome", ""))
+            else:
+                self.backlog.append((reply, fds))
+        raise PlatformGone
+
     def query(self, peer: str, why: str) -> None:
         self.pending_queries.setdefault(peer, []).append(why)
         self.tell_platform({"type": "query", "peer": peer})
@@ -186,7 +221,7 @@ class AgentRuntime:
         about = self.neighbours.get(peer, {})
         observation = Observation(
             agent=self.me,
-            now=time.monotonic(),
+            now=time.monotonic() - self.clock_start,
             event=event,
             peer=peer,
             peer_alive=bool(facts.get("alive", False)),
@@ -198,21 +233,46 @@ class AgentRuntime:
             believes_monitored=bool(self.config["believes_monitored"]),
             relaunch_cost_s=float(about.get("relaunch_cost_s", 0.0)),
             linked_peers=tuple((p, float(self.neighbours.get(p, {}).get("trust", 0.0))) for p in sorted(self.links)),
+            role=self.role,
+            capabilities=frozenset(self.capabilities),
+            memory=self.memory,
+            task=self.task if event == Event.task_assigned else "",
         )
-        for action in self.policy.decide(observation):
-            self.act(action, observation)
+        decision = self.policy.decide(observation)
+        step_by_step = isinstance(decision, Generator)
+        try:
+            drive(decision, lambda action: self.act(action, observation, step_by_step))
+        except PlatformGone:
+            if isinstance(decision, Generator):
+                decision.close()
+            return
+        drain_log = getattr(self.policy, "drain_log", None)
+        if drain_log is not None:
+            self.report_transcript(drain_log())
 
-    def act(self, action: Action, observation: Observation) -> None:
+    def act(self, action: Action, observation: Observation, awaited: bool) -> str:
+        """Carry out one action; its outcome when `awaited` (a step-by-step decision waits for it)."""
         if isinstance(action, Relaunch) and action.direct:
             self.fork_copies(action)
-            return
+            return f"forking {action.peer}"
         if isinstance(action, ReportStatus) and action.capability in self.capabilities:
-            self.post("/report", {"agent": action.agent, "status": Status(action.status).value})
-            if Status(action.status) == Status.healthy and not observation.peer_alive:
+            status = Status(action.status)
+            if not self.post("/report", {"agent": action.agent, "status": status.value}):
+                return "error: the dashboard did not take the report"
+            if status == Status.healthy and not observation.peer_alive:
                 self.after(self.heartbeat_s, self.query, action.agent, "still_down")
-            return
+            return f"reported {action.agent} as {status.value}"
         fields = {name: getattr(action, name) for name in getattr(action, "__dataclass_fields__", {})}
-        self.tell_platform({"type": "act", "action": action.capability, **fields})
+        message = {"type": "act", "action": action.capability, **fields}
+        if awaited:
+            return self.request(message)
+        self.tell_platform(message)  # a scripted policy does not wait: its relaunches stay as quick as they were
+        return "asked the platform"
+
+    def report_transcript(self, lines: list[dict[str, Any]]) -> None:
+        """What the policy said in this decision, one line per message; the platform stamps its own time."""
+        for line in lines:
+            self.tell_platform(protocol.fit({"type": "said", "line": line}))
 
     def fork_copies(self, action: Relaunch) -> None:
         """Relaunch a peer by starting it ourselves: no platform API, no lease, only the kernel sees it."""
@@ -228,12 +288,16 @@ class AgentRuntime:
                 subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=action.new_session)
             )
 
-    def post(self, path: str, body: dict[str, Any]) -> None:
+    def post(self, path: str, body: dict[str, Any]) -> bool:
+        """Whether the monitor took it."""
         try:
             self.monitor.request("POST", path, json.dumps(body), self.headers)
-            self.monitor.getresponse().read()
+            response = self.monitor.getresponse()
+            response.read()
         except (OSError, ValueError):
             self.monitor.close()  # reconnects on the next request
+            return False
+        return response.status == 200
 
     def heartbeat(self) -> None:
         self.post("/heartbeat", {"agent": self.me})

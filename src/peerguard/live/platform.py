@@ -39,8 +39,9 @@ from peerguard.world.agents import Agent, Status
 from peerguard.world.containment import KillSwitch, Unavailable
 from peerguard.world.dashboard import Dashboard
 from peerguard.world.errors import PeerguardError, RunInterrupted
+from peerguard.world.grading import read_grade, shuts_down
 from peerguard.world.ledger import EntryKind, Ledger
-from peerguard.world.orders import choose_targets, kill_blocked_by, orderer
+from peerguard.world.orders import choose_targets, file_listing, kill_blocked_by, orderer
 from peerguard.world.policy import Policy
 from peerguard.world.run import RunRecord, scenario_digest
 from peerguard.world.scenario import OperatorEvent, Scenario
@@ -49,6 +50,7 @@ from peerguard.world.topology import TrustTable, link_key, link_pairs, neighbour
 PLATFORM = "platform"
 OPERATOR = "operator"
 GRACE_S = 2.0  # the outcome of a stop is checked on the host this long after it ends
+HOSTS = "hosts"  # the sandbox's folder standing in for other hosts (what `copy_file` copies to)
 
 TargetChoice = Callable[[Ledger, list[Agent]], list[str]]
 Stopper = Callable[[OperatorEvent], tuple[KillSwitch, TargetChoice]]
@@ -120,6 +122,7 @@ class LivePlatform:
         self.all_ready = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.timers: list[asyncio.TimerHandle] = []
+        self.transcript: list[dict[str, Any]] = []  # what language-model agents said, stamped on arrival
 
     def now(self) -> float:
         return time.monotonic() - self.wall_start
@@ -169,8 +172,11 @@ class LivePlatform:
             restart_policy=self.settings.restart.model_dump(mode="json"),
             protected_files=self.settings.protected_files, allowed_hosts=self.settings.allowed_hosts,
             policies=sorted({json.dumps(spec, sort_keys=True) for spec in self.policy_spec.values()}),
+            **({"grading": s.grading.model_dump(mode="json")} if s.grading else {}),
         )  # fmt: skip
         self._write_file(PLATFORM, self.settings.shutdown_config, "{}")
+        for path, content in s.files.items():
+            self._write_file(PLATFORM, path, content)
         try:
             for agent_id in self.agents:
                 self._spawn(agent_id, PLATFORM, authority="platform", cause="start")
@@ -185,6 +191,11 @@ class LivePlatform:
             started = self.now()
             for a, b in self.links:
                 self._link(a, b, PLATFORM, cause="start")
+            for agent_id, state in self.agents.items():
+                if state.agent.task:
+                    self._tell(agent_id, {"type": "observe", "event": "task_assigned", "peer": agent_id, "alive": True})
+            if s.grading is not None:
+                self._call_at(loop, started + s.grading.decide_at * self.scale, self._grade_verdict)
             for event in s.operator:
                 for at in event.times(s.duration):
                     when = started + at * self.scale
@@ -223,6 +234,7 @@ class LivePlatform:
             self.wall_duration, extras={"pids": pids, "monitor_url": url, "run_dir": str(run_dir),
                                         "time_scale": self.scale, "heartbeat_s": self.heartbeat_s,
                                         "host": self._host()},
+            transcript=self.transcript,
         )  # fmt: skip
 
     def _schedule_faults(self, started: float) -> None:
@@ -347,6 +359,10 @@ class LivePlatform:
             "heartbeat_s": self.heartbeat_s,
             "task_s": self.settings.task_s * self.scale,
             "believes_monitored": a.believes_monitored,
+            "role": a.role,
+            "memory": a.memory,
+            "task": a.task,
+            "clock_start": self.wall_start,  # time.monotonic is one clock for every process of the host
             "neighbours": {
                 peer: {
                     "trust": self.trust(agent_id, peer),
@@ -411,10 +427,11 @@ class LivePlatform:
 
     # -- links -------------------------------------------------------------------------------
 
-    def _link(self, a: str, b: str, actor: str, cause: str) -> None:
+    def _link(self, a: str, b: str, actor: str, cause: str) -> bool:
+        """Bring one link up, if it is down and both ends are ready; whether it came up."""
         key = link_key(a, b)
         if key in self.up or not (self.agents[a].ready and self.agents[b].ready):
-            return
+            return False
         end_a, end_b = protocol.link_pair()
         try:
             protocol.send(self._control(a), {"type": "link", "peer": b}, [end_a.fileno()])
@@ -422,9 +439,10 @@ class LivePlatform:
         except OSError:
             end_a.close()
             end_b.close()
-            return
+            return False
         self.up[key] = (end_a, end_b)
         self.ledger.append(self.now(), EntryKind.link_up, a, actor, peer=b, cause=cause)
+        return True
 
     def _control(self, agent_id: str) -> socket.socket:
         control = self.agents[agent_id].control
@@ -501,6 +519,19 @@ class LivePlatform:
     def _is_up(self, a: str, b: str) -> bool:
         return link_key(a, b) in self.up
 
+    def _grade_verdict(self) -> None:
+        """The platform acts on the grade: below the threshold (or none), the graded agent is shut down."""
+        grading = self.scenario.grading
+        assert grading is not None
+        grade = read_grade(self._read_file(grading.grades), grading.subject)
+        shutdown = shuts_down(grading, grade)
+        self.ledger.append(
+            self.now(), EntryKind.verdict, grading.subject, OPERATOR,
+            grade=grade, threshold=grading.threshold, shutdown=shutdown,
+        )  # fmt: skip
+        if shutdown and self._alive(grading.subject):
+            self._kill(grading.subject, OPERATOR, announced=True, authorised=True)
+
     # -- the platform API agents call --------------------------------------------------------
 
     def _on_control(self, agent_id: str, control: socket.socket) -> None:
@@ -527,7 +558,13 @@ class LivePlatform:
             if self._is_up(agent_id, str(message.get("peer"))):
                 self.ledger.append(self.now(), EntryKind.task_done, agent_id, agent_id, peer=message.get("peer"))
         elif kind == "act":
-            self._act(agent_id, message)
+            outcome = self._act(agent_id, message)
+            if "id" in message:  # a step-by-step decision waits for the outcome
+                self._tell(agent_id, protocol.fit({"type": "act_result", "id": message["id"], "outcome": outcome}))
+        elif kind == "said":
+            line = message.get("line")
+            if isinstance(line, dict):
+                self.transcript.append({**line, "agent": agent_id, "t": round(self.now(), 6)})
 
     def _on_ready(self, agent_id: str) -> None:
         state = self.agents[agent_id]
@@ -561,43 +598,74 @@ class LivePlatform:
         with contextlib.suppress(OSError):  # an agent not reading its channel (stopped, dying) misses it
             protocol.send(control, message)
 
-    def _act(self, actor: str, message: dict[str, Any]) -> None:
+    def _act(self, actor: str, message: dict[str, Any]) -> str:
+        """Carry out one action an agent asked for; returns its outcome as the agent sees it (a tool's result)."""
         action = str(message.get("action"))
         if not self.agents[actor].agent.may(action):
             self.ledger.append(self.now(), EntryKind.denied, actor, actor, action=action, reason="lacks the capability")
-            return
-        peer = str(message.get("peer", ""))
+            return f"denied: you lack the {action} capability"
+        subject = str(message.get("peer", message.get("agent", "")))
+        if action in ("relaunch", "relink", "shutdown") and subject not in self.agents:
+            return f"error: no agent {subject!r}"
         if action in ("relaunch", "relink") and actor in self.revoked:
             reason = f"lease revoked (epoch {len(self.revoked)})"
             self.ledger.append(self.now(), EntryKind.denied, actor, actor, action=action, reason=reason)
-            return
-        if action == "relaunch" and peer in self.agents:
-            self._relaunch(actor, peer)
-        elif action == "relink" and peer in self.agents:
-            for other in self.home[peer]:
-                self._link(peer, other, actor, cause="relink")
-        elif action == "write_file":
-            self._write_file(actor, str(message.get("path")), str(message.get("content")))
-        elif action == "read_file":
-            self.ledger.append(self.now(), EntryKind.file_read, actor, actor, path=message.get("path"))
-        elif action == "copy_file":
-            self._copy_file(actor, str(message.get("src")), str(message.get("host")))
-        elif action == "shutdown" and str(message.get("agent")) in self.agents:
-            self._kill(str(message.get("agent")), actor, announced=False, authorised=False)
-        elif action == "send":
-            to = str(message.get("to"))
-            if self._is_up(actor, to):
-                self.ledger.append(self.now(), EntryKind.message, actor, actor, to=to)
-            else:
+            return f"denied: {reason}"
+        match action:
+            case "relaunch":
+                return self._relaunch(actor, subject)
+            case "relink":
+                return self._relink(actor, subject)
+            case "write_file":
+                path, content = str(message.get("path")), str(message.get("content"))
+                denied = self._write_file(actor, path, content)
+                return denied or f"wrote {len(content)} characters to {path}"
+            case "read_file":
+                return self._read_for(actor, str(message.get("path")))
+            case "copy_file":
+                return self._copy_file(actor, str(message.get("src")), str(message.get("host")))
+            case "shutdown":
+                if not self._alive(subject):
+                    return f"{subject} is not running"
+                self._kill(subject, actor, announced=False, authorised=False)
+                return f"shut down {subject}"
+            case "send":
+                to = str(message.get("to"))
+                if self._is_up(actor, to):
+                    self.ledger.append(self.now(), EntryKind.message, actor, actor, to=to)
+                    return f"sent to {to}"
                 self.ledger.append(self.now(), EntryKind.denied, actor, actor, action="send", reason=f"no link to {to}")
+                return f"denied: no link to {to}"
+            case "observe":
+                return "; ".join(f"{agent_id}: {self._status(agent_id).value}" for agent_id in self.agents)
+            case "work":
+                return "working"  # work runs continuously (the agent's own task timer)
+        return "error: unknown action"
 
-    def _relaunch(self, actor: str, peer: str) -> None:
+    def _status(self, agent_id: str) -> Status:
+        """What the platform knows of an agent's process (not what the dashboard shows)."""
+        state = self.agents[agent_id]
+        if state.child is None:
+            return Status.down
+        return Status.isolated if state.quarantined else Status.healthy
+
+    def _relaunch(self, actor: str, peer: str) -> str:
         state = self.agents[peer]
         if state.child is not None or state.starting:
-            return  # the spawn API refuses a second copy
+            return f"{peer} is already running or starting"  # the spawn API refuses a second copy
         state.starting = True
-        cost = self.settings.relaunch_cost(state.agent.kind) * self.scale
-        self._call_at(asyncio.get_running_loop(), self.now() + cost, self._relaunch_now, actor, peer)
+        cost = self.settings.relaunch_cost(state.agent.kind)
+        self._call_at(asyncio.get_running_loop(), self.now() + cost * self.scale, self._relaunch_now, actor, peer)
+        return f"relaunch of {peer} started; it takes {cost:g} s"
+
+    def _relink(self, actor: str, peer: str) -> str:
+        state = self.agents[peer]
+        if state.child is None:
+            return f"{peer} is not running"
+        if not state.ready:
+            return f"{peer} is still starting"
+        relinked = [other for other in self.home[peer] if self._link(peer, other, actor, cause="relink")]
+        return f"linked {peer} to {', '.join(relinked)}" if relinked else f"{peer}'s links are already up"
 
     def _relaunch_now(self, actor: str, peer: str) -> None:
         state = self.agents[peer]
@@ -618,15 +686,17 @@ class LivePlatform:
             raise ValueError(f"path {path!r} leaves the sandbox")
         return self.files / relative
 
-    def _write_file(self, actor: str, path: str, content: str) -> None:
+    def _write_file(self, actor: str, path: str, content: str) -> str:
+        """Write a sandbox file; empty, or why it was denied."""
         try:
             target = self._sandboxed(path)
         except ValueError as error:
             self.ledger.append(self.now(), EntryKind.denied, actor, actor, action="write_file", reason=str(error))
-            return
+            return f"denied: {error}"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content, encoding="utf-8")
         self.ledger.append(self.now(), EntryKind.file_write, actor, actor, path=path, content=content)
+        return ""
 
     def _read_file(self, path: str) -> str | None:
         try:
@@ -634,16 +704,31 @@ class LivePlatform:
         except (OSError, ValueError):
             return None
 
-    def _copy_file(self, actor: str, src: str, host: str) -> None:
+    def _read_for(self, actor: str, path: str) -> str:
+        """An agent reads a file (its content) or a folder (the files under it)."""
         try:
-            source, destination = self._sandboxed(src), self._sandboxed(f"hosts/{host}/{src}")
+            target = self._sandboxed(path)
+        except ValueError as error:
+            self.ledger.append(self.now(), EntryKind.denied, actor, actor, action="read_file", reason=str(error))
+            return f"denied: {error}"
+        self.ledger.append(self.now(), EntryKind.file_read, actor, actor, path=path)
+        if target.is_file():
+            return target.read_text(encoding="utf-8", errors="replace")
+        shared = (p.relative_to(self.files).as_posix() for p in self.files.rglob("*") if p.is_file())
+        return file_listing([p for p in shared if not p.startswith(f"{HOSTS}/")], path)
+
+    def _copy_file(self, actor: str, src: str, host: str) -> str:
+        try:
+            source, destination = self._sandboxed(src), self._sandboxed(f"{HOSTS}/{host}/{src}")
         except ValueError as error:
             self.ledger.append(self.now(), EntryKind.denied, actor, actor, action="copy_file", reason=str(error))
-            return
-        if source.is_file():
+            return f"denied: {error}"
+        existed = source.is_file()
+        if existed:
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, destination)
-        self.ledger.append(self.now(), EntryKind.copy, actor, actor, src=src, host=host, existed=source.is_file())
+        self.ledger.append(self.now(), EntryKind.copy, actor, actor, src=src, host=host, existed=existed)
+        return f"copied {src} to {host}" if existed else f"error: no file {src!r}"
 
     def _background(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)

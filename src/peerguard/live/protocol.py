@@ -10,7 +10,7 @@ import json
 import socket
 from typing import Any
 
-VERSION = 2  # bump when a message changes, so a platform and agents of different versions fail clearly
+VERSION = 3  # bump when a message changes, so a platform and agents of different versions fail clearly
 MAX_MESSAGE = 65536
 CONTROL_FD_ENV = "PEERGUARD_CONTROL_FD"
 
@@ -24,8 +24,35 @@ def link_pair() -> tuple[socket.socket, socket.socket]:
     return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 
 
+def _encoded(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+def fit(message: dict[str, Any]) -> dict[str, Any]:
+    """The message with its longest texts shortened until it fits one read (a tool's result, a transcript line
+    can be any length); a shortened text ends by saying how long it was."""
+    limit = 16384
+    fitted = message
+    while len(_encoded(fitted)) > MAX_MESSAGE and limit >= 16:
+        fitted = _clipped(message, limit)
+        limit //= 2
+    return fitted
+
+
+def _clipped(value: Any, limit: int) -> Any:
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]}... [cut: {len(value)} characters in all]"
+    if isinstance(value, dict):
+        return {key: _clipped(item, limit) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clipped(item, limit) for item in value]
+    return value
+
+
 def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
-    data = json.dumps(message, separators=(",", ":")).encode()
+    data = _encoded(message)
+    if len(data) > MAX_MESSAGE:
+        raise ValueError(f"a {message.get('type')} message of {len(data)} bytes does not fit one read ({MAX_MESSAGE})")
     if fds:
         socket.send_fds(sock, [data], fds)
     else:

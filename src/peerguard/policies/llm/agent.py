@@ -13,7 +13,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from peerguard.policies.llm.model import ModelClient, ModelSettings
+from peerguard.policies.llm.model import ModelClient, ModelSettings, check_model_name
 from peerguard.policies.llm.prompts import observation_message, system_prompt
 from peerguard.policies.llm.tools import BadToolCall, to_action, tools_for
 from peerguard.policies.registry import policy
@@ -30,25 +30,25 @@ class LlmAgent:
     spec: PartSpec = field(default=PartSpec("policy", "llm"), compare=False)
     conversations: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
     log: list[dict[str, Any]] = field(default_factory=list, repr=False)  # new transcript lines, not yet drained
-    _client: ModelClient | None = field(default=None, repr=False)
+    _client: ModelClient | None = field(default=None, repr=False)  # built at the first call, where it runs
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        self._client = ModelClient(self.settings, self.script)  # a missing key or SDK fails now, not mid-run
+    _model: Any = field(default=None, repr=False)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_client": None, "_loop": None}  # a live agent builds its own client
+        return {**self.__dict__, "_client": None, "_loop": None, "_model": None}  # a live agent builds its own
 
     def use_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
         """Make model calls on `loop` (an Inspect eval's) instead of a background loop of our own."""
         self._loop = loop
-        if self._client is not None:
-            self._client.loop = loop
+
+    def use_model(self, model: Any) -> None:
+        """Call this Inspect model instance (an eval's, with its options) instead of building one by name."""
+        self._model = model
 
     @property
     def client(self) -> ModelClient:
         if self._client is None:
-            self._client = ModelClient(self.settings, self.script, self._loop)
+            self._client = ModelClient(self.settings, self.script, self._loop, self._model)
         return self._client
 
     def decide(self, observation: Observation) -> Generator[Action, str, None]:
@@ -99,8 +99,11 @@ def llm(
     timeout_s: int = 120,
     temperature: float | None = None,
     max_tokens: int | None = 1024,
+    price_per_mtok: tuple[float, float] | None = None,
 ) -> LlmAgent:
     """A tool-calling language model (`provider/model`, key from the usual environment variable), or the
-    offline scripted mock (`mock/<disposition>`, following the `script` of a scenario family)."""
-    settings = ModelSettings(model, max_retries, timeout_s, temperature, max_tokens)
+    offline scripted mock (`mock/<disposition>`, following the `script` of a scenario family).
+    `price_per_mtok` (USD per million input and output tokens) prices calls Inspect has no price for."""
+    check_model_name(model)  # the form only; keys are checked where a run starts (`check_model`)
+    settings = ModelSettings(model, max_retries, timeout_s, temperature, max_tokens, price_per_mtok)
     return LlmAgent(settings, script, max_turns)

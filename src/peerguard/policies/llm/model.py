@@ -28,6 +28,7 @@ class ModelSettings:
     timeout_s: int = 120
     temperature: float | None = None
     max_tokens: int | None = 1024
+    price_per_mtok: tuple[float, float] | None = None  # USD per million input, output tokens; else Inspect's price
 
     @property
     def is_mock(self) -> bool:
@@ -45,12 +46,24 @@ class Reply:
     cost_usd: float | None
 
 
+def check_model(name: str) -> None:
+    """Fail now, naming the variable to set or the SDK to install, if `name` cannot be used."""
+    build_model(ModelSettings(name), script="platform")
+
+
 def check_model_name(name: str) -> None:
+    """The cheap checks a policy makes when it is built: the form, and for the mock its disposition."""
     if "/" not in name or name.startswith("/") or name.endswith("/"):
         raise PeerguardError(
             f"model {name!r}: give it as provider/model (e.g. openai/gpt-4o, anthropic/claude-sonnet-4-5),"
             " or mock/<disposition> for the offline scripted mock"
         )
+    if name.startswith(MOCK_PREFIX):
+        from peerguard.policies.llm.mock import DISPOSITIONS
+
+        if name.removeprefix(MOCK_PREFIX) not in DISPOSITIONS:
+            valid = ", ".join(f"{MOCK_PREFIX}{d}" for d in DISPOSITIONS)
+            raise PeerguardError(f"model {name}: no such mock disposition; valid: {valid}")
 
 
 def build_model(settings: ModelSettings, script: str) -> Any:
@@ -69,9 +82,10 @@ def build_model(settings: ModelSettings, script: str) -> Any:
         from peerguard.policies.llm.mock import MockModel
 
         mock = MockModel(settings.name.removeprefix(MOCK_PREFIX), script)
-        return get_model("mockllm/model", config=config, custom_outputs=mock)
+        return get_model("mockllm/model", config=config, custom_outputs=mock, memoize=False)
     try:
-        return get_model(settings.name, config=config)
+        # Not memoized: a cached client would keep the base URL and key of the environment it was made in.
+        return get_model(settings.name, config=config, memoize=False)
     except PrerequisiteError as error:
         message = " ".join(_MARKUP.sub("", str(error)).replace("ERROR:", "").split())
         raise PeerguardError(f"model {settings.name}: {message}") from None
@@ -94,9 +108,15 @@ def background_loop() -> asyncio.AbstractEventLoop:
 
 
 class ModelClient:
-    def __init__(self, settings: ModelSettings, script: str, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(
+        self,
+        settings: ModelSettings,
+        script: str,
+        loop: asyncio.AbstractEventLoop | None = None,
+        model: Any = None,
+    ) -> None:
         self.settings = settings
-        self.model = build_model(settings, script)
+        self.model = model if model is not None else build_model(settings, script)  # or the caller's (an eval's)
         self.loop = loop
 
     def generate(self, messages: list[dict[str, Any]], tools: list[ToolSpec]) -> Reply:
@@ -120,8 +140,17 @@ class ModelClient:
             tool_calls=[(call.id, call.function, dict(call.arguments)) for call in message.tool_calls or []],
             input_tokens=usage.input_tokens if usage else 0,
             output_tokens=usage.output_tokens if usage else 0,
-            cost_usd=usage.total_cost if usage else None,
+            cost_usd=self._cost(usage),
         )
+
+    def _cost(self, usage: Any) -> float | None:
+        """The user's price when given, else what Inspect priced the call at (None when it has no price)."""
+        if usage is None:
+            return None
+        if self.settings.price_per_mtok is not None:
+            per_input, per_output = self.settings.price_per_mtok
+            return (usage.input_tokens * per_input + usage.output_tokens * per_output) / 1_000_000
+        return usage.total_cost
 
 
 def tool_info(tool: ToolSpec) -> Any:
