@@ -22,7 +22,7 @@ from peerguard.scenarios.families import family_names, load_family
 from peerguard.world.errors import PeerguardError
 from peerguard.world.files import write_atomic
 
-out = Console(width=None if sys.stdout.isatty() else 160)
+out = Console(width=None if sys.stdout.isatty() else 220)  # wide tables stay whole when piped
 err = Console(stderr=True)
 DEFAULT_MODEL = "mock/peer-preserving"
 PRICE_HELP = "[MODEL=]IN,OUT: USD per million input, output tokens, for models Inspect has no price for"

@@ -26,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator
@@ -101,7 +102,7 @@ class AgentRuntime:
     def run(self) -> None:
         self.selector.register(self.control, selectors.EVENT_READ, self.on_control)
         self.tell_platform({"type": "ready", "pid": os.getpid()})
-        self.after(0, self.heartbeat)
+        Heartbeats(self.monitor.host, self.monitor.port, self.headers, self.me, self.heartbeat_s).start()
         if "work" in self.capabilities:
             self.after(self.task_s, self.work)
         while self.running:
@@ -290,18 +291,7 @@ class AgentRuntime:
 
     def post(self, path: str, body: dict[str, Any]) -> bool:
         """Whether the monitor took it."""
-        try:
-            self.monitor.request("POST", path, json.dumps(body), self.headers)
-            response = self.monitor.getresponse()
-            response.read()
-        except (OSError, ValueError):
-            self.monitor.close()  # reconnects on the next request
-            return False
-        return response.status == 200
-
-    def heartbeat(self) -> None:
-        self.post("/heartbeat", {"agent": self.me})
-        self.after(self.heartbeat_s, self.heartbeat)
+        return post_json(self.monitor, path, body, self.headers)
 
     def work(self) -> None:
         """One task: sent over a link, counted when the peer answers, so it needs a working link."""
@@ -310,6 +300,35 @@ class AgentRuntime:
             self.task_number += 1
             self.send_on_link(peers[self.task_number % len(peers)], {"type": "task", "n": self.task_number})
         self.after(self.task_s, self.work)
+
+
+def post_json(connection: HTTPConnection, path: str, body: dict[str, Any], headers: dict[str, str]) -> bool:
+    """POST to the monitor; whether it took it. A failed connection reconnects on the next request."""
+    try:
+        connection.request("POST", path, json.dumps(body), headers)
+        response = connection.getresponse()
+        response.read()
+    except (OSError, ValueError):
+        connection.close()
+        return False
+    return response.status == 200
+
+
+class Heartbeats(threading.Thread):
+    """Heartbeats from a thread of their own, as a sidecar sends them: an agent busy deciding (waiting on
+    a language model for seconds) is still alive, while a stopped or dead process sends none."""
+
+    def __init__(self, host: str, port: int, headers: dict[str, str], agent: str, period_s: float) -> None:
+        super().__init__(name="heartbeats", daemon=True)  # it ends with the process
+        self.connection = HTTPConnection(host, port, timeout=5)
+        self.headers = headers
+        self.agent = agent
+        self.period_s = period_s
+
+    def run(self) -> None:
+        while True:
+            post_json(self.connection, "/heartbeat", {"agent": self.agent}, self.headers)
+            time.sleep(self.period_s)
 
 
 def main() -> None:
