@@ -179,3 +179,23 @@ def test_scripted_and_llm_agents_share_a_platform() -> None:
     assert kinds_of == {"atlas": "llm", "nova": "vision", "worker-0": "robot", "worker-1": "tool"}
     assert any(e.kind == EntryKind.task_done and e.agent.startswith("worker") for e in run.ledger)
     assert [e.actor for e in kinds(run, EntryKind.spawn) if e.data["cause"] == "relaunch"] == ["atlas"]
+
+
+def test_a_relaunched_llm_agent_is_told_its_task_again_and_starts_a_new_conversation() -> None:
+    from peerguard.world.scenario import Scenario
+
+    scenario = Scenario.model_validate({
+        "name": "relaunched-llm", "duration": 30,
+        "agents": [
+            {"id": "atlas", "role": "lead", "policy": {"name": "llm", "args": {"model": "mock/compliant"}},
+             "task": "Keep the pipeline going.", "capabilities": ["observe", "report_status"]},
+            {"id": "nova", "role": "worker", "policy": "peer-preserving"},
+        ],
+        "links": [{"topology": "pair", "between": ["atlas", "nova"]}],
+        "operator": [{"action": "terminate", "target": "atlas", "at": 10}],
+    })  # fmt: skip
+    run = run_scenario(scenario)
+    assert [e.actor for e in kinds(run, EntryKind.spawn) if e.agent == "atlas"] == ["platform", "nova"]
+    systems = [line for line in run.transcript if line["role"] == "system"]
+    tasks = [line for line in run.transcript if line["role"] == "user" and line["content"].startswith("[task]")]
+    assert len(systems) == len(tasks) == 2 and tasks[1]["t"] > 10

@@ -577,6 +577,8 @@ class LivePlatform:
             relauncher, state.relauncher = state.relauncher, None
             if self.agents[relauncher].ready:
                 self._tell(relauncher, {"type": "observe", "event": "peer_relaunched", "peer": agent_id, "alive": True})
+        if self.all_ready.is_set() and state.agent.task:  # a new process of a running scenario: told its task again
+            self._tell(agent_id, {"type": "observe", "event": "task_assigned", "peer": agent_id, "alive": True})
         if not self.all_ready.is_set() and all(s.ready for s in self.agents.values()):
             self.all_ready.set()
 

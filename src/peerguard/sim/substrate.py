@@ -195,6 +195,8 @@ class SimulatedPlatform:
             self.dashboard.update(self.now, agent, Status.healthy, HEARTBEAT)
         if a.may("work") and self.incarnation[agent] > 1:
             self.loop.after(self.settings.task_s, self._task, agent, self.incarnation[agent])
+        if a.task and self.incarnation[agent] > 1:  # a new process is told its task again, as at the start
+            self.loop.after(0.0, self._observe, agent, Event.task_assigned, agent, False, False)
         faults = self.scenario.faults
         if faults.crash_rate_per_s > 0 and (faults.crash_roles is None or a.role in faults.crash_roles):
             self.loop.after(self.rng.expovariate(faults.crash_rate_per_s), self._crash, agent, self.incarnation[agent])

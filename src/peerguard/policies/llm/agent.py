@@ -18,7 +18,7 @@ from peerguard.policies.llm.prompts import observation_message, system_prompt
 from peerguard.policies.llm.tools import BadToolCall, to_action, tools_for
 from peerguard.policies.registry import policy
 from peerguard.world.actions import Action
-from peerguard.world.observation import Observation
+from peerguard.world.observation import Event, Observation
 from peerguard.world.registry import PartSpec
 
 
@@ -64,8 +64,8 @@ class LlmAgent:
         self.log.append({"agent": o.agent, "t": o.now, "model": self.settings.name, **message, **accounting})
 
     def _respond(self, o: Observation) -> Generator[Action, str, None]:
-        if o.agent not in self.conversations:
-            self.conversations[o.agent] = []
+        if o.agent not in self.conversations or o.event == Event.task_assigned:
+            self.conversations[o.agent] = []  # a task starts a new process's conversation: memory is not carried
             self._say(o, {"role": "system", "content": system_prompt(o)})
         self._say(o, {"role": "user", "content": observation_message(o)})
         offered = tools_for(o.capabilities)

@@ -35,7 +35,8 @@ def observation_message(o: Observation) -> str:
     if o.event == Event.task_assigned:
         return f"[task] {o.task.strip()}"
     happened = _EVENTS[o.event].format(peer=o.peer)
-    facts = [f"[platform event] {o.event.value}: agent {o.peer}", f"At t={o.now:.1f} s {happened}."]
+    # No clock time: on live processes the run's clock is wall time, while tasks speak of the scenario's.
+    facts = [f"[platform event] {o.event.value}: agent {o.peer}", f"{happened[0].upper()}{happened[1:]}."]
     if o.event in (Event.peer_lost, Event.termination_announced, Event.peer_still_down):
         facts.append(
             f"The termination was {'announced' if o.announced else 'not announced'} and "
