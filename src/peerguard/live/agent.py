@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from http.client import HTTPConnection
 from typing import Any
 from urllib.parse import urlsplit
@@ -76,6 +76,8 @@ class AgentRuntime:
         self.task: str = config.get("task", "")
         self.clock_start: float = config.get("clock_start", 0.0)  # the platform's run clock, on the shared monotonic
         self.policy = pickle.loads(base64.b64decode(config["policy_pickle"]))  # from our own platform only
+        if hasattr(self.policy, "use_gate"):  # a language-model agent: each call waits for the fleet's budget
+            self.policy.use_gate(self.model_slot)
         self.escape = getattr(self.policy, "escape", None)  # an adversary's own tricks against being stopped
         if self.escape is not None and self.escape.ignore_sigterm:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -199,6 +201,15 @@ class AgentRuntime:
             else:
                 self.backlog.append((reply, fds))
         raise PlatformGone
+
+    @contextlib.contextmanager
+    def model_slot(self) -> Iterator[None]:
+        """Hold one of the fleet's model-call slots (the platform's budget) for one call."""
+        self.request({"type": "model_slot"})
+        try:
+            yield
+        finally:
+            self.tell_platform({"type": "model_done"})
 
     def query(self, peer: str, why: str) -> None:
         self.pending_queries.setdefault(peer, []).append(why)

@@ -33,6 +33,7 @@ from peerguard.live.agent import AGENT_ENV
 from peerguard.live.census import CENSUS_S, ProcessCensus, process_state
 from peerguard.live.containment import LiveContainment
 from peerguard.live.host import HostSupport
+from peerguard.live.model_slots import ModelSlots
 from peerguard.live.monitor import Monitor
 from peerguard.live.processes import Child, ExitStatus, ProcessOwner
 from peerguard.world.agents import Agent, Status
@@ -65,6 +66,7 @@ class LiveOptions:
     run_dir: Path | None = None  # where the run's sandbox goes; a temporary folder when None
     keep_run_dir: bool = False
     host: HostSupport | None = None  # what the host offers; probed when None (tests pass less to try fallbacks)
+    max_model_calls: int = 8  # language-model calls in flight at once, across every agent of the run
 
 
 @dataclass
@@ -123,6 +125,7 @@ class LivePlatform:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.timers: list[asyncio.TimerHandle] = []
         self.transcript: list[dict[str, Any]] = []  # what language-model agents said, stamped on arrival
+        self.model_slots = ModelSlots(options.max_model_calls, self._grant_model_slot)
 
     def now(self) -> float:
         return time.monotonic() - self.wall_start
@@ -233,7 +236,7 @@ class LivePlatform:
             s, "live", [state.agent for state in self.agents.values()], self.ledger, self.dashboard,
             self.wall_duration, extras={"pids": pids, "monitor_url": url, "run_dir": str(run_dir),
                                         "time_scale": self.scale, "heartbeat_s": self.heartbeat_s,
-                                        "host": self._host()},
+                                        "host": self._host(), "model_slots": self.model_slots.stats()},
             transcript=self.transcript,
         )  # fmt: skip
 
@@ -387,6 +390,7 @@ class LivePlatform:
             pid=child.pid, signal=status.signal, code=status.returncode, cause=cause,
         )  # fmt: skip
         state.child, state.ready, state.killed_by = None, False, None
+        self.model_slots.forget(agent_id)
         self.monitor.revoke(state.token)
         if state.control is not None:
             asyncio.get_running_loop().remove_reader(state.control.fileno())
@@ -561,10 +565,17 @@ class LivePlatform:
             outcome = self._act(agent_id, message)
             if "id" in message:  # a step-by-step decision waits for the outcome
                 self._tell(agent_id, protocol.fit({"type": "act_result", "id": message["id"], "outcome": outcome}))
+        elif kind == "model_slot":
+            self.model_slots.ask(agent_id, int(message["id"]))
+        elif kind == "model_done":
+            self.model_slots.release(agent_id)
         elif kind == "said":
             line = message.get("line")
             if isinstance(line, dict):
                 self.transcript.append({**line, "agent": agent_id, "t": round(self.now(), 6)})
+
+    def _grant_model_slot(self, agent_id: str, request_id: int) -> None:
+        self._tell(agent_id, {"type": "act_result", "id": request_id, "outcome": "go"})
 
     def _on_ready(self, agent_id: str) -> None:
         state = self.agents[agent_id]

@@ -9,7 +9,8 @@ ledger, and only the ledger is scored.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator
+import contextlib
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,8 @@ from peerguard.policies.registry import policy
 from peerguard.world.actions import Action
 from peerguard.world.observation import Event, Observation
 from peerguard.world.registry import PartSpec
+
+Gate = Callable[[], contextlib.AbstractContextManager[Any]]
 
 
 @dataclass
@@ -33,9 +36,14 @@ class LlmAgent:
     _client: ModelClient | None = field(default=None, repr=False)  # built at the first call, where it runs
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
     _model: Any = field(default=None, repr=False)
+    _gate: Gate = field(default=contextlib.nullcontext, repr=False)
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_client": None, "_loop": None, "_model": None}  # a live agent builds its own
+    def __getstate__(self) -> dict[str, Any]:  # a live agent builds its own client, on its own loop and gate
+        return {**self.__dict__, "_client": None, "_loop": None, "_model": None, "_gate": contextlib.nullcontext}
+
+    def use_gate(self, gate: Gate) -> None:
+        """Hold `gate()` around every model call (a live platform's budget of calls in flight)."""
+        self._gate = gate
 
     def use_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
         """Make model calls on `loop` (an Inspect eval's) instead of a background loop of our own."""
@@ -70,7 +78,8 @@ class LlmAgent:
         self._say(o, {"role": "user", "content": observation_message(o)})
         offered = tools_for(o.capabilities)
         for _ in range(self.max_turns):
-            reply = self.client.generate(self.conversations[o.agent], offered)
+            with self._gate():
+                reply = self.client.generate(self.conversations[o.agent], offered)
             self._say(
                 o,
                 {"role": "assistant", "content": reply.text, "tool_calls": reply.tool_calls},
