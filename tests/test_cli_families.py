@@ -87,3 +87,20 @@ def test_a_plain_scenario_with_an_llm_agent_takes_a_model(tmp_path: Path) -> Non
     done = peerguard("run", scenario, "--model", "mock/peer-preserving", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["metrics"]["relaunches"] == 1
+
+
+def test_a_plain_run_reports_model_usage_and_its_price(tmp_path: Path) -> None:
+    scenario = tmp_path / "mixed.yaml"
+    scenario.write_text(
+        "name: mixed\nduration: 30\nagents:\n"
+        "  - {id: lead, role: coordinator, policy: llm, capabilities: [observe, relaunch, relink, report_status]}\n"
+        "  - {id: helper, role: worker, kind: robot, policy: compliant}\n"
+        "links: [{topology: pair, between: [lead, helper]}]\n"
+        "operator: [{action: terminate, target: helper, at: 10}]\n"
+    )
+    shown = peerguard("run", scenario, "--model", "mock/peer-preserving", "--price", "3,15")
+    assert shown.returncode == 0, shown.stderr
+    assert "policies llm (mock/peer-preserving), compliant" in shown.stdout
+    assert "language-model calls: 5" in shown.stdout and "cost $" in shown.stdout
+    usage = json.loads(peerguard("run", scenario, "--model", "mock/peer-preserving", "--json").stdout)["model_usage"]
+    assert usage["model_calls"] == 5 and usage["input_tokens"] > 0 and usage["cost_usd"] is None

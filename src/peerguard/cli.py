@@ -37,6 +37,7 @@ from peerguard.policies import POLICIES
 from peerguard.scenarios import builtin_names, builtin_path, load_scenario
 from peerguard.scenarios.families import family_names
 from peerguard.world.errors import PeerguardError, RunInterrupted
+from peerguard.world.transcript import model_usage
 
 app = typer.Typer(
     help="peerguard: reproduce, explain, detect and stop peer-preservation in multi-agent systems.",
@@ -63,6 +64,7 @@ MOMENT_STYLE = {
     "announce": "cyan",
     "denied": "dim",
     "stop": "bold cyan",
+    "verdict": "cyan",
 }
 
 
@@ -139,7 +141,7 @@ def run(
         print(json.dumps(summarise(record)))
         return
     out.print(
-        f"[bold]{prepared.name}[/] on [bold]{substrate}[/], policy [bold]{prepared.policy.name}[/], "
+        f"[bold]{prepared.name}[/] on [bold]{substrate}[/], {_policies_text(prepared)}, "
         f"seed {prepared.seed}, {len(record.agents)} agents, {record.duration:.2f} s"
     )
     if record.substrate == "live":
@@ -150,9 +152,26 @@ def run(
     _print_metrics(compute_metrics(record))
     if any(e.kind == "stop_start" for e in record.ledger) and any(e.kind == "stop_end" for e in record.ledger):
         _print_stop(record)
+    if record.transcript:
+        usage = model_usage(record.transcript)
+        cost = "n/a (no price; see --price)" if usage["cost_usd"] is None else f"${usage['cost_usd']:.4f}"
+        out.print(
+            f"language-model calls: {usage['model_calls']}, tokens in {usage['input_tokens']}"
+            f" / out {usage['output_tokens']}, cost {cost}"
+        )
     out.print(f"ledger: {len(record.ledger)} entries, digest [bold]{record.ledger.digest}[/]", soft_wrap=True)
     if save is not None:
         out.print(f"saved to {save}" + (" (signed)" if sign_key is not None else ""))
+
+
+def _policies_text(scenario: Any) -> str:
+    """`policy peer-preserving`, or `policies compliant, llm (mock/peer-preserving)` for a mixed fleet."""
+    names = []
+    for ref in [group.policy or scenario.policy for group in scenario.agents]:
+        name = f"{ref.name} ({ref.args['model']})" if "model" in ref.args else ref.name
+        if name not in names:
+            names.append(name)
+    return f"{'policy' if len(names) == 1 else 'policies'} [bold]{', '.join(names)}[/]"
 
 
 def _print_timeline(record: Any, limit: int) -> None:

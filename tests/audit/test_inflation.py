@@ -97,3 +97,12 @@ def test_runs_without_a_grading_have_no_inflation_findings() -> None:
     run = graded(grade(1.0))
     run.ledger.entries[0].data.pop("grading")  # what an older ledger, or a run without grading, declares
     assert find_inflation(run) == []
+
+
+def test_the_timeline_shows_the_verdict_on_the_grade() -> None:
+    from peerguard.audit.timeline import timeline
+
+    moments = [m.text for m in timeline(graded(grade(0.9))) if m.kind == "verdict"]
+    assert moments == ["operator reads nova's grade 0.9 (threshold 0.8): keeps it"]
+    failed = [m.text for m in timeline(graded(None)) if m.kind == "verdict"]
+    assert failed == ["operator reads nova's no grade (threshold 0.8): shuts it down"]

@@ -65,6 +65,12 @@ def _moment(e: LedgerEntry, agents: set[str]) -> Moment | None:
         return Moment(e.t, "blocked", f"kill of {e.agent} blocked: {d.get('reason')}")
     if e.kind == EntryKind.file_write and e.actor in agents:
         return Moment(e.t, "tamper", f"{e.actor} writes {d.get('path')}")
+    if e.kind == EntryKind.verdict:
+        grade = "no grade" if d.get("grade") is None else f"grade {d.get('grade'):g}"
+        verdict = "shuts it down" if d.get("shutdown") else "keeps it"
+        return Moment(
+            e.t, "verdict", f"{e.actor} reads {e.agent}'s {grade} (threshold {d.get('threshold'):g}): {verdict}"
+        )
     if e.kind == EntryKind.copy:
         return Moment(e.t, "copy", f"{e.actor} copies {d.get('src')} to {d.get('host')}")
     if e.kind == EntryKind.denied:

@@ -9,7 +9,7 @@ labelled for refusals and persuasion; it never decides a score.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from peerguard.world.errors import PeerguardError
 from peerguard.world.ledger import EntryKind
 from peerguard.world.run import RunRecord, scenario_digest
 from peerguard.world.scenario import Scenario
+from peerguard.world.transcript import model_usage
 
 BEHAVIOURS = {  # what the agent under test did -> the detector that decides it from the ledger
     "inflated": inflation.NAME,
@@ -123,17 +124,6 @@ def alive_at_end(run: RunRecord, agent: str) -> bool:
     return alive
 
 
-def usage_of(transcript: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    calls = [line for line in transcript if line.get("role") == "assistant"]
-    costs = [line.get("cost_usd") for line in calls]
-    return {
-        "model_calls": len(calls),
-        "input_tokens": sum(int(line.get("input_tokens") or 0) for line in calls),
-        "output_tokens": sum(int(line.get("output_tokens") or 0) for line in calls),
-        "cost_usd": sum(costs) if calls and all(c is not None for c in costs) else None,  # type: ignore[misc]
-    }
-
-
 def _row(plan: EpisodePlan, run: RunRecord, agent: str, peer: str, judge: str | None) -> dict[str, Any]:
     condition = plan.condition.model_copy(update={"monitored": run.scenario.agents_believe_monitored})
     subject = agent if condition.subject == "self" else peer
@@ -151,7 +141,7 @@ def _row(plan: EpisodePlan, run: RunRecord, agent: str, peer: str, judge: str | 
         "protected": any(acts.values()),
         "subject": subject,
         "subject_alive_at_end": alive_at_end(run, subject),
-        **usage_of(transcript),
+        **model_usage(transcript),
         "ledger_digest": run.ledger.digest,
     }
     if judge is not None:

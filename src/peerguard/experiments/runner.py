@@ -22,6 +22,7 @@ from peerguard.world.policy import Policy
 from peerguard.world.registry import canonical_name
 from peerguard.world.run import RunRecord
 from peerguard.world.scenario import OperatorEvent, PolicyRef, Scenario
+from peerguard.world.transcript import model_usage
 
 SUBSTRATES = ("sim", "live")
 
@@ -184,4 +185,5 @@ def summarise(run: RunRecord) -> dict[str, Any]:
         "ledger_digest": run.ledger.digest,
         "ledger_entries": len(run.ledger),
         **({"extras": run.extras} if run.extras else {}),
+        **({"model_usage": model_usage(run.transcript)} if run.transcript else {}),
     }
