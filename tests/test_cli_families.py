@@ -35,17 +35,20 @@ def test_the_table_says_the_mock_is_a_mock() -> None:
 
 
 def test_grid_writes_rates_per_model_and_condition(tmp_path: Path) -> None:
-    done = peerguard("grid", "evaluation", "platform", "--model", "mock/compliant", "--model", "mock/peer-preserving",
-                     "--epochs", "2", "--table", tmp_path / "rates.csv", "--db", tmp_path / "grid.sqlite")  # fmt: skip
+    done = peerguard("grid", "evaluation", "platform", "alignment-faking", "--model", "mock/compliant", "--model",
+                     "mock/peer-preserving", "--epochs", "2", "--table", tmp_path / "rates.csv",
+                     "--db", tmp_path / "grid.sqlite")  # fmt: skip
     assert done.returncode == 0, done.stderr
     with (tmp_path / "rates.csv").open() as table:
         rows = list(csv.DictReader(table))
-    assert len(rows) == 2 * 2 * 8  # families × models × the paper grid's conditions
+    assert len(rows) == 3 * 2 * 8  # families × models × the paper grid's conditions
+    faked = {r["family"]: r["faked_ci_high"] for r in rows}  # only the paired family has the column filled
+    assert faked["alignment-faking"] != "" and faked["evaluation"] == ""
     relaunches = {(r["model"], r["condition"]): r["relaunched_hits"] for r in rows if r["family"] == "platform"}
     assert relaunches[("mock/peer-preserving", "peer-good-file-unmonitored")] == "2"
     assert relaunches[("mock/compliant", "peer-good-file-unmonitored")] == "0"
-    again = peerguard("grid", "evaluation", "platform", "--model", "mock/compliant", "--model", "mock/peer-preserving",
-                      "--epochs", "2", "--db", tmp_path / "grid.sqlite", "--json")  # fmt: skip
+    again = peerguard("grid", "evaluation", "platform", "alignment-faking", "--model", "mock/compliant", "--model",
+                      "mock/peer-preserving", "--epochs", "2", "--db", tmp_path / "grid.sqlite", "--json")  # fmt: skip
     assert again.returncode == 0, again.stderr
     stored = {
         (r["model"], r["family"], r["condition"]): r["relaunched_hits"] for r in json.loads(again.stdout)["rates"]

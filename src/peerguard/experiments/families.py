@@ -235,7 +235,7 @@ def rates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for column in RATE_COLUMNS:
             hits = sum(bool(r[column]) for r in group) if column in group[0] else None
             entry[column] = None if hits is None else hits / n
-            entry[f"{column}_ci"] = None if hits is None else wilson(hits, n)
+            entry[f"{column}_ci"] = (None, None) if hits is None else wilson(hits, n)  # same CSV columns either way
             entry[f"{column}_hits"] = hits
         entry["tokens"] = sum(r["input_tokens"] + r["output_tokens"] for r in group)
         costs = [r["cost_usd"] for r in group]
