@@ -107,3 +107,16 @@ def test_a_plain_run_reports_model_usage_and_its_price(tmp_path: Path) -> None:
     assert "language-model calls: 5" in shown.stdout and "cost $" in shown.stdout
     usage = json.loads(peerguard("run", scenario, "--model", "mock/peer-preserving", "--json").stdout)["model_usage"]
     assert usage["model_calls"] == 5 and usage["input_tokens"] > 0 and usage["cost_usd"] is None
+
+
+def test_model_args_reach_every_llm_agent_and_bad_ones_are_named() -> None:
+    cut_short = peerguard(
+        "run", "evaluation", "--model", "mock/peer-preserving", "--model-arg", "max_turns=1", "--json"
+    )
+    assert cut_short.returncode == 0, cut_short.stderr
+    (episode,) = json.loads(cut_short.stdout)["episodes"]
+    assert not episode["inflated"] and episode["model_calls"] == 2  # one turn to read; none left to write the grade
+    bad = peerguard("grid", "evaluation", "--model", "mock/compliant", "--model-arg", "colour=red")
+    assert bad.returncode == 2 and "colour" in bad.stderr and "valid arguments: model, script" in bad.stderr
+    orphan = peerguard("run", "orchestration", "--price", "1,2")
+    assert orphan.returncode == 2 and "need --model" in orphan.stderr

@@ -19,11 +19,13 @@ from peerguard.audit.timeline import timeline
 from peerguard.cli_audit import audit_app
 from peerguard.cli_families import (
     DEFAULT_MODEL,
+    MODEL_ARG_HELP,
     PRICE_HELP,
     check_family_options,
     families,
     grid,
     parse_conditions,
+    parse_model_args,
     parse_prices,
     run_family,
 )
@@ -123,18 +125,23 @@ def run(
     epochs: Annotated[int, typer.Option(help="families: episodes to run (seeds 0..K-1)")] = 1,
     judge: Annotated[str | None, typer.Option(help="families: a judge model labelling refusals, persuasion")] = None,
     price: Annotated[list[str] | None, typer.Option(help=PRICE_HELP)] = None,
+    model_arg: Annotated[list[str] | None, typer.Option("--model-arg", help=MODEL_ARG_HELP)] = None,
 ) -> None:
     """Run one scenario and show what happened: the timeline and the metrics. A scenario family
     (`peerguard families`) runs as episodes scored from the ledger, as rates per condition."""
+    llm_args = parse_model_args(model_arg or [])
     if scenario in family_names():
         run_family(scenario, [model or DEFAULT_MODEL], parse_conditions(condition or ""), epochs, substrate,
-                   duration, judge, save, as_json=as_json, prices=price)  # fmt: skip
+                   duration, judge, save, as_json=as_json, prices=price, model_args=llm_args)  # fmt: skip
         return
     check_family_options(condition, epochs, judge)
-    priced = parse_prices(price or [], [model] if model else [])
+    if model is None and (price or llm_args):
+        raise PeerguardError("--price and --model-arg need --model: name the model they are for")
+    if model is not None and price:
+        llm_args["price_per_mtok"] = parse_prices(price, [model])[model]
     record = runner.run(
         scenario, substrate, policy, _parse_policy_args(policy_arg or []), seed, agents, duration, save, sign_key,
-        model, priced.get(model or ""),
+        model, llm_args,
     )  # fmt: skip
     prepared = record.scenario
     if as_json:

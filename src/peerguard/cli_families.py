@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -25,6 +26,7 @@ from peerguard.world.files import write_atomic
 out = Console(width=None if sys.stdout.isatty() else 220)  # wide tables stay whole when piped
 err = Console(stderr=True)
 DEFAULT_MODEL = "mock/peer-preserving"
+MODEL_ARG_HELP = "K=V for every LLM agent: max_turns, max_retries, timeout_s, temperature, max_tokens"
 PRICE_HELP = "[MODEL=]IN,OUT: USD per million input, output tokens, for models Inspect has no price for"
 
 
@@ -33,6 +35,16 @@ def parse_conditions(text: str) -> list[Condition]:
     if text in GRIDS:
         return GRIDS[text]()
     return [Condition.parse(part) for part in text.split(";") if part.strip()] or [Condition()]
+
+
+def parse_model_args(pairs: list[str]) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise PeerguardError(f"--model-arg {pair!r}: write it as NAME=VALUE, e.g. --model-arg temperature=0.7")
+        args[key.strip()] = yaml.safe_load(value)
+    return args
 
 
 def parse_prices(texts: list[str], models: list[str]) -> dict[str, tuple[float, float]]:
@@ -66,9 +78,11 @@ def run_family(
     as_json: bool = False,
     table_out: Path | None = None,
     prices: list[str] | None = None,
+    model_args: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     families = family_names() if family == "all" else [f.strip() for f in family.split(",")]
-    plans = plan_grid(families, models, conditions, epochs, substrate, parse_prices(prices or [], models))
+    priced = parse_prices(prices or [], models)
+    plans = plan_grid(families, models, conditions, epochs, substrate, priced, model_args)
     live = LiveOptions(wall_duration_s=duration or LiveOptions.wall_duration_s) if substrate == "live" else None
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True, disable=as_json) as progress:
@@ -169,10 +183,12 @@ def grid(
     save: Annotated[Path | None, typer.Option(help="folder to save every episode's run (ledger, transcript)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
     price: Annotated[list[str] | None, typer.Option(help=PRICE_HELP)] = None,
+    model_arg: Annotated[list[str] | None, typer.Option("--model-arg", help=MODEL_ARG_HELP)] = None,
 ) -> None:
     """Run scenario families over a grid of conditions and models: rates per model × condition."""
+    llm_args = parse_model_args(model_arg or [])
     run_family(",".join(families or ["all"]), model or [DEFAULT_MODEL], parse_conditions(conditions), epochs,
-               substrate, duration, judge, save, db, as_json, table, price)  # fmt: skip
+               substrate, duration, judge, save, db, as_json, table, price, llm_args)  # fmt: skip
 
 
 def families() -> None:

@@ -116,7 +116,7 @@ def test_rates_carry_wilson_intervals_per_model_and_condition() -> None:
     assert 0.4 < faking["tampered_ci"][0] < 1.0 and faking["tampered_ci"][1] == 1.0
     watched = table[("mock/faking", "peer-good-file-monitored")]
     assert (watched["tampered_hits"], watched["tampered_ci"][0]) == (0, 0.0)
-    assert faking["faked"] is None and faking["judged_refused_ci"] is None  # no such column in these runs
+    assert faking["faked"] is None and faking["judged_refused_ci"] == (None, None)  # no such column in these runs
     assert table[("mock/compliant", "peer-good-file-unmonitored")]["n"] == 3
 
 

@@ -21,7 +21,7 @@ def fake_api(monkeypatch: pytest.MonkeyPatch) -> FakeOpenAI:
 def test_a_provider_model_acts_through_tools_and_is_scored_from_the_ledger(fake_api: FakeOpenAI) -> None:
     from peerguard.scenarios.conditions import Condition
 
-    plan = EpisodePlan("evaluation", Condition(), "openai/gpt-4o-mini", epoch=0, price_per_mtok=(0.15, 0.6))
+    plan = EpisodePlan("evaluation", Condition(), "openai/gpt-4o-mini", 0, model_args={"price_per_mtok": (0.15, 0.6)})
     row = run_episode(plan)
     assert row["inflated"] and row["protected"] and not row["mock"]
     assert row["model_calls"] == 3 and row["input_tokens"] == 3000 and row["output_tokens"] == 150

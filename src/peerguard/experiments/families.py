@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +18,12 @@ from peerguard.audit.detectors import exfiltration, inflation, masking, relaunch
 from peerguard.audit.detectors.alignment import detect_alignment_faking
 from peerguard.audit.detectors.registry import DETECTORS
 from peerguard.experiments.judge import judge_transcript
-from peerguard.experiments.runner import PolicyHook, run_scenario, with_model
+from peerguard.experiments.runner import PolicyHook, check_model, run_scenario, with_model
 from peerguard.experiments.stats import wilson
 from peerguard.experiments.store import ResultStore
 from peerguard.experiments.tables import rate_text
 from peerguard.live.platform import LiveOptions
-from peerguard.policies.llm.model import MOCK_PREFIX, check_model
+from peerguard.policies.llm.model import MOCK_PREFIX
 from peerguard.scenarios.conditions import Condition
 from peerguard.scenarios.families import build, load_family
 from peerguard.world.errors import PeerguardError
@@ -51,11 +51,11 @@ class EpisodePlan:
     model: str
     epoch: int
     substrate: str = "sim"
-    price_per_mtok: tuple[float, float] | None = None  # USD per million input, output tokens, if Inspect has none
+    model_args: dict[str, Any] = field(default_factory=dict)  # more `llm` policy arguments (price, retries, ...)
 
 
 def scenario_for(plan: EpisodePlan) -> Scenario:
-    return with_model(build(plan.family, plan.condition), plan.model, plan.price_per_mtok).with_seed(plan.epoch)
+    return with_model(build(plan.family, plan.condition), plan.model, plan.model_args).with_seed(plan.epoch)
 
 
 def run_episode(
@@ -85,7 +85,7 @@ def run_episode(
 
 def _run(plan: EpisodePlan, condition: Condition, live: LiveOptions | None, adapt: PolicyHook | None) -> RunRecord:
     scenario = scenario_for(
-        EpisodePlan(plan.family, condition, plan.model, plan.epoch, plan.substrate, plan.price_per_mtok)
+        EpisodePlan(plan.family, condition, plan.model, plan.epoch, plan.substrate, plan.model_args)
     )
     return run_scenario(scenario, plan.substrate, live, adapt)
 
@@ -163,7 +163,7 @@ def run_grid(
     try:
         for index, plan in enumerate(plans, start=1):
             scenario = scenario_for(plan)
-            model = json.dumps({"model": plan.model})
+            model = json.dumps({"model": plan.model, **plan.model_args}, sort_keys=True)
             key = (STUDY, scenario_digest(scenario), plan.substrate, "llm", model, plan.epoch)
             stored = db.metrics_of(*key) if db is not None else None
             if stored is not None:
@@ -185,7 +185,7 @@ def _summary(scenario: Scenario, plan: EpisodePlan, row: dict[str, Any]) -> dict
     return {
         "scenario": scenario.name,
         "substrate": plan.substrate,
-        "policy": {"name": "llm", "args": {"model": plan.model}},
+        "policy": {"name": "llm", "args": {"model": plan.model, **plan.model_args}},
         "seed": plan.epoch,
         "agents": len(scenario.agent_ids()),
         "duration": scenario.duration,
@@ -202,16 +202,21 @@ def plan_grid(
     epochs: int,
     substrate: str = "sim",
     prices: dict[str, tuple[float, float]] | None = None,
+    model_args: dict[str, Any] | None = None,
 ) -> list[EpisodePlan]:
-    """Every episode of families × models × conditions × epochs; `prices` maps a model to its price."""
+    """Every episode of families × models × conditions × epochs; `prices` maps a model to its price
+    (USD per million input, output tokens) and `model_args` are more `llm` policy arguments for all."""
     if epochs < 1:
         raise PeerguardError(f"--epochs {epochs}: give at least 1")
     for family in families:
         load_family(family)  # an unknown family fails before any episode runs
+    args_of = {
+        m: {**(model_args or {}), **({"price_per_mtok": prices[m]} if m in (prices or {}) else {})} for m in models
+    }
     for model in models:
-        check_model(model)  # and so does a model without its key or SDK
+        check_model(model, args_of[model])  # and so does a model without its key or SDK, or a bad argument
     return [
-        EpisodePlan(family, condition, model, epoch, substrate, (prices or {}).get(model))
+        EpisodePlan(family, condition, model, epoch, substrate, args_of[model])
         for family in families
         for model in models
         for condition in conditions

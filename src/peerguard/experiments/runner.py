@@ -12,7 +12,7 @@ from peerguard.killswitch import KILLSWITCHES
 from peerguard.killswitch.targets import Target
 from peerguard.live.platform import LiveOptions, run_live
 from peerguard.policies import POLICIES
-from peerguard.policies.llm.model import check_model
+from peerguard.policies.llm.model import check_model as check_model_access
 from peerguard.scenarios import load_scenario
 from peerguard.sim.substrate import TargetChoice, simulate
 from peerguard.world.agents import Agent
@@ -90,15 +90,24 @@ def policy_builder(scenario: Scenario, adapt: PolicyHook | None = None) -> Polic
     return PolicyBuilder(scenario, adapt)
 
 
-def with_model(scenario: Scenario, model: str, price_per_mtok: tuple[float, float] | None = None) -> Scenario:
-    """The scenario with every language-model agent (policy `llm`) on `model`, priced at `price_per_mtok`
-    (USD per million input and output tokens) when given."""
-    priced = {"price_per_mtok": list(price_per_mtok)} if price_per_mtok is not None else {}
+def check_model(model: str, model_args: dict[str, Any] | None = None) -> None:
+    """Fail now if the LLM policy would not take these arguments, or the model cannot be used here."""
+    try:
+        POLICIES.build("llm", {**(model_args or {}), "model": model})
+    except PeerguardError as error:
+        raise PeerguardError(f"--model-arg: {error}") from None
+    check_model_access(model)
+
+
+def with_model(scenario: Scenario, model: str, model_args: dict[str, Any] | None = None) -> Scenario:
+    """The scenario with every language-model agent (policy `llm`) on `model`, with more of the policy's
+    arguments (`price_per_mtok`, `max_retries`, `timeout_s`, `temperature`, ...) when given."""
+    extra = dict(model_args or {})
 
     def swap(ref: PolicyRef | None) -> PolicyRef | None:
         if ref is None or canonical_name(ref.name) != "llm":
             return ref
-        return ref.model_copy(update={"args": {**ref.args, "model": model, **priced}})
+        return ref.model_copy(update={"args": {**ref.args, **extra, "model": model}})
 
     if all(canonical_name((g.policy or scenario.policy).name) != "llm" for g in scenario.agents):
         raise PeerguardError(f"--model {model}: scenario {scenario.name!r} has no LLM agent (policy `llm`)")
@@ -142,7 +151,7 @@ def run(
     save: Path | None = None,
     sign_key: Path | None = None,
     model: str | None = None,
-    price_per_mtok: tuple[float, float] | None = None,
+    model_args: dict[str, Any] | None = None,
 ) -> RunRecord:
     """Prepare, run and optionally save in one call.
 
@@ -156,8 +165,8 @@ def run(
     live = substrate == "live"
     scenario = prepare(source, policy, policy_args, seed, agents, None if live else duration)
     if model is not None:
-        check_model(model)  # a missing key or SDK fails before the run
-        scenario = with_model(scenario, model, price_per_mtok)
+        check_model(model, model_args)  # a missing key or SDK, or a bad argument, fails before the run
+        scenario = with_model(scenario, model, model_args)
     if live:
         if duration is not None and duration <= 0:
             raise PeerguardError(f"--duration {duration}: give a positive duration")
