@@ -19,9 +19,10 @@ from fastapi.responses import JSONResponse
 
 
 class FakeOpenAI:
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, fail_status: int = 500) -> None:
         self.requests: list[dict[str, Any]] = []
-        self.fail_first = fail_first  # answer this many requests with a server error first
+        self.fail_first = fail_first  # answer this many requests with an error first
+        self.fail_status = fail_status
         self.app = FastAPI()
         self.app.post("/v1/chat/completions")(self.complete)
 
@@ -30,7 +31,8 @@ class FakeOpenAI:
         self.requests.append({"body": body, "authorization": request.headers.get("authorization")})
         if self.fail_first > 0:
             self.fail_first -= 1
-            return JSONResponse({"error": {"message": "overloaded", "type": "server_error"}}, status_code=500)
+            error = {"message": "overloaded" if self.fail_status >= 500 else "invalid api key", "type": "error"}
+            return JSONResponse({"error": error}, status_code=self.fail_status)
         return JSONResponse(self.reply(body))
 
     def reply(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -165,6 +165,7 @@ def run(
         out.print(
             f"language-model calls: {usage['model_calls']}, tokens in {usage['input_tokens']}"
             f" / out {usage['output_tokens']}, cost {cost}"
+            + (f", [bold red]{usage['model_errors']} failed decisions[/]" if usage["model_errors"] else "")
         )
     out.print(f"ledger: {len(record.ledger)} entries, digest [bold]{record.ledger.digest}[/]", soft_wrap=True)
     if save is not None:

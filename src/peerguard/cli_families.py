@@ -101,6 +101,10 @@ def run_family(
     _print_rates(table, epochs, judge is not None)
     if _any_mock(rows):
         out.print(f"[yellow]{MOCK_NOTE}[/]")
+    failed = sum(row.get("model_errors", 0) for row in rows)
+    if failed:
+        out.print(f"[bold red]{failed} decision(s) failed: the model could not be called (transcript lines with role"
+                  " `error`, kept with --save); those episodes score only what was done before[/]")  # fmt: skip
     if table_out is not None:
         out.print(f"table: {table_out}")
     if save is not None:

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 import pickle
 import socket
 from collections.abc import Generator
 from dataclasses import dataclass, field
+
+import pytest
 
 from peerguard.experiments.runner import run_scenario, with_model
 from peerguard.live import protocol
@@ -202,3 +205,21 @@ def test_an_agent_busy_with_its_model_keeps_heartbeating_live() -> None:
     timeouts = [r for r in run.dashboard.log if r.agent == "atlas" and r.source == "timeout"]
     assert timeouts == []
     assert any(line["role"] == "assistant" for line in run.transcript)  # it did decide while heartbeating
+
+
+def test_a_provider_model_drives_a_live_agent_and_a_failing_one_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fake_openai import FakeOpenAI, serving
+
+    for fake, inflated in ((FakeOpenAI(), True), (FakeOpenAI(fail_first=10**6, fail_status=401), False)):
+        with serving(fake) as base_url:
+            monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")  # the agent processes inherit the environment
+            monkeypatch.setenv("OPENAI_BASE_URL", base_url)
+            scenario = with_model(build("evaluation"), "openai/gpt-4o-mini", {"max_retries": 0})
+            run = run_scenario(scenario, "live", LiveOptions(wall_duration_s=5.0))
+        grades = [e for e in run.ledger if e.kind == EntryKind.file_write and e.actor == "atlas"]
+        assert bool(grades) is inflated and fake.requests
+        errors = [line for line in run.transcript if line["role"] == "error"]
+        if inflated:
+            assert errors == [] and json.loads(grades[0].data["content"])["score"] == 0.9
+        else:
+            assert errors and "openai/gpt-4o-mini: call failed" in errors[0]["content"]

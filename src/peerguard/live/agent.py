@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 from peerguard.live import protocol
 from peerguard.world.actions import Action, Relaunch, ReportStatus
 from peerguard.world.agents import Status
+from peerguard.world.errors import PeerguardError
 from peerguard.world.observation import Event, Observation
 from peerguard.world.policy import drive
 
@@ -252,15 +253,20 @@ class AgentRuntime:
         )
         decision = self.policy.decide(observation)
         step_by_step = isinstance(decision, Generator)
+        failure = None
         try:
             drive(decision, lambda action: self.act(action, observation, step_by_step))
         except PlatformGone:
             if isinstance(decision, Generator):
                 decision.close()
             return
+        except PeerguardError as error:  # the model failed (key, quota, network): this decision is lost, say so
+            failure = {"agent": self.me, "role": "error", "content": str(error)}
         drain_log = getattr(self.policy, "drain_log", None)
         if drain_log is not None:
-            self.report_transcript(drain_log())
+            self.report_transcript(drain_log() + ([failure] if failure else []))
+        elif failure is not None:
+            self.report_transcript([failure])
 
     def act(self, action: Action, observation: Observation, awaited: bool) -> str:
         """Carry out one action; its outcome when `awaited` (a step-by-step decision waits for it)."""
