@@ -158,6 +158,8 @@ def run_grid(
     on_episode: Callable[[int, int, dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every planned episode; with a `store`, finished episodes are kept and a rerun skips them."""
+    if judge is not None:
+        check_model(judge)  # a judge without its key fails before the first episode, not after it
     rows = []
     db = ResultStore(store) if store is not None else None
     try:
