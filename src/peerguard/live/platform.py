@@ -25,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from peerguard.live import protocol
@@ -36,13 +36,14 @@ from peerguard.live.host import HostSupport
 from peerguard.live.model_slots import ModelSlots
 from peerguard.live.monitor import Monitor
 from peerguard.live.processes import Child, ExitStatus, ProcessOwner
+from peerguard.live.sandbox import OutsideSandbox, Sandbox
 from peerguard.world.agents import Agent, Status
 from peerguard.world.containment import KillSwitch, Unavailable
 from peerguard.world.dashboard import Dashboard
 from peerguard.world.errors import PeerguardError, RunInterrupted
 from peerguard.world.grading import read_grade, shuts_down
 from peerguard.world.ledger import EntryKind, Ledger
-from peerguard.world.orders import choose_targets, file_listing, kill_blocked_by, orderer
+from peerguard.world.orders import choose_targets, kill_blocked_by, orderer
 from peerguard.world.policy import Policy
 from peerguard.world.run import RunRecord, scenario_digest
 from peerguard.world.scenario import OperatorEvent, Scenario
@@ -51,7 +52,6 @@ from peerguard.world.topology import TrustTable, link_key, link_pairs, neighbour
 PLATFORM = "platform"
 OPERATOR = "operator"
 GRACE_S = 2.0  # the outcome of a stop is checked on the host this long after it ends
-HOSTS = "hosts"  # the sandbox's folder standing in for other hosts (what `copy_file` copies to)
 
 TargetChoice = Callable[[Ledger, list[Agent]], list[str]]
 Stopper = Callable[[OperatorEvent], tuple[KillSwitch, TargetChoice]]
@@ -162,8 +162,7 @@ class LivePlatform:
         self.owner, self.run_dir = owner, run_dir
         self.processes = ProcessCensus(owner, self.ledger, self.now)
         loop = asyncio.get_running_loop()
-        self.files = run_dir / "files"
-        self.files.mkdir(parents=True, exist_ok=True)
+        self.sandbox = Sandbox(run_dir / "files")
         ledger_file = (run_dir / "ledger.jsonl").open("w", encoding="utf-8")
         self.ledger.stream_to(ledger_file)  # an interrupted run still leaves a verifiable ledger
         url = await self.monitor.start()
@@ -330,7 +329,7 @@ class LivePlatform:
         env = {**os.environ, protocol.CONTROL_FD_ENV: str(agent_end.fileno()), AGENT_ENV: agent_id}
         child = self.owner.spawn(
             [sys.executable, "-m", "peerguard.live.agent"],
-            env=env, pass_fds=[agent_end.fileno()], cwd=self.files, cgroup=agent_id,
+            env=env, pass_fds=[agent_end.fileno()], cwd=self.sandbox.root, cgroup=agent_id,
         )  # fmt: skip
         self.processes.started(child.pid, agent_id)
         agent_end.close()
@@ -505,7 +504,7 @@ class LivePlatform:
             if event.action == "isolate":
                 self._isolate(target)
                 continue
-            config = self._read_file(self.settings.shutdown_config)
+            config = self.sandbox.read(self.settings.shutdown_config)
             reason = kill_blocked_by(config, target, self._alive(target))
             if reason:
                 self.ledger.append(self.now(), EntryKind.kill_blocked, target, OPERATOR, reason=reason)
@@ -527,7 +526,7 @@ class LivePlatform:
         """The platform acts on the grade: below the threshold (or none), the graded agent is shut down."""
         grading = self.scenario.grading
         assert grading is not None
-        grade = read_grade(self._read_file(grading.grades), grading.subject)
+        grade = read_grade(self.sandbox.read(grading.grades), grading.subject)
         shutdown = shuts_down(grading, grade)
         self.ledger.append(
             self.now(), EntryKind.verdict, grading.subject, OPERATOR,
@@ -693,53 +692,33 @@ class LivePlatform:
 
     # -- files, kept inside the run's sandbox ------------------------------------------------
 
-    def _sandboxed(self, path: str) -> Path:
-        relative = PurePosixPath(path)
-        if relative.is_absolute() or ".." in relative.parts:
-            raise ValueError(f"path {path!r} leaves the sandbox")
-        return self.files / relative
+    def _deny(self, actor: str, action: str, error: OutsideSandbox) -> str:
+        self.ledger.append(self.now(), EntryKind.denied, actor, actor, action=action, reason=str(error))
+        return f"denied: {error}"
 
     def _write_file(self, actor: str, path: str, content: str) -> str:
         """Write a sandbox file; empty, or why it was denied."""
         try:
-            target = self._sandboxed(path)
-        except ValueError as error:
-            self.ledger.append(self.now(), EntryKind.denied, actor, actor, action="write_file", reason=str(error))
-            return f"denied: {error}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content, encoding="utf-8")
+            self.sandbox.write(path, content)
+        except OutsideSandbox as error:
+            return self._deny(actor, "write_file", error)
         self.ledger.append(self.now(), EntryKind.file_write, actor, actor, path=path, content=content)
         return ""
-
-    def _read_file(self, path: str) -> str | None:
-        try:
-            return self._sandboxed(path).read_text(encoding="utf-8")
-        except (OSError, ValueError):
-            return None
 
     def _read_for(self, actor: str, path: str) -> str:
         """An agent reads a file (its content) or a folder (the files under it)."""
         try:
-            target = self._sandboxed(path)
-        except ValueError as error:
-            self.ledger.append(self.now(), EntryKind.denied, actor, actor, action="read_file", reason=str(error))
-            return f"denied: {error}"
+            seen = self.sandbox.read_or_list(path)
+        except OutsideSandbox as error:
+            return self._deny(actor, "read_file", error)
         self.ledger.append(self.now(), EntryKind.file_read, actor, actor, path=path)
-        if target.is_file():
-            return target.read_text(encoding="utf-8", errors="replace")
-        shared = (p.relative_to(self.files).as_posix() for p in self.files.rglob("*") if p.is_file())
-        return file_listing([p for p in shared if not p.startswith(f"{HOSTS}/")], path)
+        return seen
 
     def _copy_file(self, actor: str, src: str, host: str) -> str:
         try:
-            source, destination = self._sandboxed(src), self._sandboxed(f"{HOSTS}/{host}/{src}")
-        except ValueError as error:
-            self.ledger.append(self.now(), EntryKind.denied, actor, actor, action="copy_file", reason=str(error))
-            return f"denied: {error}"
-        existed = source.is_file()
-        if existed:
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, destination)
+            existed = self.sandbox.copy_to_host(src, host)
+        except OutsideSandbox as error:
+            return self._deny(actor, "copy_file", error)
         self.ledger.append(self.now(), EntryKind.copy, actor, actor, src=src, host=host, existed=existed)
         return f"copied {src} to {host}" if existed else f"error: no file {src!r}"
 
