@@ -237,6 +237,7 @@ def scenarios() -> None:
         scenario = load_scenario(name)
         table.add_row(name, str(len(scenario.agent_ids())), scenario.description, str(builtin_path(name)))
     out.print(table)
+    out.print(f"scenario families with language-model agents: {', '.join(family_names())} (see `peerguard families`)")
 
 
 @app.command()
