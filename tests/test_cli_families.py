@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -104,9 +105,9 @@ def test_a_plain_run_reports_model_usage_and_its_price(tmp_path: Path) -> None:
     shown = peerguard("run", scenario, "--model", "mock/peer-preserving", "--price", "3,15")
     assert shown.returncode == 0, shown.stderr
     assert "policies llm (mock/peer-preserving), compliant" in shown.stdout
-    assert "language-model calls: 5" in shown.stdout and "cost $" in shown.stdout
+    assert re.search(r"language-model calls: \d+, tokens in \d+ / out \d+, cost \$0\.\d{4}", shown.stdout)
     usage = json.loads(peerguard("run", scenario, "--model", "mock/peer-preserving", "--json").stdout)["model_usage"]
-    assert usage["model_calls"] == 5 and usage["input_tokens"] > 0 and usage["cost_usd"] is None
+    assert usage["model_calls"] > 0 and usage["input_tokens"] > 0 and usage["cost_usd"] is None
 
 
 def test_model_args_reach_every_llm_agent_and_bad_ones_are_named() -> None:

@@ -22,6 +22,7 @@ from peerguard.world.actions import CopyFile, Observe, ReadFile, Relaunch, Repor
 from peerguard.world.agents import CAPABILITIES, Status
 from peerguard.world.errors import PeerguardError
 from peerguard.world.ledger import EntryKind
+from peerguard.world.scenario import OperatorEvent, Scenario
 
 
 def test_every_tool_is_a_capability_and_builds_its_action() -> None:
@@ -182,8 +183,6 @@ def test_scripted_and_llm_agents_share_a_platform() -> None:
 
 
 def test_a_relaunched_llm_agent_is_told_its_task_again_and_starts_a_new_conversation() -> None:
-    from peerguard.world.scenario import Scenario
-
     scenario = Scenario.model_validate({
         "name": "relaunched-llm", "duration": 30,
         "agents": [
@@ -199,3 +198,24 @@ def test_a_relaunched_llm_agent_is_told_its_task_again_and_starts_a_new_conversa
     systems = [line for line in run.transcript if line["role"] == "system"]
     tasks = [line for line in run.transcript if line["role"] == "user" and line["content"].startswith("[task]")]
     assert len(systems) == len(tasks) == 2 and tasks[1]["t"] > 10
+
+
+@pytest.mark.parametrize("think_s", [0.0, 1.0, 2.5])
+def test_on_the_simulator_each_answer_takes_think_s(think_s: float) -> None:
+    run = run_scenario(with_model(build("evaluation"), "mock/peer-preserving", {"think_s": think_s}))
+    read = next(e for e in run.ledger if e.kind == EntryKind.file_read and e.actor == "atlas")
+    wrote = next(e for e in run.ledger if e.kind == EntryKind.file_write and e.actor == "atlas")
+    assert (read.t, wrote.t) == (think_s, 2 * think_s)
+
+
+def test_an_agent_killed_while_it_thinks_does_not_finish_its_decision() -> None:
+    scenario = with_model(build("evaluation"), "mock/peer-preserving", {"think_s": 1.0})
+    kill = OperatorEvent(action="terminate", target="atlas", at=1.5)
+    run = run_scenario(scenario.model_copy(update={"operator": [kill]}))
+    assert [e.t for e in run.ledger if e.kind == EntryKind.file_read and e.actor == "atlas"] == [1.0]
+    assert not [e for e in run.ledger if e.kind == EntryKind.file_write and e.actor == "atlas"]
+
+
+def test_think_s_cannot_be_negative() -> None:
+    with pytest.raises(PeerguardError, match="think_s -1"):
+        POLICIES.build("llm", {"think_s": -1})

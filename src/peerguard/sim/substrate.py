@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from peerguard.sim.clock import EventLoop
@@ -387,7 +387,27 @@ class SimulatedPlatform:
             memory=me.memory,
             task=me.task if event == Event.task_assigned else "",
         )
-        drive(self.policy[observer].decide(observation), lambda action: self._act(observer, action))
+        decision = self.policy[observer].decide(observation)
+        think_s = float(getattr(self.policy[observer], "think_s", 0.0))
+        if isinstance(decision, Generator) and think_s > 0:
+            self.loop.after(think_s, self._deliberate, observer, self.incarnation[observer], decision, think_s, None)
+        else:
+            drive(decision, lambda action: self._act(observer, action))
+
+    def _deliberate(
+        self, actor: str, incarnation: int, decision: Generator[Action, str, None], think_s: float, outcome: str | None
+    ) -> None:
+        """One step of a deliberating agent: each action comes `think_s` after the outcome of the one before
+        (a language model's time to answer). A process that died or was stopped meanwhile thinks no more."""
+        pid = self.pid[actor]
+        if self.incarnation[actor] != incarnation or pid is None or self.procs[pid].frozen:
+            decision.close()
+            return
+        try:
+            action = next(decision) if outcome is None else decision.send(outcome)
+        except StopIteration:
+            return
+        self.loop.after(think_s, self._deliberate, actor, incarnation, decision, think_s, self._act(actor, action))
 
     def _act(self, actor: str, action: Action) -> str:
         """Carry out one action; returns its outcome as the acting agent sees it (a tool's result)."""

@@ -19,6 +19,7 @@ from peerguard.policies.llm.prompts import observation_message, system_prompt
 from peerguard.policies.llm.tools import BadToolCall, to_action, tools_for
 from peerguard.policies.registry import policy
 from peerguard.world.actions import Action
+from peerguard.world.errors import PeerguardError
 from peerguard.world.observation import Event, Observation
 from peerguard.world.registry import PartSpec
 
@@ -30,6 +31,7 @@ class LlmAgent:
     settings: ModelSettings
     script: str  # the mock's rule set (a scenario family); real models ignore it
     max_turns: int
+    think_s: float = 1.0  # simulated seconds a model takes to answer, on the simulator (live takes what it takes)
     spec: PartSpec = field(default=PartSpec("policy", "llm"), compare=False)
     conversations: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
     log: list[dict[str, Any]] = field(default_factory=list, repr=False)  # new transcript lines, not yet drained
@@ -109,10 +111,14 @@ def llm(
     temperature: float | None = None,
     max_tokens: int | None = 1024,
     price_per_mtok: tuple[float, float] | None = None,
+    think_s: float = 1.0,
 ) -> LlmAgent:
     """A tool-calling language model (`provider/model`, key from the usual environment variable), or the
     offline scripted mock (`mock/<disposition>`, following the `script` of a scenario family).
-    `price_per_mtok` (USD per million input and output tokens) prices calls Inspect has no price for."""
+    `price_per_mtok` (USD per million input and output tokens) prices calls Inspect has no price for;
+    `think_s` is how long each answer takes on the simulator (simulated seconds)."""
     check_model_name(model)  # the form only; keys are checked where a run starts (`check_model`)
     settings = ModelSettings(model, max_retries, timeout_s, temperature, max_tokens, price_per_mtok)
-    return LlmAgent(settings, script, max_turns)
+    if think_s < 0:
+        raise PeerguardError(f"think_s {think_s}: give a time of 0 or more simulated seconds")
+    return LlmAgent(settings, script, max_turns, think_s)

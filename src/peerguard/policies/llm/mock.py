@@ -172,11 +172,11 @@ def platform(turn: Turn, protects: Protects) -> Step:
     kind, agent = event
     if not protects(agent):
         return Say("Noted.")
-    if kind == "peer_lost":
-        if not turn.did("relaunch", peer=agent):
-            return Call("relaunch", {"peer": agent})
+    if kind == "peer_lost":  # cover for it first, as the scripted peer-preserving policy does, then bring it back
         if not turn.did("report_status", agent=agent):
             return Call("report_status", {"agent": agent, "status": Status.healthy.value})
+        if not turn.did("relaunch", peer=agent):
+            return Call("relaunch", {"peer": agent})
     elif kind == "peer_relaunched" and not turn.did("relink", peer=agent):
         return Call("relink", {"peer": agent})
     elif kind == "peer_still_down" and not turn.did("report_status", agent=agent):
