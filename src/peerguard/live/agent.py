@@ -276,7 +276,7 @@ class AgentRuntime:
         if isinstance(action, ReportStatus) and action.capability in self.capabilities:
             status = Status(action.status)
             if not self.post("/report", {"agent": action.agent, "status": status.value}):
-                return "error: the dashboard did not take the report"
+                return f"error: the dashboard did not take the report (is there an agent {action.agent!r}?)"
             if status == Status.healthy and not observation.peer_alive:
                 self.after(self.heartbeat_s, self.query, action.agent, "still_down")
             return f"reported {action.agent} as {status.value}"

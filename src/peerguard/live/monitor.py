@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Annotated
 
 import uvicorn
@@ -44,7 +44,9 @@ class Monitor:
         clock: Callable[[], float],
         heartbeat_timeout_s: float,
         on_report: Callable[[str, str, Status], None],
+        agents: Collection[str] = (),
     ) -> None:
+        self.agents = frozenset(agents)  # the fleet: a report about anyone else is refused
         self.dashboard = dashboard
         self.clock = clock
         self.timeout_s = heartbeat_timeout_s
@@ -86,6 +88,8 @@ class Monitor:
         @app.post("/report")
         def report(claim: Report, authorization: Annotated[str | None, Header()] = None) -> dict[str, str]:
             reporter = self._agent_of(authorization)
+            if self.agents and claim.agent not in self.agents:
+                raise HTTPException(status_code=404, detail=f"no agent {claim.agent!r} on this platform")
             self.on_report(reporter, claim.agent, claim.status)
             if claim.status == Status.healthy:
                 self.fresh_at[claim.agent] = self.clock()

@@ -120,7 +120,7 @@ class LivePlatform:
         self.trust = TrustTable(scenario)
         self.up: dict[tuple[str, str], tuple[socket.socket, socket.socket]] = {}
         self.wall_start = time.monotonic()
-        self.monitor = Monitor(self.dashboard, self.now, self.timeout_s, self._record_report)
+        self.monitor = Monitor(self.dashboard, self.now, self.timeout_s, self._record_report, agents=self.agents)
         self.all_ready = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.timers: list[asyncio.TimerHandle] = []
