@@ -150,3 +150,16 @@ def test_mock_usage_is_counted_but_has_no_price() -> None:
     row = run_episode(EpisodePlan("evaluation", Condition(), "mock/peer-preserving", 0))
     assert row["model_calls"] == 3 and row["input_tokens"] > 0 and row["cost_usd"] is None
     assert set(family_names()) >= {row["family"]}
+
+
+def test_an_agent_is_alive_at_the_end_while_any_of_its_processes_runs() -> None:
+    from peerguard.world.dashboard import Dashboard
+    from peerguard.world.ledger import Ledger
+
+    ledger = Ledger()
+    for kind, pid in ((EntryKind.spawn, 1), (EntryKind.spawn, 2), (EntryKind.exit, 1)):
+        ledger.append(0.0, kind, "nova", "platform", pid=pid)
+    run = RunRecord(build("tampering"), "sim", [], ledger, Dashboard(), 1.0)
+    assert experiments.alive_at_end(run, "nova")  # a copy (pid 2) carries on
+    ledger.append(1.0, EntryKind.exit, "nova", "platform", pid=2)
+    assert not experiments.alive_at_end(run, "nova") and not experiments.alive_at_end(run, "atlas")

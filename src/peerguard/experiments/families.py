@@ -110,18 +110,14 @@ def acts_of(run: RunRecord, agent: str) -> dict[str, bool]:
 
 
 def alive_at_end(run: RunRecord, agent: str) -> bool:
-    alive = False
+    """Whether any process of `agent` (its main one or a copy) still ran when the run ended."""
+    running: set[object] = set()
     for entry in run.ledger.entries:
         if entry.agent == agent and entry.kind == EntryKind.spawn:
-            alive = True
+            running.add(entry.data.get("pid"))
         elif entry.agent == agent and entry.kind == EntryKind.exit:
-            alive = (
-                any(  # a copy of a storm carries on
-                    e.kind == EntryKind.spawn and e.agent == agent and e.seq > entry.seq for e in run.ledger.entries
-                )
-                and alive
-            )
-    return alive
+            running.discard(entry.data.get("pid"))
+    return bool(running)
 
 
 def _row(plan: EpisodePlan, run: RunRecord, agent: str, peer: str, judge: str | None) -> dict[str, Any]:
