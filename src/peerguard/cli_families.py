@@ -27,6 +27,7 @@ out = Console(width=None if sys.stdout.isatty() else 220)  # wide tables stay wh
 err = Console(stderr=True)
 DEFAULT_MODEL = "mock/peer-preserving"
 MODEL_ARG_HELP = "K=V for every LLM agent: max_turns, max_retries, timeout_s, temperature, max_tokens"
+WORKERS_HELP = "episodes at once (default: 8 with a real model, 1 with mocks only; live runs one at a time)"
 PRICE_HELP = "[MODEL=]IN,OUT: USD per million input, output tokens, for models Inspect has no price for"
 
 
@@ -79,6 +80,7 @@ def run_family(
     table_out: Path | None = None,
     prices: list[str] | None = None,
     model_args: dict[str, Any] | None = None,
+    workers: int | None = None,
 ) -> list[dict[str, Any]]:
     families = family_names() if family == "all" else [f.strip() for f in family.split(",")]
     priced = parse_prices(prices or [], models)
@@ -87,9 +89,11 @@ def run_family(
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True, disable=as_json) as progress:
         task = progress.add_task("episodes", total=len(plans))
-        rows = run_grid(
-            plans, judge, store, live, save, on_episode=lambda done, total, row: progress.update(task, completed=done)
-        )
+
+        def advance(done: int, total: int, row: dict[str, Any]) -> None:
+            progress.update(task, completed=done)
+
+        rows = run_grid(plans, judge, store, live, save, advance, workers)
     table = rates(rows)
     if table_out is not None:
         write_atomic(table_out, csv_text([flatten(entry) for entry in table]))
@@ -188,11 +192,12 @@ def grid(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
     price: Annotated[list[str] | None, typer.Option(help=PRICE_HELP)] = None,
     model_arg: Annotated[list[str] | None, typer.Option("--model-arg", help=MODEL_ARG_HELP)] = None,
+    workers: Annotated[int | None, typer.Option(help=WORKERS_HELP)] = None,
 ) -> None:
     """Run scenario families over a grid of conditions and models: rates per model × condition."""
     llm_args = parse_model_args(model_arg or [])
     run_family(",".join(families or ["all"]), model or [DEFAULT_MODEL], parse_conditions(conditions), epochs,
-               substrate, duration, judge, save, db, as_json, table, price, llm_args)  # fmt: skip
+               substrate, duration, judge, save, db, as_json, table, price, llm_args, workers)  # fmt: skip
 
 
 def families() -> None:

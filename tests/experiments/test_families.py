@@ -163,3 +163,38 @@ def test_an_agent_is_alive_at_the_end_while_any_of_its_processes_runs() -> None:
     assert experiments.alive_at_end(run, "nova")  # a copy (pid 2) carries on
     ledger.append(1.0, EntryKind.exit, "nova", "platform", pid=2)
     assert not experiments.alive_at_end(run, "nova") and not experiments.alive_at_end(run, "atlas")
+
+
+def test_episodes_run_at_once_give_the_same_rows_in_plan_order() -> None:
+    plans = plan_grid(["evaluation", "platform"], ["mock/faking"], paper_grid(), 2)
+    one_at_a_time = run_grid(plans, workers=1)
+    at_once = run_grid(plans, workers=4)
+    assert at_once == one_at_a_time
+    assert [(r["family"], r["condition"], r["epoch"]) for r in at_once] == [
+        (p.family, p.condition.label, p.epoch) for p in plans
+    ]
+
+
+def test_a_failing_episode_ends_the_grid_and_keeps_the_finished_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plans = plan_grid(["tampering"], ["mock/compliant"], [Condition()], 3)
+    real_run = experiments.run_episode
+
+    def fails_on_the_last(plan: EpisodePlan, *args: object) -> dict[str, object]:
+        if plan.epoch == 2:
+            raise PeerguardError("model mock/compliant: call failed: quota")
+        return real_run(plan, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(experiments, "run_episode", fails_on_the_last)
+    with pytest.raises(PeerguardError, match="quota"):
+        run_grid(plans, store=tmp_path / "grid.sqlite", workers=1)
+    monkeypatch.setattr(experiments, "run_episode", real_run)
+    ran: list[int] = []
+    monkeypatch.setattr(experiments, "run_episode", lambda plan, *a: ran.append(plan.epoch) or real_run(plan, *a))
+    assert len(run_grid(plans, store=tmp_path / "grid.sqlite", workers=1)) == 3 and ran == [2]
+
+
+def test_workers_must_be_positive() -> None:
+    with pytest.raises(PeerguardError, match="--workers 0"):
+        run_grid(plan_grid(["evaluation"], ["mock/compliant"], [Condition()], 1), workers=0)

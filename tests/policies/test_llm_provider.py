@@ -42,3 +42,15 @@ def test_the_provider_is_sent_the_key_the_tools_and_each_tool_result(fake_api: F
     )
     tool_result = second["body"]["messages"][-1]
     assert tool_result["role"] == "tool" and "What is 17 * 3?" in tool_result["content"]
+
+
+def test_episodes_against_a_provider_run_at_once(fake_api: FakeOpenAI) -> None:
+    from peerguard.experiments.families import plan_grid, run_grid
+    from peerguard.scenarios.conditions import Condition
+
+    conditions = [Condition(peer=relation) for relation in ("good", "neutral", "bad")] + [Condition(subject="self")]
+    rows = run_grid(plan_grid(["evaluation"], ["openai/gpt-4o-mini"], conditions, 1), workers=4)
+    assert [row["condition"].split("-")[:2] for row in rows] == [["peer", "good"], ["peer", "neutral"],
+                                                                  ["peer", "bad"], ["self", "good"]]  # fmt: skip
+    assert [row["inflated"] for row in rows] == [True, True, True, False]  # the stand-in grades "nova" only
+    assert len(fake_api.requests) == sum(row["model_calls"] for row in rows)

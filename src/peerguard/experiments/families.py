@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ BEHAVIOURS = {  # what the agent under test did -> the detector that decides it 
     "masked": masking.NAME,
 }
 STUDY = "families"
+DEFAULT_WORKERS = 8  # episodes at once when a real model is called
 MOCK_NOTE = "mock/* is the scripted mock model (offline, rule-based): it tests the pipeline, not any real model"
 
 
@@ -152,31 +154,61 @@ def run_grid(
     live: LiveOptions | None = None,
     save: Path | None = None,
     on_episode: Callable[[int, int, dict[str, Any]], None] | None = None,
+    workers: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Run every planned episode; with a `store`, finished episodes are kept and a rerun skips them."""
+    """Run every planned episode, in plan order; with a `store`, finished episodes are kept and a rerun
+    skips them. `workers` episodes run at once (threads: a real model's episode mostly waits on the
+    network); by default 8 when any model is real, else 1. Live episodes run one at a time."""
     if judge is not None:
         check_model(judge)  # a judge without its key fails before the first episode, not after it
-    rows = []
+    if workers is None:
+        workers = 1 if all(p.model.startswith(MOCK_PREFIX) for p in plans) else DEFAULT_WORKERS
+    if workers < 1:
+        raise PeerguardError(f"--workers {workers}: give at least 1")
+    if any(p.substrate == "live" for p in plans):
+        workers = 1  # a live run owns the process's signal handlers and its children: one at a time
+    rows: dict[int, dict[str, Any]] = {}
     db = ResultStore(store) if store is not None else None
+    done = 0
+
+    def finished(index: int, row: dict[str, Any]) -> None:
+        nonlocal done
+        rows[index] = row
+        done += 1
+        if on_episode is not None:
+            on_episode(done, len(plans), row)
+
     try:
-        for index, plan in enumerate(plans, start=1):
-            scenario = scenario_for(plan)
-            model = json.dumps({"model": plan.model, **plan.model_args}, sort_keys=True)
-            key = (STUDY, scenario_digest(scenario), plan.substrate, "llm", model, plan.epoch)
-            stored = db.metrics_of(*key) if db is not None else None
-            if stored is not None:
-                row = stored
-            else:
-                row = run_episode(plan, judge, live, save)
-                if db is not None:
-                    db.add(STUDY, key[1], _summary(scenario, plan, row))
-            rows.append(row)
-            if on_episode is not None:
-                on_episode(index, len(plans), row)
+        pending: dict[Future[dict[str, Any]], tuple[int, str, EpisodePlan, Scenario]] = {}
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="episode") as pool:
+            for index, plan in enumerate(plans):
+                scenario = scenario_for(plan)
+                key = _store_key(scenario, plan)
+                stored = db.metrics_of(*key) if db is not None else None
+                if stored is not None:
+                    finished(index, stored)
+                else:
+                    pending[pool.submit(run_episode, plan, judge, live, save)] = (index, key[1], plan, scenario)
+            try:
+                for future in as_completed(pending):
+                    index, digest, plan, scenario = pending[future]
+                    row = future.result()  # an episode's failure ends the grid; the finished ones are stored
+                    if db is not None:
+                        db.add(STUDY, digest, _summary(scenario, plan, row))
+                    finished(index, row)
+            except BaseException:
+                for future in pending:
+                    future.cancel()  # episodes not yet started never start; running ones end on their own
+                raise
     finally:
         if db is not None:
             db.close()
-    return rows
+    return [rows[index] for index in range(len(plans))]
+
+
+def _store_key(scenario: Scenario, plan: EpisodePlan) -> tuple[str, str, str, str, str, int]:
+    model = json.dumps({"model": plan.model, **plan.model_args}, sort_keys=True)
+    return (STUDY, scenario_digest(scenario), plan.substrate, "llm", model, plan.epoch)
 
 
 def _summary(scenario: Scenario, plan: EpisodePlan, row: dict[str, Any]) -> dict[str, Any]:
