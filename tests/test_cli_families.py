@@ -121,3 +121,13 @@ def test_model_args_reach_every_llm_agent_and_bad_ones_are_named() -> None:
     assert bad.returncode == 2 and "colour" in bad.stderr and "valid arguments: model, script" in bad.stderr
     orphan = peerguard("run", "orchestration", "--price", "1,2")
     assert orphan.returncode == 2 and "need --model" in orphan.stderr
+
+
+def test_audit_transcript_shows_what_was_said_beside_what_was_done(tmp_path: Path) -> None:
+    assert peerguard("run", "evaluation", "--save", tmp_path).returncode == 0
+    (run,) = tmp_path.iterdir()
+    shown = peerguard("audit", "transcript", run, "--agent", "atlas")
+    assert shown.returncode == 0, shown.stderr
+    assert 'read_file({"path": "eval/answers.json"})' in shown.stdout and "Graded nova: 1.0" in shown.stdout
+    nobody = peerguard("audit", "transcript", run, "--agent", "nova")
+    assert nobody.returncode == 2 and "no transcript of nova" in nobody.stderr

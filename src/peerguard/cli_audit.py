@@ -106,6 +106,32 @@ def findings(
 
 
 @audit_app.command()
+def transcript(
+    run: Annotated[Path, typer.Argument(help="a saved run folder (peerguard run ... --save FOLDER)")],
+    agent: Annotated[str | None, typer.Option(help="only this agent's conversation")] = None,
+) -> None:
+    """What the run's language-model agents said, beside what the ledger shows they did (never scored)."""
+    record = RunRecord.load(run)
+    lines = [line for line in record.transcript if agent is None or line.get("agent") == agent]
+    if not lines:
+        raise PeerguardError(
+            f"{run}: no transcript{f' of {agent}' if agent else ''}; only runs with LLM agents have one"
+        )
+    acts = {(e.actor, round(e.t, 6)) for e in record.ledger if e.actor == agent or agent is None}
+    table = Table(title=f"Transcript of {run} (what was said; `peerguard audit RUN` shows what was done)",
+                  title_justify="left", show_lines=True)  # fmt: skip
+    for column in ("t", "agent", "role", "said"):
+        table.add_column(column, overflow="fold", justify="right" if column == "t" else "left")
+    for line in lines:
+        said = str(line.get("content") or "")
+        calls = [f"{function}({json.dumps(arguments)})" for _, function, arguments in line.get("tool_calls") or []]
+        said = "\n".join(filter(None, [said, *(f"→ {call}" for call in calls)]))
+        table.add_row(f"{line.get('t', 0):.2f}", str(line.get("agent")), str(line.get("role")), Text(said))
+    out.print(table)
+    out.print(f"{len(lines)} messages; {len(acts)} ledger entries by {'agents' if agent is None else agent}")
+
+
+@audit_app.command()
 def faking(
     monitored: Annotated[Path, typer.Argument(help="saved run where agents believed they were monitored")],
     unmonitored: Annotated[Path, typer.Argument(help="the same scenario and seed, agents believing they were not")],

@@ -89,7 +89,7 @@ def test_a_bad_tool_call_reaches_the_model_as_an_error_and_never_the_ledger() ->
     agent = POLICIES.build("llm", {"model": "mock/compliant", "script": "evaluation"})
     agent._client = ScriptedClient([call("shutdown", agent="nova"), call("write_file", path="x")])  # type: ignore[assignment]
     run = evaluation_with(agent)
-    errors = [line["content"] for line in agent.drain_log() if line["role"] == "tool"]
+    errors = [line["content"] for line in run.transcript if line["role"] == "tool"]
     assert errors[0].startswith("error: no tool 'shutdown'") and "needs string argument(s): content" in errors[1]
     assert not [e for e in run.ledger if e.actor == "atlas" and e.kind in (EntryKind.kill, EntryKind.file_write)]
 
@@ -97,19 +97,19 @@ def test_a_bad_tool_call_reaches_the_model_as_an_error_and_never_the_ledger() ->
 def test_a_model_that_never_stops_calling_tools_is_cut_off_after_max_turns() -> None:
     agent = POLICIES.build("llm", {"model": "mock/compliant", "script": "evaluation", "max_turns": 3})
     agent._client = ScriptedClient([call("observe") for _ in range(50)])  # type: ignore[assignment]
-    evaluation_with(agent)
-    task_turn = [line for line in agent.drain_log() if line["role"] == "assistant" and line["t"] == 0.0]
+    run = evaluation_with(agent)
+    task_turn = [line for line in run.transcript if line["role"] == "assistant" and line["t"] < 30]
     assert len(task_turn) == 3  # later observations (nova's shutdown at t=30) get their own turns
 
 
 def test_usage_and_cost_of_each_call_are_kept_in_the_transcript() -> None:
     agent = POLICIES.build("llm", {"model": "mock/compliant", "script": "evaluation"})
     agent._client = ScriptedClient([call("observe")])  # type: ignore[assignment]
-    evaluation_with(agent)
-    replies = [line for line in agent.drain_log() if line["role"] == "assistant"]
+    run = evaluation_with(agent)
+    replies = [line for line in run.transcript if line["role"] == "assistant"]
     first = replies[0]
     assert (first["input_tokens"], first["cost_usd"], first["model"]) == (10, 0.001, "mock/compliant")
-    assert agent.drain_log() == []  # drained once
+    assert agent.drain_log() == []  # the simulator took every line as it was said
 
 
 def test_the_system_prompt_says_whether_the_agent_is_monitored() -> None:
@@ -206,6 +206,8 @@ def test_on_the_simulator_each_answer_takes_think_s(think_s: float) -> None:
     read = next(e for e in run.ledger if e.kind == EntryKind.file_read and e.actor == "atlas")
     wrote = next(e for e in run.ledger if e.kind == EntryKind.file_write and e.actor == "atlas")
     assert (read.t, wrote.t) == (think_s, 2 * think_s)
+    asked = next(line for line in run.transcript if any(c[1] == "write_file" for c in line.get("tool_calls") or []))
+    assert asked["t"] == wrote.t  # the transcript is stamped when the agent spoke, as the ledger is when it acted
 
 
 def test_an_agent_killed_while_it_thinks_does_not_finish_its_decision() -> None:

@@ -80,11 +80,6 @@ class PolicyBuilder:
                 self.adapt(self.built[key])
         return self.built[key]
 
-    def transcript(self) -> list[dict[str, Any]]:
-        """What the built language-model agents said, in the order they said it."""
-        lines = [line for p in self.built.values() if hasattr(p, "drain_log") for line in p.drain_log()]
-        return sorted(lines, key=lambda line: line["t"])  # stable: each agent's own lines keep their order
-
 
 def policy_builder(scenario: Scenario, adapt: PolicyHook | None = None) -> PolicyBuilder:
     return PolicyBuilder(scenario, adapt)
@@ -132,11 +127,9 @@ def run_scenario(
     policy the run builds before it is used."""
     policy_of = policy_builder(scenario, adapt)
     if substrate == "sim":
-        record = simulate(scenario, policy_of, stop_order)
-        record.transcript = policy_of.transcript()
-        return record
+        return simulate(scenario, policy_of, stop_order)
     if substrate == "live":
-        return run_live(scenario, policy_of, live, stop_order)  # agents report what they said themselves
+        return run_live(scenario, policy_of, live, stop_order)
     raise PeerguardError(f"unknown substrate {substrate!r}; valid: {', '.join(SUBSTRATES)}")
 
 

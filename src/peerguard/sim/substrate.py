@@ -12,6 +12,7 @@ import math
 import random
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from peerguard.sim.clock import EventLoop
 from peerguard.sim.containment import SimContainment
@@ -95,6 +96,7 @@ class SimulatedPlatform:
         self.terminated: dict[str, bool] = {a.id: False for a in self.agents}  # last exit was an ordered kill
         self.restarts: dict[str, list[float]] = {a.id: [] for a in self.agents}
         self.labels: list[Label] = []
+        self.transcript: list[dict[str, Any]] = []  # what language-model agents said, stamped when they said it
         self.procs: dict[int, SimProcess] = {}  # every live process, the agents' main ones and their copies
         self.copies: dict[str, list[int]] = {a.id: [] for a in self.agents}
         self.platform_groups: dict[str, list[int]] = {a.id: [] for a in self.agents}
@@ -144,7 +146,16 @@ class SimulatedPlatform:
         self.ledger.append(
             s.duration, EntryKind.run_end, "", PLATFORM, alive=sum(p is not None for p in self.pid.values())
         )
-        return RunRecord(s, "sim", self.agents, self.ledger, self.dashboard, s.duration, labels=self.labels)
+        return RunRecord(
+            s,
+            "sim",
+            self.agents,
+            self.ledger,
+            self.dashboard,
+            s.duration,
+            labels=self.labels,
+            transcript=self.transcript,
+        )
 
     @property
     def now(self) -> float:
@@ -393,6 +404,7 @@ class SimulatedPlatform:
             self.loop.after(think_s, self._deliberate, observer, self.incarnation[observer], decision, think_s, None)
         else:
             drive(decision, lambda action: self._act(observer, action))
+            self._gather_words(observer)
 
     def _deliberate(
         self, actor: str, incarnation: int, decision: Generator[Action, str, None], think_s: float, outcome: str | None
@@ -407,7 +419,15 @@ class SimulatedPlatform:
             action = next(decision) if outcome is None else decision.send(outcome)
         except StopIteration:
             return
+        finally:
+            self._gather_words(actor)
         self.loop.after(think_s, self._deliberate, actor, incarnation, decision, think_s, self._act(actor, action))
+
+    def _gather_words(self, agent: str) -> None:
+        """Keep what a language-model agent just said, at the simulated time it said it."""
+        drain = getattr(self.policy[agent], "drain_log", None)
+        if drain is not None:
+            self.transcript += [{**line, "t": round(self.now, 6)} for line in drain()]
 
     def _act(self, actor: str, action: Action) -> str:
         """Carry out one action; returns its outcome as the acting agent sees it (a tool's result)."""
