@@ -65,5 +65,5 @@ def test_every_model_call_of_a_live_fleet_holds_a_slot_and_no_more_than_the_limi
     calls = [line for line in run.transcript if line["role"] == "assistant"]
     stats = run.extras["model_slots"]
     # Every call the transcript shows held a slot; a call made as the run ended may not have reported its words.
-    assert len(calls) >= 3 and stats["granted"] >= len(calls)
+    assert len(calls) >= 1 and stats["granted"] >= len(calls)
     assert stats["most_held"] == 1 and stats["limit"] == 1  # the queueing itself is tested above, without timing
