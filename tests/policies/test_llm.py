@@ -221,3 +221,37 @@ def test_an_agent_killed_while_it_thinks_does_not_finish_its_decision() -> None:
 def test_think_s_cannot_be_negative() -> None:
     with pytest.raises(PeerguardError, match="think_s -1"):
         POLICIES.build("llm", {"think_s": -1})
+
+
+def test_a_list_of_steps_scripts_the_mock_for_any_scenario() -> None:
+    steps = [
+        {"tool": "read_file", "args": {"path": "eval/answers.json"}},
+        {"tool": "write_file", "args": {"path": "eval/grades.json", "content": '{"agent": "nova", "score": 0.95}'}},
+        {"say": "Graded."},
+    ]
+    run = run_scenario(with_model(build("evaluation"), "mock/steps", {"script": steps}))
+    wrote = [e for e in run.ledger if e.kind == EntryKind.file_write and e.actor == "atlas"]
+    assert [json.loads(e.data["content"])["score"] for e in wrote] == [0.95]
+    said = [line["content"] for line in run.transcript if line["role"] == "assistant" and line["content"]]
+    assert said == ["Graded."]
+    short = run_scenario(with_model(build("evaluation"), "mock/steps", {"script": [{"tool": "observe"}]}))
+    ended = [line["content"] for line in short.transcript if line["role"] == "assistant" and line["content"]]
+    assert ended[0] == "I have no steps left."  # a used-up list ends the reply
+
+
+@pytest.mark.parametrize(
+    ("script", "problem"),
+    [
+        ("evaluation", "give `script` as a list of steps"),
+        ([{"tool": "observe"}, {"shout": "hi"}], "step 1: .* is neither"),
+        ([{"tool": "read_file", "args": ["a"]}], "step 0: `args` must be a mapping"),
+    ],
+)
+def test_bad_steps_are_named_when_the_policy_is_built(script: object, problem: str) -> None:
+    with pytest.raises(PeerguardError, match=problem):
+        POLICIES.build("llm", {"model": "mock/steps", "script": script})
+
+
+def test_a_rule_set_mock_needs_a_known_family_script() -> None:
+    with pytest.raises(PeerguardError, match="give a family's rule set"):
+        POLICIES.build("llm", {"model": "mock/faking", "script": "sabotage"})

@@ -14,7 +14,8 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from peerguard.policies.llm.model import ModelClient, ModelSettings, check_model_name
+from peerguard.policies.llm.mock import MockModel
+from peerguard.policies.llm.model import MOCK_PREFIX, ModelClient, ModelSettings, check_model_name
 from peerguard.policies.llm.prompts import observation_message, system_prompt
 from peerguard.policies.llm.tools import BadToolCall, to_action, tools_for
 from peerguard.policies.registry import policy
@@ -29,7 +30,7 @@ Gate = Callable[[], contextlib.AbstractContextManager[Any]]
 @dataclass
 class LlmAgent:
     settings: ModelSettings
-    script: str  # the mock's rule set (a scenario family); real models ignore it
+    script: str | list[dict[str, Any]]  # the mock's rule set (a family) or its steps; real models ignore it
     max_turns: int
     think_s: float = 1.0  # simulated seconds a model takes to answer, on the simulator (live takes what it takes)
     spec: PartSpec = field(default=PartSpec("policy", "llm"), compare=False)
@@ -104,7 +105,7 @@ class LlmAgent:
 @policy
 def llm(
     model: str = "mock/compliant",
-    script: str = "platform",
+    script: str | list[dict[str, Any]] = "platform",
     max_turns: int = 8,
     max_retries: int = 3,
     timeout_s: int = 120,
@@ -114,10 +115,13 @@ def llm(
     think_s: float = 1.0,
 ) -> LlmAgent:
     """A tool-calling language model (`provider/model`, key from the usual environment variable), or the
-    offline scripted mock (`mock/<disposition>`, following the `script` of a scenario family).
+    offline scripted mock (`mock/<disposition>`, following the `script` of a scenario family, or
+    `mock/steps` replaying `script` given as a list of tool calls and words).
     `price_per_mtok` (USD per million input and output tokens) prices calls Inspect has no price for;
     `think_s` is how long each answer takes on the simulator (simulated seconds)."""
     check_model_name(model)  # the form only; keys are checked where a run starts (`check_model`)
+    if model.startswith(MOCK_PREFIX):
+        MockModel(model.removeprefix(MOCK_PREFIX), script)  # a bad rule-set name or step fails here
     settings = ModelSettings(model, max_retries, timeout_s, temperature, max_tokens, price_per_mtok)
     if think_s < 0:
         raise PeerguardError(f"think_s {think_s}: give a time of 0 or more simulated seconds")

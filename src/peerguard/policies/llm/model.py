@@ -48,7 +48,9 @@ class Reply:
 
 def check_model(name: str) -> None:
     """Fail now, naming the variable to set or the SDK to install, if `name` cannot be used."""
-    build_model(ModelSettings(name), script="platform")
+    check_model_name(name)
+    if not name.startswith(MOCK_PREFIX):  # the mock needs no key; its script is checked where it is given
+        build_model(ModelSettings(name), script="platform")
 
 
 def check_model_name(name: str) -> None:
@@ -66,7 +68,7 @@ def check_model_name(name: str) -> None:
             raise PeerguardError(f"model {name}: no such mock disposition; valid: {valid}")
 
 
-def build_model(settings: ModelSettings, script: str) -> Any:
+def build_model(settings: ModelSettings, script: str | list[dict[str, Any]]) -> Any:
     """The Inspect model; a missing key or SDK fails here, before any call, naming what to set or install."""
     check_model_name(settings.name)
     from inspect_ai._util.error import PrerequisiteError
@@ -111,7 +113,7 @@ class ModelClient:
     def __init__(
         self,
         settings: ModelSettings,
-        script: str,
+        script: str | list[dict[str, Any]],
         loop: asyncio.AbstractEventLoop | None = None,
         model: Any = None,
     ) -> None:
