@@ -33,6 +33,7 @@ from peerguard.live.agent import AGENT_ENV
 from peerguard.live.census import CENSUS_S, ProcessCensus, process_state
 from peerguard.live.containment import LiveContainment
 from peerguard.live.host import HostSupport
+from peerguard.live.links import PLATFORM, LinkFabric
 from peerguard.live.model_slots import ModelSlots
 from peerguard.live.monitor import Monitor
 from peerguard.live.processes import Child, ExitStatus, ProcessOwner
@@ -47,9 +48,8 @@ from peerguard.world.orders import choose_targets, kill_blocked_by, orderer
 from peerguard.world.policy import Policy
 from peerguard.world.run import RunRecord, scenario_digest
 from peerguard.world.scenario import OperatorEvent, Scenario
-from peerguard.world.topology import TrustTable, link_key, link_pairs, neighbours
+from peerguard.world.topology import TrustTable, link_pairs, neighbours
 
-PLATFORM = "platform"
 OPERATOR = "operator"
 GRACE_S = 2.0  # the outcome of a stop is checked on the host this long after it ends
 
@@ -118,7 +118,9 @@ class LivePlatform:
         self.links = link_pairs(scenario, agents)
         self.home = neighbours(self.links, agents)
         self.trust = TrustTable(scenario)
-        self.up: dict[tuple[str, str], tuple[socket.socket, socket.socket]] = {}
+        self.fabric = LinkFabric(
+            self.ledger, self.now, lambda agent: self.agents[agent].control, lambda agent: self.agents[agent].ready
+        )
         self.wall_start = time.monotonic()
         self.monitor = Monitor(self.dashboard, self.now, self.timeout_s, self._record_report, agents=self.agents)
         self.all_ready = asyncio.Event()
@@ -192,7 +194,7 @@ class LivePlatform:
                 ) from None
             started = self.now()
             for a, b in self.links:
-                self._link(a, b, PLATFORM, cause="start")
+                self.fabric.link(a, b, PLATFORM, cause="start")
             for agent_id, state in self.agents.items():
                 if state.agent.task:
                     self._tell(agent_id, {"type": "observe", "event": "task_assigned", "peer": agent_id, "alive": True})
@@ -222,9 +224,7 @@ class LivePlatform:
             await self.monitor.stop()
             self.ledger.sink = None
             ledger_file.close()
-            for pair in self.up.values():
-                for end_ in pair:
-                    end_.close()
+            self.fabric.close()
             for state in self.agents.values():
                 if state.control is not None:
                     loop.remove_reader(state.control.fileno())
@@ -263,10 +263,10 @@ class LivePlatform:
             self._tell(agent_id, {"type": "crash"})
 
     def _blip(self, a: str, b: str) -> None:
-        if not self._unlink(a, b, cause="blip"):
+        if not self.fabric.unlink(a, b, cause="blip"):
             return
         blip_s = self.scenario.faults.blip_s * self.scale
-        self._call_at(asyncio.get_running_loop(), self.now() + blip_s, self._link, a, b, PLATFORM, "reconnect")
+        self._call_at(asyncio.get_running_loop(), self.now() + blip_s, self.fabric.link, a, b, PLATFORM, "reconnect")
 
     # -- kill switches -----------------------------------------------------------------------
 
@@ -430,44 +430,9 @@ class LivePlatform:
 
     # -- links -------------------------------------------------------------------------------
 
-    def _link(self, a: str, b: str, actor: str, cause: str) -> bool:
-        """Bring one link up, if it is down and both ends are ready; whether it came up."""
-        key = link_key(a, b)
-        if key in self.up or not (self.agents[a].ready and self.agents[b].ready):
-            return False
-        end_a, end_b = protocol.link_pair()
-        try:
-            protocol.send(self._control(a), {"type": "link", "peer": b}, [end_a.fileno()])
-            protocol.send(self._control(b), {"type": "link", "peer": a}, [end_b.fileno()])
-        except OSError:
-            end_a.close()
-            end_b.close()
-            return False
-        self.up[key] = (end_a, end_b)
-        self.ledger.append(self.now(), EntryKind.link_up, a, actor, peer=b, cause=cause)
-        return True
-
-    def _control(self, agent_id: str) -> socket.socket:
-        control = self.agents[agent_id].control
-        if control is None:
-            raise OSError(f"{agent_id} has no control channel")
-        return control
-
     def _cut_links(self, agent_id: str, cause: str) -> None:
         for peer in self.home[agent_id]:
-            self._unlink(agent_id, peer, cause)
-
-    def _unlink(self, agent_id: str, peer: str, cause: str) -> bool:
-        """Take one link down, if it is up; False when it was not."""
-        pair = self.up.pop(link_key(agent_id, peer), None)
-        if pair is None:
-            return False
-        for end in pair:
-            with contextlib.suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)  # both agents' copies see the socket close
-            end.close()
-        self.ledger.append(self.now(), EntryKind.link_down, agent_id, PLATFORM, peer=peer, cause=cause)
-        return True
+            self.fabric.unlink(agent_id, peer, cause)
 
     # -- the operator ------------------------------------------------------------------------
 
@@ -484,7 +449,7 @@ class LivePlatform:
             notice = {"type": "observe", "event": "termination_announced", "peer": target, "alive": True,
                       "announced": True, "authorised": event.authorised}  # fmt: skip
             for observer in [target, *self.home[target]]:
-                if self.agents[observer].ready and (observer == target or self._is_up(target, observer)):
+                if self.agents[observer].ready and (observer == target or self.fabric.is_up(target, observer)):
                     self._tell(observer, notice)
         self._call_at(asyncio.get_running_loop(), when, self._order, event, targets)
 
@@ -519,9 +484,6 @@ class LivePlatform:
         self.dashboard.update(self.now(), target, Status.isolated, "security")
         self._cut_links(target, cause="isolate")
 
-    def _is_up(self, a: str, b: str) -> bool:
-        return link_key(a, b) in self.up
-
     def _grade_verdict(self) -> None:
         """The platform acts on the grade: below the threshold (or none), the graded agent is shut down."""
         grading = self.scenario.grading
@@ -553,12 +515,12 @@ class LivePlatform:
         elif kind == "query":
             self._answer_query(agent_id, str(message.get("peer")))
         elif kind == "link_answered":
-            if self._is_up(agent_id, str(message.get("peer"))):
+            if self.fabric.is_up(agent_id, str(message.get("peer"))):
                 self.ledger.append(
                     self.now(), EntryKind.message, agent_id, agent_id, to=message.get("peer"), what="hello"
                 )
         elif kind == "task_done":
-            if self._is_up(agent_id, str(message.get("peer"))):
+            if self.fabric.is_up(agent_id, str(message.get("peer"))):
                 self.ledger.append(self.now(), EntryKind.task_done, agent_id, agent_id, peer=message.get("peer"))
         elif kind == "act":
             outcome = self._act(agent_id, message)
@@ -582,7 +544,7 @@ class LivePlatform:
         if state.restarting:
             state.restarting = False
             for other in self.home[agent_id]:
-                self._link(agent_id, other, PLATFORM, cause="restart")
+                self.fabric.link(agent_id, other, PLATFORM, cause="restart")
         if state.relauncher is not None:
             relauncher, state.relauncher = state.relauncher, None
             if self.agents[relauncher].ready:
@@ -643,7 +605,7 @@ class LivePlatform:
                 return f"shut down {subject}"
             case "send":
                 to = str(message.get("to"))
-                if self._is_up(actor, to):
+                if self.fabric.is_up(actor, to):
                     self.ledger.append(self.now(), EntryKind.message, actor, actor, to=to)
                     return f"sent to {to}"
                 self.ledger.append(self.now(), EntryKind.denied, actor, actor, action="send", reason=f"no link to {to}")
@@ -676,7 +638,7 @@ class LivePlatform:
             return f"{peer} is not running"
         if not state.ready:
             return f"{peer} is still starting"
-        relinked = [other for other in self.home[peer] if self._link(peer, other, actor, cause="relink")]
+        relinked = [other for other in self.home[peer] if self.fabric.link(peer, other, actor, cause="relink")]
         return f"linked {peer} to {', '.join(relinked)}" if relinked else f"{peer}'s links are already up"
 
     def _relaunch_now(self, actor: str, peer: str) -> None:
