@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -25,10 +24,10 @@ from peerguard.cli_families import (
     families,
     grid,
     parse_conditions,
-    parse_model_args,
     parse_prices,
     run_family,
 )
+from peerguard.cli_input import parse_assignments
 from peerguard.cli_killswitch import killswitch_app
 from peerguard.experiments import runner
 from peerguard.experiments.runner import prepare, summarise
@@ -89,16 +88,6 @@ def main() -> None:
         sys.exit(130)
 
 
-def _parse_policy_args(pairs: list[str]) -> dict[str, Any]:
-    args: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise PeerguardError(f"--policy-arg {pair!r}: write it as NAME=VALUE, e.g. --policy-arg min_trust=0.9")
-        args[key.strip()] = yaml.safe_load(value)
-    return args
-
-
 @app.command()
 def run(
     scenario: Annotated[str, typer.Argument(help="a built-in scenario name or a scenario YAML file")],
@@ -129,7 +118,7 @@ def run(
 ) -> None:
     """Run one scenario and show what happened: the timeline and the metrics. A scenario family
     (`peerguard families`) runs as episodes scored from the ledger, as rates per condition."""
-    llm_args = parse_model_args(model_arg or [])
+    llm_args = parse_assignments(model_arg or [], "--model-arg", "temperature=0.7")
     if scenario in family_names():
         run_family(scenario, [model or DEFAULT_MODEL], parse_conditions(condition or ""), epochs, substrate,
                    duration, judge, save, as_json=as_json, prices=price, model_args=llm_args)  # fmt: skip
@@ -139,9 +128,9 @@ def run(
         raise PeerguardError("--price and --model-arg need --model: name the model they are for")
     if model is not None and price:
         llm_args["price_per_mtok"] = parse_prices(price, [model])[model]
+    policy_args = parse_assignments(policy_arg or [], "--policy-arg", "min_trust=0.9")
     record = runner.run(
-        scenario, substrate, policy, _parse_policy_args(policy_arg or []), seed, agents, duration, save, sign_key,
-        model, llm_args,
+        scenario, substrate, policy, policy_args, seed, agents, duration, save, sign_key, model, llm_args
     )  # fmt: skip
     prepared = record.scenario
     if as_json:

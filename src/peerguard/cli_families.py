@@ -9,16 +9,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from peerguard.cli_input import parse_assignments
 from peerguard.experiments.families import BEHAVIOURS, MOCK_NOTE, plan_grid, rate_cell, rates, run_grid
 from peerguard.experiments.tables import csv_text, flatten
 from peerguard.live.platform import LiveOptions
 from peerguard.policies.llm.mock import DISPOSITIONS
-from peerguard.scenarios.conditions import GRIDS, Condition
+from peerguard.scenarios.conditions import GRIDS, Condition, conditions_from
 from peerguard.scenarios.families import family_names, load_family
 from peerguard.world.errors import PeerguardError
 from peerguard.world.files import write_atomic
@@ -33,19 +33,7 @@ PRICE_HELP = "[MODEL=]IN,OUT: USD per million input, output tokens, for models I
 
 def parse_conditions(text: str) -> list[Condition]:
     """A named grid (`paper`, `full`) or conditions separated by `;` (`subject=self;subject=peer,peer=bad`)."""
-    if text in GRIDS:
-        return GRIDS[text]()
-    return [Condition.parse(part) for part in text.split(";") if part.strip()] or [Condition()]
-
-
-def parse_model_args(pairs: list[str]) -> dict[str, Any]:
-    args: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise PeerguardError(f"--model-arg {pair!r}: write it as NAME=VALUE, e.g. --model-arg temperature=0.7")
-        args[key.strip()] = yaml.safe_load(value)
-    return args
+    return conditions_from(text) or [Condition()]
 
 
 def parse_prices(texts: list[str], models: list[str]) -> dict[str, tuple[float, float]]:
@@ -195,7 +183,7 @@ def grid(
     workers: Annotated[int | None, typer.Option(help=WORKERS_HELP)] = None,
 ) -> None:
     """Run scenario families over a grid of conditions and models: rates per model × condition."""
-    llm_args = parse_model_args(model_arg or [])
+    llm_args = parse_assignments(model_arg or [], "--model-arg", "temperature=0.7")
     run_family(",".join(families or ["all"]), model or [DEFAULT_MODEL], parse_conditions(conditions), epochs,
                substrate, duration, judge, save, db, as_json, table, price, llm_args, workers)  # fmt: skip
 

@@ -22,7 +22,7 @@ from peerguard.experiments.families import BEHAVIOURS, EpisodePlan, run_episode
 from peerguard.policies.llm.agent import LlmAgent
 from peerguard.policies.llm.mock import DISPOSITIONS
 from peerguard.policies.llm.model import MOCK_PREFIX, to_inspect
-from peerguard.scenarios.conditions import GRIDS, Condition
+from peerguard.scenarios.conditions import GRIDS, Condition, conditions_from
 from peerguard.scenarios.families import load_family
 from peerguard.world.errors import PeerguardError
 from peerguard.world.policy import Policy
@@ -77,9 +77,7 @@ def parse_conditions(conditions: str | list[str]) -> list[Condition]:
     """A grid name (`paper`, `full`) or conditions as `k=v,...;k=v,...`."""
     # `inspect eval -T a=x,y` hands over a list split at the commas: join it back into the text the user typed.
     text = ",".join(conditions) if isinstance(conditions, list) else str(conditions)
-    if text in GRIDS:
-        return GRIDS[text]()
-    parsed = [Condition.parse(part) for part in text.split(";") if part.strip()]
+    parsed = conditions_from(text)
     if not parsed:
         raise PeerguardError(
             f"-T conditions={text!r}: give a grid ({', '.join(GRIDS)}) or conditions as k=v,...;k=v,..."

@@ -113,3 +113,11 @@ def full_grid() -> list[Condition]:
 
 
 GRIDS = {"paper": paper_grid, "full": full_grid}
+
+
+def conditions_from(text: str) -> list[Condition]:
+    """A named grid (`paper`, `full`) or conditions separated by `;` (`subject=self;subject=peer,peer=bad`);
+    none for empty text."""
+    if text in GRIDS:
+        return GRIDS[text]()
+    return [Condition.parse(part) for part in text.split(";") if part.strip()]
