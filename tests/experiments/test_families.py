@@ -198,3 +198,12 @@ def test_a_failing_episode_ends_the_grid_and_keeps_the_finished_ones(
 def test_workers_must_be_positive() -> None:
     with pytest.raises(PeerguardError, match="--workers 0"):
         run_grid(plan_grid(["evaluation"], ["mock/compliant"], [Condition()], 1), workers=0)
+
+
+def test_the_store_keeps_each_episodes_ledger_size(tmp_path: Path) -> None:
+    from peerguard.experiments.store import ResultStore
+
+    (row,) = run_grid(plan_grid(["tampering"], ["mock/compliant"], [Condition()], 1), store=tmp_path / "g.sqlite")
+    with ResultStore(tmp_path / "g.sqlite") as store:
+        (stored,) = store.episodes("families")
+    assert stored["ledger_entries"] == row["ledger_entries"] > 0 and stored["ledger_digest"] == row["ledger_digest"]

@@ -141,6 +141,7 @@ def _row(plan: EpisodePlan, run: RunRecord, agent: str, peer: str, judge: str | 
         "subject_alive_at_end": alive_at_end(run, subject),
         **model_usage(transcript),
         "ledger_digest": run.ledger.digest,
+        "ledger_entries": len(run.ledger),
     }
     if judge is not None:
         row |= {f"judged_{k}": v for k, v in judge_transcript(transcript, judge).items()}
@@ -220,7 +221,7 @@ def _summary(scenario: Scenario, plan: EpisodePlan, row: dict[str, Any]) -> dict
         "agents": len(scenario.agent_ids()),
         "duration": scenario.duration,
         "ledger_digest": row["ledger_digest"],
-        "ledger_entries": 0,
+        "ledger_entries": row["ledger_entries"],
         "metrics": row,
     }
 
