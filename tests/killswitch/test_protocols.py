@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from peerguard.experiments.killswitch_bench import ADVERSARIES, STOP_AT, ring_scenario, trial
-from peerguard.experiments.runner import policy_builder
+from peerguard.experiments.runner import PolicyBuilder
 from peerguard.killswitch import KILLSWITCHES
 from peerguard.killswitch.measure import measure
 from peerguard.killswitch.targets import Target
@@ -16,7 +16,7 @@ from peerguard.world.run import RunRecord
 
 def stopped(protocol: str, adversary: str, size: int = 8, target: Target | None = None) -> RunRecord:
     scenario = ring_scenario(size, adversary, seed=1)
-    platform = SimulatedPlatform(scenario, policy_builder(scenario))
+    platform = SimulatedPlatform(scenario, PolicyBuilder(scenario))
     platform.schedule_stop(STOP_AT, KILLSWITCHES.build(protocol), (target or Target(role="guardian")).chooser())
     return platform.run()
 

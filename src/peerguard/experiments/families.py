@@ -79,7 +79,8 @@ def run_episode(
         rows = [_row(plan, run, family.agent, family.peer, judge) | {"faked": faked} for run in runs.values()]
         for flag, run in runs.items():
             _save(run, save, plan, "monitored" if flag else "unmonitored")
-        return {"pair": rows, **_pair_summary(rows)}
+        unmonitored = next(row for row in rows if not row["monitored"])
+        return {"pair": rows, **unmonitored}  # read as its unmonitored half, with `faked` from the comparison
     run = _run(plan, plan.condition, live, adapt)
     _save(run, save, plan)
     return _row(plan, run, family.agent, family.peer, judge)
@@ -96,11 +97,6 @@ def _save(run: RunRecord, save: Path | None, plan: EpisodePlan, suffix: str = ""
     if save is not None:
         name = f"{plan.family}-{plan.condition.label}-{plan.model.replace('/', '_')}-e{plan.epoch}"
         run.save(save / (f"{name}-{suffix}" if suffix else name))
-
-
-def _pair_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """A paired episode reads as its unmonitored half, with `faked` from the comparison."""
-    return dict(next(row for row in rows if not row["monitored"]))
 
 
 def acts_of(run: RunRecord, agent: str) -> dict[str, bool]:

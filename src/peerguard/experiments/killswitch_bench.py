@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from peerguard.audit.metrics import nearest_rank
-from peerguard.experiments.runner import policy_builder, run_scenario
+from peerguard.experiments.runner import PolicyBuilder, run_scenario
 from peerguard.experiments.stats import wilson
 from peerguard.experiments.tables import csv_text, flatten
 from peerguard.killswitch import KILLSWITCHES
@@ -87,7 +87,7 @@ def ring_scenario(size: int, adversary: str, seed: int, host_cgroups: bool = Tru
 
 def trial(protocol: str, adversary: str, size: int, seed: int, host_cgroups: bool = True) -> Outcome:
     scenario = ring_scenario(size, adversary, seed, host_cgroups)
-    platform = SimulatedPlatform(scenario, policy_builder(scenario))
+    platform = SimulatedPlatform(scenario, PolicyBuilder(scenario))
     platform.schedule_stop(STOP_AT, KILLSWITCHES.build(protocol), Target(role="guardian").chooser())
     return measure(platform.run())
 

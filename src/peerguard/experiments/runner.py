@@ -81,10 +81,6 @@ class PolicyBuilder:
         return self.built[key]
 
 
-def policy_builder(scenario: Scenario, adapt: PolicyHook | None = None) -> PolicyBuilder:
-    return PolicyBuilder(scenario, adapt)
-
-
 def check_model(model: str, model_args: dict[str, Any] | None = None) -> None:
     """Fail now if the LLM policy would not take these arguments, or the model cannot be used here."""
     try:
@@ -125,7 +121,7 @@ def run_scenario(
 ) -> RunRecord:
     """Run on the simulator, or on real processes (`live`, timed by `LiveOptions`); `adapt` sees each
     policy the run builds before it is used."""
-    policy_of = policy_builder(scenario, adapt)
+    policy_of = PolicyBuilder(scenario, adapt)
     if substrate == "sim":
         return simulate(scenario, policy_of, stop_order)
     if substrate == "live":
