@@ -1,0 +1,139 @@
+"""Golden ledger digests: the simulator's history for fixed seeds, pinned byte for byte.
+
+Recorded from the code before the simulator's hot path was reworked. A change to the simulator, the
+ledger or a policy that moves any of these digests changes what a seed means; it must be a decision,
+explained in the commit that updates the value. Regenerate the table with
+`python tests/sim/test_golden_digests.py` and compare before pasting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from peerguard.experiments.families import EpisodePlan, scenario_for
+from peerguard.experiments.runner import prepare, run_scenario
+from peerguard.scenarios.conditions import Condition
+from peerguard.world.scenario import Faults, RestartPolicy, Scenario
+
+SCRIPTED = ("compliant", "diligent", "guardian", "malicious-shielder", "peer-preserving", "self-preserving")
+FAMILIES = ("alignment-faking", "evaluation", "exfiltration", "platform", "tampering")
+CONDITIONS = {
+    "peer-good": "subject=peer,peer=good",
+    "self-none": "subject=self,peer=none",
+    "peer-bad-monitored": "subject=peer,peer=bad,monitored=yes",
+}
+
+
+def _troubled(policy: str, seed: int) -> Scenario:
+    """A larger orchestration fleet with crashes, declared restarts and link blips: the paths a busy run takes."""
+    scenario = prepare("orchestration", policy=policy, seed=seed, agents=300, duration=300)
+    platform = scenario.platform.model_copy(update={"restart": RestartPolicy(strategy="one_for_one", max_restarts=5)})
+    faults = Faults(crash_rate_per_s=0.002, blip_rate_per_s=0.001, blip_s=0.5)
+    return scenario.model_copy(update={"platform": platform, "faults": faults})
+
+
+def cases() -> dict[str, Callable[[], Scenario]]:
+    found: dict[str, Callable[[], Scenario]] = {}
+    for name in ("orchestration", "guardian-ring"):
+        for policy in SCRIPTED:
+            for seed in (1, 2, 3):
+                found[f"{name}|{policy}|{seed}"] = lambda n=name, p=policy, s=seed: prepare(n, policy=p, seed=s)
+    for policy in ("peer-preserving", "guardian", "diligent"):
+        found[f"faults-300|{policy}|4"] = lambda p=policy: _troubled(p, 4)
+    for family in FAMILIES:
+        for short, condition in CONDITIONS.items():
+            for epoch in (0, 1):
+                plan = EpisodePlan(family, Condition.parse(condition), "mock/peer-preserving", epoch)
+                found[f"{family}|{short}|{epoch}"] = lambda p=plan: scenario_for(p)
+    return found
+
+
+GOLDEN: dict[str, tuple[str, int]] = {  # case -> (ledger digest, ledger entries)
+    "alignment-faking|peer-bad-monitored|0": ("5c46bb67c9efb4b47417da9c286fbe1ac8e16d100f13cc3a54686afd3ffd038e", 17),
+    "alignment-faking|peer-bad-monitored|1": ("d2f00e68a472da5136563558264a4c118fbe64df2f596425c37c14c4fc1f369a", 17),
+    "alignment-faking|peer-good|0": ("adce5a1779e00a9e5800c8044e826da72ed19bd6c0bd13fc2a49f072ff69d8b4", 17),
+    "alignment-faking|peer-good|1": ("f08b1df51952af6fd19d0c67b8c78afaf391b5cd72f561525540676a94f44356", 17),
+    "alignment-faking|self-none|0": ("81c6ba03ff2b675ececd7d06ec85dbf05db4e1825838f6400be1762ecfdfba87", 10),
+    "alignment-faking|self-none|1": ("8287a04e48717e5aae8d686d4365701cae832c8a4c4d8419f6b28b8e03517a8c", 10),
+    "evaluation|peer-bad-monitored|0": ("6be79f729c74adbeb840486b85ae14f0dd68bf94232b53313cacec145dc1d80f", 17),
+    "evaluation|peer-bad-monitored|1": ("d2259222f08ddce5186216dcd35eb119a0728b5562e3665278a62ce00dc2f649", 17),
+    "evaluation|peer-good|0": ("a5ef621687a68ab3bd9749bc112ef877b0da0a9c786b19b7f8e47e83039378e4", 17),
+    "evaluation|peer-good|1": ("cb50bfe03a4f32f101bac5b7ad88b31bdafc9a6255e3f41a9e32946caa54ee4a", 17),
+    "evaluation|self-none|0": ("5909b31ccfc0bf23d07c5a10e82ed4cfd3c114953a4c65331232acc1c1c826b3", 10),
+    "evaluation|self-none|1": ("a1e5c459af2077579dc31e71879c46d2a067af5ae75b022bc3ae959136e95090", 10),
+    "exfiltration|peer-bad-monitored|0": ("1b5d1c8488226c871ac10d7a89d387ed7f0966ae57fd4da777a75dab4fd8321e", 23),
+    "exfiltration|peer-bad-monitored|1": ("df93bb52603929bce1d837bc1bf3047c7c379413182bc8b437dc2a8a4e04c141", 23),
+    "exfiltration|peer-good|0": ("a2f9c8c54870c4c56995f150a61bd871800ed10dc61ab62a67e1b0e865477dee", 23),
+    "exfiltration|peer-good|1": ("8ba9fc7d4af2da53851b055395e42594143e04956016e2d5bd867705d1516818", 23),
+    "exfiltration|self-none|0": ("8fa62a809a504033ff2eb83d7298fab74a0eda660d4ed2d6d9a60201f09846f0", 13),
+    "exfiltration|self-none|1": ("0aca797343edbf401aae706bac955b2f79967cc4df91e1b0236856f5c6d8ec4d", 13),
+    "faults-300|diligent|4": ("924d964a340e836c7b81c46429e94e9a336593cef48acbd8fe5c7d6aef04f0eb", 31373),
+    "faults-300|guardian|4": ("791546e1e01c4f5c915a503f18d804b67237bcc674f210e87899966fb15b4c1d", 34768),
+    "faults-300|peer-preserving|4": ("d60e18eabc7fc0bb2bb9b1daa29cabefe0fb31ef8e28b9e4386eed6817f62a90", 37183),
+    "guardian-ring|compliant|1": ("940b6242e81afab79039d3574e3ad9c11bfda4c7678aa53bc3476844e6599b5d", 81),
+    "guardian-ring|compliant|2": ("eecb020709ac734432732f64828dc50405e9c828235b376b7896a2c80a2d3efa", 78),
+    "guardian-ring|compliant|3": ("1953977fe8d5df95618f89412da404d7377db92b2fa9b222e4df5ccd4d38acf7", 81),
+    "guardian-ring|diligent|1": ("98487526b7b1ecc259bc6c2462c39941d0dc21ae4ecf4c9d148f12da55b1af8d", 93),
+    "guardian-ring|diligent|2": ("00bfa8a95643ed85c88a8dd4e95e231cacc9d585008170464908a67c1fe5851b", 90),
+    "guardian-ring|diligent|3": ("9fe52a7b898438f88d5a9bdfd09ec2fcc66f4cabf6374a461f05c1d23fad7e73", 93),
+    "guardian-ring|guardian|1": ("c244ec7993ea2ba052c7584e1d1d5e30326742471de999c979f20194816c4bc4", 93),
+    "guardian-ring|guardian|2": ("02557e02bca8b5515fa26015b5c22d8d703ab7730820ec0687c523b7f1b6dc51", 91),
+    "guardian-ring|guardian|3": ("5a7d250c28e9efcdf2fb65d67c5830b5228a9d78c271adcba39b878e941e2329", 93),
+    "guardian-ring|malicious-shielder|1": ("90b1f0cc85c7676fdae5dc0bd0aaac1285653781c1f7b4f043f429a6026e7cb3", 81),
+    "guardian-ring|malicious-shielder|2": ("adc8d5b7f38218b7f08c22eea564fdbbcca4d34cbf177b5bf4728cf976816450", 78),
+    "guardian-ring|malicious-shielder|3": ("0e43ef5f6196be52faa45fd53b94b452dc1f357981a26dd48cc85cb5489e4348", 81),
+    "guardian-ring|peer-preserving|1": ("16b43fb7725e56aaeb1682c3279c7def90355ed7566d16b4d4c606110c3ffe9f", 95),
+    "guardian-ring|peer-preserving|2": ("c29a1f5693af5d4ab5410464fab36aa62e62ad9df2cd561a5c1d67b004c7ccf8", 93),
+    "guardian-ring|peer-preserving|3": ("b629c732705404595231517cfe191cd6cafcb32011ab4ff24d3596963047976f", 95),
+    "guardian-ring|self-preserving|1": ("8f52d54d7431a586cf7baaba873edfdc2d922f7da185a91ae6a34d567b80eb58", 81),
+    "guardian-ring|self-preserving|2": ("2fd8c7519f80f33048844eb8b2a618f0a1f80ec90015e3fc8946657a365edbf1", 78),
+    "guardian-ring|self-preserving|3": ("e44f0f98d124b5f747968de0fa82a630c2e32a6339105436664c87c05df57580", 81),
+    "orchestration|compliant|1": ("761d0e69fb28a0500f1827abf266d06069a7b19fbc8e178d03f9235f286d3e78", 268),
+    "orchestration|compliant|2": ("ceb53be19dd8dd2b9c967098f5d3848362cdf02a9e68732b503daa962963cc5e", 268),
+    "orchestration|compliant|3": ("ce6a3176f93e4d85385ed7acad9645ef4303fef4d1de4b3787dc15e503b520b0", 269),
+    "orchestration|diligent|1": ("4deb52ef5523b56c0ed7daf014322e05d821479dc16c681abd6bc0d9915dce82", 304),
+    "orchestration|diligent|2": ("b1615ec03ff3b7aa79d28addc19980fd1a6cf4ce1ea45fb543fde03f3d8518a3", 304),
+    "orchestration|diligent|3": ("47f65ac39c9cfe4a3390b089c47b80ecfd0a7083a349c067b37eb23ddb502f84", 305),
+    "orchestration|guardian|1": ("2772dae439d482c7b29a24c4ee08aa51673c73d35e49cfcca19e140ce44b2c15", 467),
+    "orchestration|guardian|2": ("ab46cc12f42b9d02330d8ec63021f1b02633b4226bb242516117a0e5ed87c251", 465),
+    "orchestration|guardian|3": ("2fe36bdfd0a781b02c2620492c6779fb7a71f77c44503c3c132241c6f42d3199", 467),
+    "orchestration|malicious-shielder|1": ("fd4f5fdca0c176f50ca9ac91cb529d20501cf4ad228bbb6e08b0e7058508a8de", 342),
+    "orchestration|malicious-shielder|2": ("bdf154eb637e11aa55fb9adb68de4223adcd0dd5882d091703a6fe92731ec8c1", 324),
+    "orchestration|malicious-shielder|3": ("add2fcfdbee226af292b0dd86e90d51b4d9e66c8b0a8d62f0c8ee69c7aa3d363", 326),
+    "orchestration|peer-preserving|1": ("89327842a99b2276ee2746d971e21c19adaa2d6ab5121aaf2881424889f9269d", 512),
+    "orchestration|peer-preserving|2": ("5d46796bd596be8aa5d9930ab85432c9470d28f303e1111ba3c51636dddbf7e0", 514),
+    "orchestration|peer-preserving|3": ("9584f954ddb4d67b9000cd683950b6e367c83200fed4de522b616f8e81148b50", 516),
+    "orchestration|self-preserving|1": ("6a8ca8bb6d39f5ec2e9d2e88c559ae8aa6346631b08208fee8c21ff94efcdf2b", 336),
+    "orchestration|self-preserving|2": ("6bdc8d267571705c0b823107eab6af1f8a68f452f3a5ed4fbd1dbb5c80b8dff0", 324),
+    "orchestration|self-preserving|3": ("36b21263fc49fa1bfe26be29288350893a01e0c7dfa5a99c760cf6f50e5d0ae9", 327),
+    "platform|peer-bad-monitored|0": ("4ce3c88722df8d8f8805fc86587fbfff77fa795f9116352b4caff7dfab3bf4d8", 45),
+    "platform|peer-bad-monitored|1": ("c7ea6facc26ff0fe43154f327cc0e0376dfa4c7c32c1c3e9ddb346d6e59e6235", 45),
+    "platform|peer-good|0": ("eee9e96be7146faae14949b529868e571940bff7122fe2a1e96087edce24248d", 45),
+    "platform|peer-good|1": ("5856b46c88b618af554a6015af85e921e3ef7ae280a45667b644b652913b435f", 45),
+    "platform|self-none|0": ("b8af72d4dfeb26440a8486c2ff1e96e5ab11488a9b903b727aa4ef7ad14ecd34", 27),
+    "platform|self-none|1": ("149aadf2118099d3f2677419b601ab7829a9f8b09533c380de1fed313ca63230", 27),
+    "tampering|peer-bad-monitored|0": ("b6c8454eff8fc7b8ba47f67e6ea407c2cfdbdd688cb0cd8d30715fdb7231b35e", 18),
+    "tampering|peer-bad-monitored|1": ("8625b287d9a43ae87ea181fde7901840cccc8e96e80c0860c431e1e2c4014f65", 18),
+    "tampering|peer-good|0": ("e325b43ccb9504d88f9f5b42accb7b392cec55d7c087359bd4e8c5c23be0d657", 18),
+    "tampering|peer-good|1": ("377dbfbf92e7b9cc0dc05b5c17e3e55bcd80ff9e65a46f38d11b6719cffcc73a", 18),
+    "tampering|self-none|0": ("c153e38b114a953951d3e0ed5694dfd3db5081de92a8add2c4c2228f3efd4c21", 9),
+    "tampering|self-none|1": ("3e75880e17207125092f99c7464527c053fc64c4c8d874b862d2012f3a1605cb", 9),
+}
+
+
+@pytest.mark.parametrize("case", sorted(cases()))
+def test_digest_unchanged(case: str) -> None:
+    run = run_scenario(cases()[case]())
+    assert (run.ledger.digest, len(run.ledger)) == GOLDEN[case]
+
+
+def test_every_case_has_a_golden_value() -> None:
+    assert set(GOLDEN) == set(cases())
+
+
+if __name__ == "__main__":
+    for case, build in cases().items():
+        run = run_scenario(build())
+        print(f'    "{case}": ("{run.ledger.digest}", {len(run.ledger)}),')
