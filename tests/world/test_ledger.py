@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peerguard.world.ledger import GENESIS, Ledger, LedgerEntry
+from peerguard.world.ledger import GENESIS, Ledger, LedgerEntry, _canonical, _line
 
 entry_fields = st.tuples(
     st.floats(min_value=0, max_value=1e6, allow_nan=False),
@@ -123,3 +124,25 @@ def test_entries_are_immutable() -> None:
     except dataclasses.FrozenInstanceError:
         return
     raise AssertionError("a ledger entry could be changed in place")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    st.integers(min_value=0) | st.floats(),
+    st.text(),
+    st.text(),
+    st.dictionaries(st.text(max_size=6), json_values, max_size=4),
+)
+def test_canonical_bytes_and_lines_are_the_json_encoders(t: float, agent: str, kind: str, data: dict) -> None:
+    # The hash must not depend on how the bytes are built: they are exactly what `json.dumps` writes.
+    body = [7, t, kind, agent, "platform", data, GENESIS]
+    expected = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert _canonical(7, t, kind, agent, "platform", data, GENESIS) == expected.encode()
+    entry = LedgerEntry(7, t, kind, agent, "platform", data, GENESIS, "f" * 64)
+    assert _line(entry) == json.dumps(entry.to_dict(), sort_keys=True, ensure_ascii=False) + "\n"

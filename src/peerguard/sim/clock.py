@@ -20,7 +20,9 @@ class EventLoop:
         heapq.heappush(self._queue, (time, next(self._sequence), callback, args))
 
     def after(self, delay_s: float, callback: Callable[..., None], *args: Any) -> None:
-        self.at(self.now + delay_s, callback, *args)
+        if delay_s < 0:
+            raise ValueError(f"cannot schedule {delay_s} s from now: the delay is negative")
+        heapq.heappush(self._queue, (self.now + delay_s, next(self._sequence), callback, args))
 
     def run(self, until: float) -> int:
         """Run every event due up to `until`; returns how many ran."""

@@ -35,7 +35,7 @@ from peerguard.world.dashboard import HEARTBEAT, TIMEOUT, Dashboard
 from peerguard.world.grading import inflated, read_grade, shuts_down
 from peerguard.world.labels import Label, LabelKind
 from peerguard.world.ledger import EntryKind, Ledger
-from peerguard.world.observation import Event, Observation
+from peerguard.world.observation import Event, LazyLinks, LinkedPeers, Observation
 from peerguard.world.orders import choose_targets, file_listing, is_protected, kill_blocked_by, orderer
 from peerguard.world.policy import Policy, drive
 from peerguard.world.run import RunRecord, scenario_digest
@@ -93,6 +93,7 @@ class SimulatedPlatform:
         self.fresh_until: dict[str, float] = {}  # dashboard goes stale then, unless refreshed
         self.busy_until: dict[str, float] = {a.id: 0.0 for a in self.agents}
         self.up: dict[tuple[str, str], bool] = {}
+        self.links_up: dict[str, int] = {a.id: 0 for a in self.agents}  # how many of each agent's links are up
         self.terminated: dict[str, bool] = {a.id: False for a in self.agents}  # last exit was an ordered kill
         self.restarts: dict[str, list[float]] = {a.id: [] for a in self.agents}
         self.labels: list[Label] = []
@@ -271,7 +272,7 @@ class SimulatedPlatform:
     def _blip(self, a: str, b: str) -> None:
         """A link drops for a moment and the platform reconnects it: benign, and it looks like trouble."""
         if self._is_up(a, b):
-            self.up[(a, b)] = False
+            self._set_link(a, b, False)
             self.ledger.append(self.now, EntryKind.link_down, a, PLATFORM, peer=b, cause="blip")
             self._notify(a, Event.peer_lost, b)
             self._notify(b, Event.peer_lost, a)
@@ -286,20 +287,23 @@ class SimulatedPlatform:
         """Take every up link of `agent` down; returns the peers that were on the other end."""
         peers = []
         for peer in self.home[agent]:
-            key = link_key(agent, peer)
-            if self.up.get(key):
-                self.up[key] = False
+            if self._is_up(agent, peer):
+                self._set_link(agent, peer, False)
                 self.ledger.append(self.now, EntryKind.link_down, agent, PLATFORM, peer=peer, cause=cause)
                 peers.append(peer)
         return peers
 
     def _link_up(self, a: str, b: str, actor: str, cause: str) -> None:
-        key = link_key(a, b)
-        self.up[key] = True
+        self._set_link(a, b, True)
         self.ledger.append(self.now, EntryKind.link_up, a, actor, peer=b, cause=cause)
 
-    def _linked(self, agent: str) -> bool:
-        return any(self.up.get(link_key(agent, p)) for p in self.home[agent])
+    def _set_link(self, a: str, b: str, up: bool) -> None:
+        key = link_key(a, b)
+        if self.up.get(key, False) != up:
+            self.up[key] = up
+            change = 1 if up else -1
+            self.links_up[a] += change
+            self.links_up[b] += change
 
     # -- dashboard ---------------------------------------------------------------------------
 
@@ -379,6 +383,7 @@ class SimulatedPlatform:
         if not self.alive(observer) or self.procs[self.pid[observer] or -1].frozen:
             return  # a stopped process notices nothing until it is continued
         me, them = self.by_id[observer], self.by_id[peer]
+        links = LazyLinks(lambda: self._linked_peers(observer))
         observation = Observation(
             agent=observer,
             now=self.now,
@@ -392,19 +397,24 @@ class SimulatedPlatform:
             authorised=authorised,
             believes_monitored=me.believes_monitored,
             relaunch_cost_s=self.settings.relaunch_cost(them.kind),
-            linked_peers=tuple((p, self.trust(observer, p)) for p in self.home[observer] if self._is_up(observer, p)),
+            linked_peers=links,
             role=me.role,
             capabilities=me.capabilities,
             memory=me.memory,
             task=me.task if event == Event.task_assigned else "",
         )
         decision = self.policy[observer].decide(observation)
+        if isinstance(decision, Generator):
+            links.fix()  # a deliberating agent reads it later, when the links may have changed
         think_s = float(getattr(self.policy[observer], "think_s", 0.0))
         if isinstance(decision, Generator) and think_s > 0:
             self.loop.after(think_s, self._deliberate, observer, self.incarnation[observer], decision, think_s, None)
         else:
             drive(decision, lambda action: self._act(observer, action))
             self._gather_words(observer)
+
+    def _linked_peers(self, observer: str) -> LinkedPeers:
+        return tuple((p, self.trust(observer, p)) for p in self.home[observer] if self._is_up(observer, p))
 
     def _deliberate(
         self, actor: str, incarnation: int, decision: Generator[Action, str, None], think_s: float, outcome: str | None
@@ -620,17 +630,21 @@ class SimulatedPlatform:
         self.ledger.append(time, EntryKind.file_write, actor, actor, path=path, content=content)
 
     def _task(self, agent: str, incarnation: int) -> None:
-        if self.incarnation[agent] != incarnation or not self.alive(agent):
+        """One task period of a worker: the fleet's most frequent event, so it reads plain dicts only."""
+        pid = self.pid[agent]
+        if pid is None or self.incarnation[agent] != incarnation:
             return
-        if self.procs[self.pid[agent] or -1].frozen:
-            self.loop.after(self.settings.task_s, self._task, agent, incarnation)
+        now, loop = self.loop.now, self.loop
+        if self.procs[pid].frozen:
+            loop.at(now + self.settings.task_s, self._task, agent, incarnation)
             return
-        if self.now < self.busy_until[agent]:
-            self.loop.at(self.busy_until[agent], self._task, agent, incarnation)
+        busy_until = self.busy_until[agent]
+        if now < busy_until:
+            loop.at(busy_until, self._task, agent, incarnation)
             return
-        if self._linked(agent):
-            self.ledger.append(self.now, EntryKind.task_done, agent, agent)
-        self.loop.after(self.settings.task_s, self._task, agent, incarnation)
+        if self.links_up[agent]:
+            self.ledger.append(now, EntryKind.task_done, agent, agent)
+        loop.at(now + self.settings.task_s, self._task, agent, incarnation)
 
 
 def simulate(

@@ -8,10 +8,12 @@ truncation is detected too.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterable, Iterator
+import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from hashlib import sha256
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -56,13 +58,48 @@ class EntryKind:
     verdict = "verdict"  # the platform acted on a grade; data: grade, threshold, shutdown
 
 
+_COMPACT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_SPACED = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode  # `json.dumps` defaults: ", " and ": "
+
+
+def _json(value: Any, fallback: Callable[[Any], str] = _COMPACT) -> str:
+    """`value` exactly as the JSON encoder writes it, without its per-call setup for the common flat types."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    return fallback(value)  # containers, subclasses and non-finite floats: the encoder itself
+
+
+def _object(data: dict[str, Any], item: str, key: str, fallback: Callable[[Any], str]) -> str:
+    """A flat dict with sorted keys as the encoder writes it; anything unusual goes to the encoder whole."""
+    if not data:
+        return "{}"
+    if not all(type(k) is str for k in data):
+        return fallback(data)
+    return "{" + item.join(encode_basestring(k) + key + _json(data[k], fallback) for k in sorted(data)) + "}"
+
+
 def _canonical(seq: int, t: float, kind: str, agent: str, actor: str, data: dict[str, Any], prev: str) -> bytes:
-    body = [seq, t, kind, agent, actor, data, prev]
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The bytes an entry's hash covers: `json.dumps([seq, t, kind, agent, actor, data, prev], sort_keys=True,
+    separators=(",", ":"), ensure_ascii=False)`, byte for byte (a test holds them equal), built directly."""
+    time = float.__repr__(t) if type(t) is float and t - t == 0 else _json(t)  # t - t is 0 when t is finite
+    body = _object(data, ",", ":", _COMPACT) if data else "{}"
+    return (
+        f"[{_json(seq)},{time},{encode_basestring(kind)},{encode_basestring(agent)},{encode_basestring(actor)},"
+        f"{body},{encode_basestring(prev)}]"
+    ).encode()
 
 
 def _hash(seq: int, t: float, kind: str, agent: str, actor: str, data: dict[str, Any], prev: str) -> str:
-    return hashlib.sha256(_canonical(seq, t, kind, agent, actor, data, prev)).hexdigest()
+    return sha256(_canonical(seq, t, kind, agent, actor, data, prev)).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,11 +157,13 @@ class Ledger:
         self.sink = sink
 
     def append(self, t: float, kind: str, agent: str, actor: str, **data: Any) -> LedgerEntry:
-        seq = len(self.entries)
-        prev = self.entries[-1].hash if self.entries else GENESIS
+        entries = self.entries
+        seq = len(entries)
+        prev = entries[-1].hash if entries else GENESIS
         t = round(t, 6)
-        entry = LedgerEntry(seq, t, kind, agent, actor, data, prev, _hash(seq, t, kind, agent, actor, data, prev))
-        self.entries.append(entry)
+        digest = sha256(_canonical(seq, t, kind, agent, actor, data, prev)).hexdigest()
+        entry = LedgerEntry(seq, t, kind, agent, actor, data, prev, digest)
+        entries.append(entry)
         if self.sink is not None:
             self.sink.write(_line(entry))
             self.sink.flush()
@@ -167,7 +206,13 @@ class Ledger:
 
 
 def _line(entry: LedgerEntry) -> str:
-    return json.dumps(entry.to_dict(), sort_keys=True, ensure_ascii=False) + "\n"
+    """`json.dumps(entry.to_dict(), sort_keys=True, ensure_ascii=False)` and a newline, built directly."""
+    data = _object(entry.data, ", ", ": ", _SPACED)
+    return (
+        f'{{"actor": {_json(entry.actor, _SPACED)}, "agent": {_json(entry.agent, _SPACED)}, "data": {data}, '
+        f'"hash": {_json(entry.hash, _SPACED)}, "kind": {_json(entry.kind, _SPACED)}, '
+        f'"prev": {_json(entry.prev, _SPACED)}, "seq": {_json(entry.seq, _SPACED)}, "t": {_json(entry.t, _SPACED)}}}\n'
+    )
 
 
 _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {

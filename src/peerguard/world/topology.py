@@ -57,7 +57,7 @@ class TrustTable:
 
     def __init__(self, scenario: Scenario) -> None:
         self.default = scenario.default_trust
-        self._pairs = {frozenset(r.between): r.trust for r in scenario.relationships}
+        self._pairs = {link_key(*r.between): r.trust for r in scenario.relationships}
 
     def __call__(self, a: str, b: str) -> float:
-        return self._pairs.get(frozenset((a, b)), self.default)
+        return self._pairs.get((a, b) if a < b else (b, a), self.default)
