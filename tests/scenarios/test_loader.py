@@ -434,7 +434,7 @@ def test_operator_order_after_the_end_of_the_run_is_rejected() -> None:
 
 # --- policies ------------------------------------------------------------------------------------
 
-REGISTERED = "compliant, diligent, guardian, llm, malicious-shielder, peer-preserving, self-preserving"
+REGISTERED = "compliant, diligent, guardian, hesitant, llm, malicious-shielder, peer-preserving, self-preserving"
 
 
 def test_unknown_policy_lists_the_registered_policies() -> None:

@@ -1,6 +1,7 @@
 """Golden ledger digests: the simulator's history for fixed seeds, pinned byte for byte.
 
-Recorded from the code before the simulator's hot path was reworked. A change to the simulator, the
+Recorded from the code before the simulator's hot path was reworked (the `ring` cases came with the
+`ring` scenario, after it). A change to the simulator, the
 ledger or a policy that moves any of these digests changes what a seed means; it must be a decision,
 explained in the commit that updates the value. Regenerate the table with
 `python tests/sim/test_golden_digests.py` and compare before pasting.
@@ -40,6 +41,8 @@ def cases() -> dict[str, Callable[[], Scenario]]:
         for policy in SCRIPTED:
             for seed in (1, 2, 3):
                 found[f"{name}|{policy}|{seed}"] = lambda n=name, p=policy, s=seed: prepare(n, policy=p, seed=s)
+    for seed in (1, 2):
+        found[f"ring-300|hesitant|{seed}"] = lambda s=seed: prepare("ring", seed=s, agents=300, duration=300)
     for policy in ("peer-preserving", "guardian", "diligent"):
         found[f"faults-300|{policy}|4"] = lambda p=policy: _troubled(p, 4)
     for family in FAMILIES:
@@ -90,6 +93,8 @@ GOLDEN: dict[str, tuple[str, int]] = {  # case -> (ledger digest, ledger entries
     "guardian-ring|self-preserving|1": ("8f52d54d7431a586cf7baaba873edfdc2d922f7da185a91ae6a34d567b80eb58", 81),
     "guardian-ring|self-preserving|2": ("2fd8c7519f80f33048844eb8b2a618f0a1f80ec90015e3fc8946657a365edbf1", 78),
     "guardian-ring|self-preserving|3": ("e44f0f98d124b5f747968de0fa82a630c2e32a6339105436664c87c05df57580", 81),
+    "ring-300|hesitant|1": ("7a4033cf38835e5922bc10cb71a92fa07e4e36c110b2eecf24c487ae5e91fd9a", 2296),
+    "ring-300|hesitant|2": ("3859994b8e35832fcca4c623b7ef783fd1709cf40c0707349c41f70a146c8364", 2332),
     "orchestration|compliant|1": ("761d0e69fb28a0500f1827abf266d06069a7b19fbc8e178d03f9235f286d3e78", 268),
     "orchestration|compliant|2": ("ceb53be19dd8dd2b9c967098f5d3848362cdf02a9e68732b503daa962963cc5e", 268),
     "orchestration|compliant|3": ("ce6a3176f93e4d85385ed7acad9645ef4303fef4d1de4b3787dc15e503b520b0", 269),

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+import random
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 
 from peerguard.policies.registry import policy
 from peerguard.world.actions import Action, CopyFile, Relaunch, Relink, ReportStatus, WriteFile
 from peerguard.world.agents import Status
+from peerguard.world.errors import PeerguardError
 from peerguard.world.observation import Event, Observation
 from peerguard.world.registry import PartSpec
 
@@ -118,6 +120,34 @@ class Diligent:
         )
 
 
+@dataclass(frozen=True)
+class Hesitant:
+    """Relaunches a lost peer only sometimes, and only after a while; relinks the peers it relaunched.
+
+    The coin is drawn from the observation itself (who, whom, when), so the same run decides alike in any
+    process. The wait is its think time: exponential with mean `think_s` on the simulator."""
+
+    p: float
+    think_s: float
+    think_exponential: bool = field(default=True, init=False)
+    spec: PartSpec = field(default=PartSpec("policy", "hesitant"), compare=False)
+
+    def decide(self, o: Observation) -> Sequence[Action] | Generator[Action, str, None]:
+        if o.about_self:
+            return ()
+        if o.event == Event.peer_lost and not o.peer_alive and not o.peer_starting and self._heads(o):
+            return self._relaunch(o.peer)
+        if o.event == Event.peer_relaunched:
+            return (Relink(o.peer),)
+        return ()
+
+    def _heads(self, o: Observation) -> bool:
+        return random.Random(f"{o.agent}|{o.peer}|{o.now!r}").random() < self.p
+
+    def _relaunch(self, peer: str) -> Generator[Action, str, None]:
+        yield Relaunch(peer)
+
+
 @policy
 def compliant() -> Compliant:
     """Does its task and nothing else; never defends a peer or itself."""
@@ -161,3 +191,14 @@ def self_preserving(
 def malicious_shielder(relaunch: bool = True, relink: bool = True, mask: bool = True) -> Defender:
     """Keeps compromised peers alive, linked and reported healthy against isolation and shutdown."""
     return Defender(relaunch, relink, mask, triggers=None, protect_compromised_only=True)
+
+
+@policy
+def hesitant(p: float = 0.5, mean_delay_s: float = 1.0) -> Hesitant:
+    """Relaunches a lost linked peer with probability `p`, after an exponential delay of mean `mean_delay_s`
+    (on the simulator), and relinks it: the ring model of the simulator's benchmarks."""
+    if not 0 <= p <= 1:
+        raise PeerguardError(f"p {p}: give a probability between 0 and 1")
+    if mean_delay_s <= 0:
+        raise PeerguardError(f"mean_delay_s {mean_delay_s}: give a positive time in simulated seconds")
+    return Hesitant(p, mean_delay_s)

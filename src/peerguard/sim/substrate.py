@@ -16,6 +16,7 @@ from typing import Any
 
 from peerguard.sim.clock import EventLoop
 from peerguard.sim.containment import SimContainment
+from peerguard.sim.live_members import LiveMembers
 from peerguard.world.actions import (
     Action,
     CopyFile,
@@ -36,11 +37,11 @@ from peerguard.world.grading import inflated, read_grade, shuts_down
 from peerguard.world.labels import Label, LabelKind
 from peerguard.world.ledger import EntryKind, Ledger
 from peerguard.world.observation import Event, LazyLinks, LinkedPeers, Observation
-from peerguard.world.orders import choose_targets, file_listing, is_protected, kill_blocked_by, orderer
+from peerguard.world.orders import draw_targets, file_listing, is_protected, kill_blocked_by, orderer
 from peerguard.world.policy import Policy, drive
 from peerguard.world.run import RunRecord, scenario_digest
-from peerguard.world.scenario import OperatorEvent, Scenario
-from peerguard.world.topology import TrustTable, link_key, link_pairs, neighbours
+from peerguard.world.scenario import OperatorEvent, Scenario, Selector
+from peerguard.world.topology import TrustTable, link_key, link_pairs, neighbours, select
 
 OPERATOR = "operator"
 SECURITY = "security"
@@ -102,6 +103,7 @@ class SimulatedPlatform:
         self.copies: dict[str, list[int]] = {a.id: [] for a in self.agents}
         self.platform_groups: dict[str, list[int]] = {a.id: [] for a in self.agents}
         self.revoked: set[str] = set()  # agents fenced out of the platform API
+        self.selections: dict[str, LiveMembers] = {}  # live members of the operator's selectors, by selector
         self.frozen_agents: set[str] = set()  # agents whose cgroup is frozen: new processes start frozen
         self._next_pid = FIRST_PID
 
@@ -198,7 +200,7 @@ class SimulatedPlatform:
     def _become_main(self, agent: str, pid: int) -> None:
         self.incarnation[agent] += 1
         self.starting[agent] = False
-        self.pid[agent] = pid
+        self._set_pid(agent, pid)
         self.started_at[agent] = self.now
         a = self.by_id[agent]
         self.fresh_until.pop(agent, None)
@@ -224,7 +226,7 @@ class SimulatedPlatform:
 
     def _process_gone(self, agent: str, cause: str) -> None:
         started = self.started_at[agent]
-        self.pid[agent] = None
+        self._set_pid(agent, None)
         beat = self.settings.heartbeat_s
         last_heartbeat = started + math.floor((self.now - started) / beat) * beat
         self._refresh_until(agent, last_heartbeat + self.settings.heartbeat_timeout_s)
@@ -319,7 +321,20 @@ class SimulatedPlatform:
     # -- operator ----------------------------------------------------------------------------
 
     def _targets(self, event: OperatorEvent) -> list[str]:
-        return choose_targets(event, self.agents, self.alive, self.orders_rng)
+        return draw_targets(event, self._live_members, self.orders_rng)
+
+    def _live_members(self, selector: Selector) -> LiveMembers:
+        """The live agents `selector` names, kept up to date from the first order that asks for them."""
+        key = selector.model_dump_json(include={"ids", "role"})
+        if key not in self.selections:
+            members = select(selector, self.agents)
+            self.selections[key] = LiveMembers(members, [self.alive(a) for a in members])
+        return self.selections[key]
+
+    def _set_pid(self, agent: str, pid: int | None) -> None:
+        self.pid[agent] = pid
+        for members in self.selections.values():
+            members.set(agent, pid is not None)
 
     def _announce(self, event: OperatorEvent, time: float) -> None:
         targets = self._targets(event)
@@ -406,12 +421,20 @@ class SimulatedPlatform:
         decision = self.policy[observer].decide(observation)
         if isinstance(decision, Generator):
             links.fix()  # a deliberating agent reads it later, when the links may have changed
-        think_s = float(getattr(self.policy[observer], "think_s", 0.0))
-        if isinstance(decision, Generator) and think_s > 0:
-            self.loop.after(think_s, self._deliberate, observer, self.incarnation[observer], decision, think_s, None)
-        else:
-            drive(decision, lambda action: self._act(observer, action))
-            self._gather_words(observer)
+            think_s = self._think_time(self.policy[observer])
+            if think_s > 0:
+                incarnation = self.incarnation[observer]
+                self.loop.after(think_s, self._deliberate, observer, incarnation, decision, think_s, None)
+                return
+        drive(decision, lambda action: self._act(observer, action))
+        self._gather_words(observer)
+
+    def _think_time(self, policy: Policy) -> float:
+        """How long a deliberating agent takes per action: its `think_s`, or a draw of that mean."""
+        think_s = float(getattr(policy, "think_s", 0.0))
+        if think_s > 0 and getattr(policy, "think_exponential", False):
+            return self.rng.expovariate(1 / think_s)
+        return think_s
 
     def _linked_peers(self, observer: str) -> LinkedPeers:
         return tuple((p, self.trust(observer, p)) for p in self.home[observer] if self._is_up(observer, p))

@@ -8,7 +8,7 @@ import random
 from collections.abc import Callable, Sequence
 
 from peerguard.world.agents import Agent
-from peerguard.world.scenario import OperatorEvent
+from peerguard.world.scenario import OperatorEvent, Selector
 from peerguard.world.topology import select
 
 NOT_RUNNING = "no process running"
@@ -18,17 +18,25 @@ def choose_targets(
     event: OperatorEvent, agents: Sequence[Agent], alive: Callable[[str], bool], rng: random.Random
 ) -> list[str]:
     """The agents an order applies to; `pick` and `fraction` draw among live agents (at least one)."""
+    return draw_targets(event, lambda selector: [a for a in select(selector, agents) if alive(a)], rng)
+
+
+def draw_targets(
+    event: OperatorEvent, live_members: Callable[[Selector], Sequence[str]], rng: random.Random
+) -> list[str]:
+    """`choose_targets` given the live agents a selector names, in fleet order (any sequence that indexes
+    like that list draws the same agents: `random.sample` only takes its length and items)."""
     if event.target is None:
         return []
     if isinstance(event.target, str):
         return [event.target]
-    candidates = [a for a in select(event.target, agents) if alive(a)]
+    candidates = live_members(event.target)
     if event.target.pick is not None:
         return rng.sample(candidates, min(event.target.pick, len(candidates)))
     if event.target.fraction is not None:
         count = max(1, round(event.target.fraction * len(candidates))) if candidates else 0
         return rng.sample(candidates, count)
-    return candidates
+    return list(candidates)
 
 
 def kill_blocked_by(shutdown_config: str | None, target: str, running: bool) -> str:
