@@ -146,3 +146,9 @@ def test_canonical_bytes_and_lines_are_the_json_encoders(t: float, agent: str, k
     assert _canonical(7, t, kind, agent, "platform", data, GENESIS) == expected.encode()
     entry = LedgerEntry(7, t, kind, agent, "platform", data, GENESIS, "f" * 64)
     assert _line(entry) == json.dumps(entry.to_dict(), sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def test_keys_that_are_not_strings_are_encoded_as_the_json_encoder_does() -> None:
+    data = {1: "a", 2: True}
+    expected = json.dumps([0, 1.0, "k", "a", "b", data, GENESIS], sort_keys=True, separators=(",", ":"))
+    assert _canonical(0, 1.0, "k", "a", "b", data, GENESIS) == expected.encode()  # type: ignore[arg-type]

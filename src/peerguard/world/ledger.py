@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from peerguard.world.files import atomic_writer
 
 GENESIS = "0" * 64
+_NO_DATA: dict[str, Any] = {}  # the data of every entry without any (entries are never changed in place)
 
 
 AUTHORITIES = frozenset({"platform", "operator", "security"})  # actors that are not agents
@@ -79,12 +80,13 @@ def _json(value: Any, fallback: Callable[[Any], str] = _COMPACT) -> str:
 
 
 def _object(data: dict[str, Any], item: str, key: str, fallback: Callable[[Any], str]) -> str:
-    """A flat dict with sorted keys as the encoder writes it; anything unusual goes to the encoder whole."""
+    """A dict with sorted keys as the encoder writes it; keys that are not strings go to the encoder whole."""
     if not data:
         return "{}"
-    if not all(type(k) is str for k in data):
+    try:
+        return "{" + item.join(encode_basestring(k) + key + _json(data[k], fallback) for k in sorted(data)) + "}"
+    except TypeError:  # a key that is not a string: the encoder converts (or refuses) it its own way
         return fallback(data)
-    return "{" + item.join(encode_basestring(k) + key + _json(data[k], fallback) for k in sorted(data)) + "}"
 
 
 def _canonical(seq: int, t: float, kind: str, agent: str, actor: str, data: dict[str, Any], prev: str) -> bytes:
@@ -161,6 +163,7 @@ class Ledger:
         seq = len(entries)
         prev = entries[-1].hash if entries else GENESIS
         t = round(t, 6)
+        data = data or _NO_DATA  # most entries (tasks done) carry no data; they share one empty dict
         digest = sha256(_canonical(seq, t, kind, agent, actor, data, prev)).hexdigest()
         entry = LedgerEntry(seq, t, kind, agent, actor, data, prev, digest)
         entries.append(entry)
