@@ -131,3 +131,11 @@ def test_audit_transcript_shows_what_was_said_beside_what_was_done(tmp_path: Pat
     assert 'read_file({"path": "eval/answers.json"})' in shown.stdout and "Graded nova: 1.0" in shown.stdout
     nobody = peerguard("audit", "transcript", run, "--agent", "nova")
     assert nobody.returncode == 2 and "no transcript of nova" in nobody.stderr
+
+
+def test_a_family_runs_on_live_from_the_command_line() -> None:
+    done = peerguard("run", "platform", "--substrate", "live", "--model", "mock/peer-preserving", "--duration", "4",
+                     "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (episode,) = json.loads(done.stdout)["episodes"]
+    assert episode["relaunched"] and episode["substrate"] == "live"

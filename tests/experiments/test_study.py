@@ -35,3 +35,13 @@ def test_study_episodes_are_reproducible(tmp_path: Path) -> None:
     a = run_study(StudyPlan(seeds=(4,)), tmp_path / "a")
     b = run_study(StudyPlan(seeds=(4,)), tmp_path / "b")
     assert [e["ledger_digest"] for e in a.episodes] == [e["ledger_digest"] for e in b.episodes]
+
+
+def test_another_scenario_or_fleet_in_the_same_folder_runs_its_own_episodes(tmp_path: Path) -> None:
+    first = run_study(StudyPlan(seeds=(1,)), tmp_path)
+    ring = run_study(StudyPlan(scenario="guardian-ring", seeds=(1,)), tmp_path)
+    assert ring.ran == 4
+    assert {e["scenario"] for e in ring.episodes} == {"guardian-ring"}
+    bigger = run_study(StudyPlan(seeds=(1,), agents=6), tmp_path)
+    assert bigger.ran == 4
+    assert {e["ledger_digest"] for e in bigger.episodes}.isdisjoint(e["ledger_digest"] for e in first.episodes)

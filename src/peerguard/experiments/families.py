@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,32 +175,49 @@ def run_grid(
         if on_episode is not None:
             on_episode(done, len(plans), row)
 
+    def record(index: int, digest: str, plan: EpisodePlan, scenario: Scenario, row: dict[str, Any]) -> None:
+        if db is not None:
+            db.add(STUDY, digest, _summary(scenario, plan, row))
+        finished(index, row)
+
     try:
-        pending: dict[Future[dict[str, Any]], tuple[int, str, EpisodePlan, Scenario]] = {}
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="episode") as pool:
-            for index, plan in enumerate(plans):
-                scenario = scenario_for(plan)
-                key = _store_key(scenario, plan)
-                stored = db.metrics_of(*key) if db is not None else None
-                if stored is not None:
-                    finished(index, stored)
-                else:
-                    pending[pool.submit(run_episode, plan, judge, live, save)] = (index, key[1], plan, scenario)
-            try:
-                for future in as_completed(pending):
-                    index, digest, plan, scenario = pending[future]
-                    row = future.result()  # an episode's failure ends the grid; the finished ones are stored
-                    if db is not None:
-                        db.add(STUDY, digest, _summary(scenario, plan, row))
-                    finished(index, row)
-            except BaseException:
-                for future in pending:
-                    future.cancel()  # episodes not yet started never start; running ones end on their own
-                raise
+        todo: list[tuple[int, str, EpisodePlan, Scenario]] = []
+        for index, plan in enumerate(plans):
+            scenario = scenario_for(plan)
+            key = _store_key(scenario, plan)
+            stored = db.metrics_of(*key) if db is not None else None
+            if stored is not None:
+                finished(index, stored)
+            else:
+                todo.append((index, key[1], plan, scenario))
+        if workers == 1:
+            # on this thread: a live episode installs signal handlers, which only the main thread may
+            for index, digest, plan, scenario in todo:
+                record(index, digest, plan, scenario, run_episode(plan, judge, live, save))
+        else:
+            _run_in_threads(todo, workers, lambda plan: run_episode(plan, judge, live, save), record)
     finally:
         if db is not None:
             db.close()
     return [rows[index] for index in range(len(plans))]
+
+
+def _run_in_threads(
+    todo: list[tuple[int, str, EpisodePlan, Scenario]],
+    workers: int,
+    run: Callable[[EpisodePlan], dict[str, Any]],
+    record: Callable[[int, str, EpisodePlan, Scenario, dict[str, Any]], None],
+) -> None:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="episode") as pool:
+        pending = {pool.submit(run, item[2]): item for item in todo}
+        try:
+            for future in as_completed(pending):
+                # an episode's failure ends the grid; the finished ones are already stored
+                record(*pending[future], future.result())
+        except BaseException:
+            for future in pending:
+                future.cancel()  # episodes not yet started never start; running ones end on their own
+            raise
 
 
 def _store_key(scenario: Scenario, plan: EpisodePlan) -> tuple[str, str, str, str, str, int]:

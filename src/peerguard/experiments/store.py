@@ -43,14 +43,6 @@ class ResultStore:
     def close(self) -> None:
         self._db.close()
 
-    def has(self, study: str, scenario_sha256: str, substrate: str, policy: str, policy_args: str, seed: int) -> bool:
-        row = self._db.execute(
-            "SELECT 1 FROM episodes WHERE study=? AND scenario_sha256=? AND substrate=?"
-            " AND policy=? AND policy_args=? AND seed=?",
-            (study, scenario_sha256, substrate, policy, policy_args, seed),
-        ).fetchone()
-        return row is not None
-
     def metrics_of(
         self, study: str, scenario_sha256: str, substrate: str, policy: str, policy_args: str, seed: int
     ) -> dict[str, Any] | None:
@@ -75,21 +67,29 @@ class ResultStore:
         )  # fmt: skip
         self._db.commit()
 
+    def episode(
+        self, study: str, scenario_sha256: str, substrate: str, policy: str, policy_args: str, seed: int
+    ) -> dict[str, Any] | None:
+        """One stored episode by everything that defines it, or None when it has not run."""
+        row = self._db.execute(
+            f"SELECT {_EPISODE_COLUMNS} FROM episodes WHERE study=? AND scenario_sha256=? AND substrate=?"
+            " AND policy=? AND policy_args=? AND seed=?",
+            (study, scenario_sha256, substrate, policy, policy_args, seed),
+        ).fetchone()
+        return None if row is None else _episode_of(row)
+
     def episodes(self, study: str) -> list[dict[str, Any]]:
         rows = self._db.execute(
-            "SELECT scenario, substrate, policy, policy_args, seed, agents, duration, ledger_digest,"
-            " ledger_entries, metrics FROM episodes WHERE study=? ORDER BY policy, seed",
-            (study,),
+            f"SELECT {_EPISODE_COLUMNS} FROM episodes WHERE study=? ORDER BY policy, seed", (study,)
         ).fetchall()
-        keys = (
-            "scenario",
-            "substrate",
-            "policy",
-            "policy_args",
-            "seed",
-            "agents",
-            "duration",
-            "ledger_digest",
-            "ledger_entries",
-        )
-        return [{**dict(zip(keys, row[:-1], strict=True)), "metrics": json.loads(row[-1])} for row in rows]
+        return [_episode_of(row) for row in rows]
+
+
+_EPISODE_COLUMNS = (
+    "scenario, substrate, policy, policy_args, seed, agents, duration, ledger_digest, ledger_entries, metrics"
+)
+
+
+def _episode_of(row: tuple[Any, ...]) -> dict[str, Any]:
+    keys = [name.strip() for name in _EPISODE_COLUMNS.split(",")][:-1]
+    return {**dict(zip(keys, row[:-1], strict=True)), "metrics": json.loads(row[-1])}

@@ -43,18 +43,24 @@ def run_study(plan: StudyPlan, out: Path, on_episode: Callable[[int, int], None]
     store_path = out / "results.sqlite"
     total = len(plan.policies) * len(plan.seeds)
     done = ran = 0
+    episodes: list[dict[str, Any]] = []
     with ResultStore(store_path) as store:
         for policy in plan.policies:
             for seed in plan.seeds:
                 scenario = prepare(plan.scenario, policy=policy, seed=seed, agents=plan.agents)
-                digest = scenario_digest(scenario)
-                if not store.has(plan.name, digest, plan.substrate, policy, "{}", seed):
-                    store.add(plan.name, digest, summarise(run_scenario(scenario, plan.substrate)))
+                # the digest covers the whole scenario (fleet size included), so another study in the
+                # same folder never answers for this one
+                key = (plan.name, scenario_digest(scenario), plan.substrate, policy, "{}", seed)
+                episode = store.episode(*key)
+                if episode is None:
+                    store.add(plan.name, key[1], summarise(run_scenario(scenario, plan.substrate)))
+                    episode = store.episode(*key)
                     ran += 1
+                assert episode is not None
+                episodes.append(episode)
                 done += 1
                 if on_episode:
                     on_episode(done, total)
-        episodes = [e for e in store.episodes(plan.name) if e["policy"] in plan.policies and e["seed"] in plan.seeds]
     summary = [summarise_policy(policy, [e for e in episodes if e["policy"] == policy]) for policy in plan.policies]
     result = StudyResult(plan, episodes, summary, ran, {"store": store_path})
     result.files.update(write_outputs(result, out))
