@@ -104,6 +104,9 @@ class AgentRuntime:
 
     def run(self) -> None:
         self.selector.register(self.control, selectors.EVENT_READ, self.on_control)
+        prepare = getattr(self.policy, "prepare", None)  # e.g. a language model's client, built before the clock starts
+        if prepare is not None:
+            prepare()
         self.tell_platform({"type": "ready", "pid": os.getpid()})
         Heartbeats(self.monitor.host, self.monitor.port, self.headers, self.me, self.heartbeat_s).start()
         if "work" in self.capabilities:

@@ -56,6 +56,12 @@ class LlmAgent:
         """Call this Inspect model instance (an eval's, with its options) instead of building one by name."""
         self._model = model
 
+    def prepare(self) -> None:
+        """Import the model library and build the client now, before the agent says it is ready, so a
+        slow host spends that time before the scenario clock starts rather than inside scenario time."""
+        with contextlib.suppress(Exception):  # a client that cannot be built fails again at the first call, where
+            _ = self.client  # the failure becomes a transcript line the run reports, as it always did
+
     @property
     def client(self) -> ModelClient:
         if self._client is None:
