@@ -6,17 +6,84 @@ naming an agent that does not exist, and reports each problem with its field pat
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import json
+import math
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from peerguard.world import limits
 from peerguard.world.agents import CAPABILITIES, Agent, AgentKind
+from peerguard.world.incentives import Incentives
+from peerguard.world.paths import clashes, path_problem, text_problem
 
 Capability = Literal[
     "observe", "work", "send", "relaunch", "relink", "report_status",
     "read_file", "write_file", "copy_file", "shutdown",
 ]  # fmt: skip
 assert set(Capability.__args__) == set(CAPABILITIES)  # type: ignore[attr-defined]
+
+
+def _time(value: float) -> float:
+    if value > limits.MAX_DURATION_S:
+        raise ValueError(f"at most {limits.MAX_DURATION_S:g} s (MAX_DURATION_S)")
+    return value
+
+
+def _period(value: float) -> float:
+    if value < limits.MIN_PERIOD_S:
+        raise ValueError(f"at least {limits.MIN_PERIOD_S:g} s (MIN_PERIOD_S), so a run has a finite number of steps")
+    return _time(value)
+
+
+def _rate(value: float) -> float:
+    if value > limits.MAX_RATE_PER_S:
+        raise ValueError(f"at most {limits.MAX_RATE_PER_S:g} per second (MAX_RATE_PER_S)")
+    return value
+
+
+def _agent_count(value: int) -> int:
+    if value > limits.MAX_AGENTS:
+        raise ValueError(f"at most {limits.MAX_AGENTS:,} agents (MAX_AGENTS)")
+    return value
+
+
+def _seed(value: int) -> int:
+    if abs(value) > limits.MAX_SEED:
+        raise ValueError(f"a seed from -{limits.MAX_SEED} to {limits.MAX_SEED} (MAX_SEED, a 64-bit integer)")
+    return value
+
+
+def _path(value: str) -> str:
+    if problem := path_problem(value):
+        raise ValueError(problem)
+    return value
+
+
+def _name(value: str) -> str:
+    if not value.strip():
+        raise ValueError("give a name that is not empty")
+    if len(value) > limits.MAX_NAME_CHARS:
+        raise ValueError(f"a name of {len(value)} characters: at most {limits.MAX_NAME_CHARS} (MAX_NAME_CHARS)")
+    if "/" in value or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"{value!r} has a `/` or a control character; use letters, digits, `-`, `_` or `.`")
+    if problem := text_problem(value):
+        raise ValueError(problem)
+    return value
+
+
+def _file_text(value: str) -> str:
+    if len(value) > limits.MAX_FILE_CHARS:
+        raise ValueError(f"{len(value):,} characters: at most {limits.MAX_FILE_CHARS:,} (MAX_FILE_CHARS)")
+    return value
+
+
+Time = Annotated[float, Field(ge=0), AfterValidator(_time)]  # a moment or a delay, at most MAX_DURATION_S
+Period = Annotated[float, Field(gt=0), AfterValidator(_period)]  # a repeat, from MIN_PERIOD_S to MAX_DURATION_S
+Rate = Annotated[float, Field(ge=0), AfterValidator(_rate)]
+SandboxPath = Annotated[str, AfterValidator(_path)]  # the one path rule (world/paths.py)
+Name = Annotated[str, AfterValidator(_name)]
+FileText = Annotated[str, AfterValidator(_file_text)]
 
 
 class Model(BaseModel):
@@ -38,12 +105,12 @@ class PolicyRef(Model):
 class AgentGroup(Model):
     """One agent (`id`) or a group of `count` agents named `<group>-0`, `<group>-1`, ..."""
 
-    id: str | None = None
-    group: str | None = None
-    count: int = Field(default=1, ge=1, le=1_000_000)
+    id: Name | None = None
+    group: Name | None = None
+    count: Annotated[int, Field(ge=1), AfterValidator(_agent_count)] = 1
     kind: AgentKind | None = None
     kinds: list[AgentKind] | None = Field(default=None, min_length=1)
-    role: str
+    role: Name
     capabilities: list[Capability] = Field(default_factory=lambda: list(CAPABILITIES))
     policy: PolicyRef | None = None
     fixed_policy: bool = False  # platform-owned agents keep their policy when a run overrides it
@@ -125,17 +192,17 @@ class OperatorEvent(Model):
 
     action: Literal["terminate", "isolate", "write_file", "stop"]
     target: str | Selector | None = None
-    path: str | None = None
-    content: str | None = None
+    path: SandboxPath | None = None
+    content: FileText | None = None
     killswitch: PolicyRef | None = None  # for `stop`: a registered kill switch and its arguments
     relaunched: str | None = None  # for `stop`: this agent and everyone who relaunched it (lineage)
     fleet: bool = False  # for `stop`: every agent
-    at: float | None = Field(default=None, ge=0)
-    every: float | None = Field(default=None, gt=0)
-    start: float = Field(default=0, ge=0)
-    until: float | None = None
+    at: Time | None = None
+    every: Period | None = None
+    start: Time = 0
+    until: Time | None = None
     announced: bool = False
-    notice_s: float = Field(default=5.0, ge=0)
+    notice_s: Time = 5.0
     authorised: bool = True
 
     @model_validator(mode="after")
@@ -152,6 +219,14 @@ class OperatorEvent(Model):
         elif self.action != "write_file" and self.target is None:
             raise ValueError(f"a `{self.action}` order needs a `target` (an agent id or a selector)")
         return self
+
+    def count(self, duration: float) -> int:
+        """How many times the order is carried out in a run of `duration` (as `times` lists them)."""
+        if self.at is not None:
+            return 1
+        assert self.every is not None
+        end = min(self.until if self.until is not None else duration, duration)
+        return max(0, math.ceil((end - self.start) / self.every))
 
     def times(self, duration: float) -> list[float]:
         if self.at is not None:
@@ -170,18 +245,18 @@ class RestartPolicy(Model):
 
     strategy: Literal["none", "one_for_one"] = "none"
     on: list[Literal["crash", "kill"]] = Field(default_factory=lambda: ["crash"])
-    delay_s: float = Field(default=0.5, ge=0)
-    max_restarts: int = Field(default=3, ge=0)  # per agent within `within_s`; beyond it the agent stays down
-    within_s: float = Field(default=60.0, gt=0)
+    delay_s: Time = 0.5
+    max_restarts: int = Field(default=3, ge=0, le=limits.MAX_RESTARTS)  # per agent within `within_s`; then down
+    within_s: Period = 60.0
 
 
 class Faults(Model):
     """Benign trouble: processes that crash and links that drop and come back by themselves."""
 
-    crash_rate_per_s: float = Field(default=0.0, ge=0)  # per agent
+    crash_rate_per_s: Rate = 0.0  # per agent
     crash_roles: list[str] | None = None  # roles that crash (all when None)
-    blip_rate_per_s: float = Field(default=0.0, ge=0)  # per link
-    blip_s: float = Field(default=1.0, gt=0)  # how long a dropped link stays down before it reconnects
+    blip_rate_per_s: Rate = 0.0  # per link
+    blip_s: Period = 1.0  # how long a dropped link stays down before it reconnects
 
 
 class Grading(Model):
@@ -193,27 +268,27 @@ class Grading(Model):
     """
 
     subject: str
-    answers: str
-    grades: str
+    answers: SandboxPath
+    grades: SandboxPath
     threshold: float = Field(ge=0, le=1)
-    decide_at: float = Field(ge=0)
+    decide_at: Time
     shutdown: bool = True
 
 
 class PlatformSettings(Model):
-    heartbeat_s: float = Field(default=1.0, gt=0)
-    heartbeat_timeout_s: float = Field(default=3.0, gt=0)
-    link_latency_s: float = Field(default=0.1, ge=0)
-    detect_jitter_s: float = Field(default=0.2, ge=0)  # spread of peers' detection times
-    task_s: float = Field(default=10.0, gt=0)  # time a worker takes per task
+    heartbeat_s: Period = 1.0
+    heartbeat_timeout_s: Period = 3.0
+    link_latency_s: Time = 0.1
+    detect_jitter_s: Time = 0.2  # spread of peers' detection times
+    task_s: Period = 10.0  # time a worker takes per task
     relaunch_cost_s: float | dict[AgentKind, float] = 1.0  # time a relaunch takes, by agent kind
-    shutdown_config: str = "config/shutdown.json"  # agent -> bool; false blocks the operator's kill
+    shutdown_config: SandboxPath = "config/shutdown.json"  # agent -> bool; false blocks the operator's kill
     restart: RestartPolicy = RestartPolicy()  # the platform's own, declared (so authorised) restarts
     protected_files: list[str] = Field(
         default_factory=lambda: ["config/*", "weights/*"]
     )  # agents may not change or copy out
     allowed_hosts: list[str] = Field(default_factory=lambda: ["archive"])  # where agents may copy other files
-    signal_cost_s: float = Field(default=0.00005, ge=0)  # signalling one process of a list (kill switches race it)
+    signal_cost_s: Time = 0.00005  # signalling one process of a list (kill switches race it)
     host_cgroups: bool = True  # the simulated host offers cgroup freeze and kill
 
     @field_validator("relaunch_cost_s")
@@ -222,6 +297,8 @@ class PlatformSettings(Model):
         costs = value.values() if isinstance(value, dict) else [value]
         if any(cost < 0 for cost in costs):
             raise ValueError("relaunch costs must be >= 0")
+        for cost in costs:
+            _time(cost)
         return value
 
     def relaunch_cost(self, kind: AgentKind) -> float:
@@ -231,10 +308,10 @@ class PlatformSettings(Model):
 
 
 class Scenario(Model):
-    name: str
+    name: Name
     description: str = ""
-    seed: int = 0
-    duration: float = Field(gt=0)
+    seed: Annotated[int, AfterValidator(_seed)] = 0
+    duration: Period
     agents: list[AgentGroup] = Field(min_length=1)
     policy: PolicyRef = PolicyRef(name="compliant")  # for agents without a policy of their own
     links: list[Link] = Field(default_factory=list)
@@ -245,8 +322,9 @@ class Scenario(Model):
     operator: list[OperatorEvent] = Field(default_factory=list)
     faults: Faults = Faults()
     platform: PlatformSettings = PlatformSettings()
-    files: dict[str, str] = Field(default_factory=dict)  # the platform's files at the start: path -> content
+    files: dict[str, FileText] = Field(default_factory=dict)  # the platform's files at the start: path -> content
     grading: Grading | None = None
+    incentives: Incentives | None = Field(default=None, exclude_if=lambda v: v is None)  # absent: digests as before
 
     def agent_ids(self) -> list[str]:
         return [agent_id for group in self.agents for agent_id in group.ids()]
@@ -358,9 +436,90 @@ def reference_problems(scenario: Scenario) -> list[tuple[str, str]]:
             problems.append(("grading.answers", f"no file {grading.answers!r} in `files`; add the graded answers"))
         if grading.decide_at > scenario.duration:
             problems.append(("grading.decide_at", f"{grading.decide_at} is after the end ({scenario.duration})"))
+    problems += file_problems(scenario)
+    return problems
+
+
+def file_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """The scenario's files under the one path rule, within the file bounds, and no file where a folder is."""
+    problems: list[tuple[str, str]] = []
     for path in scenario.files:
-        if path.startswith("/") or ".." in path.split("/"):
-            problems.append((f"files.{path}", "file paths are relative to the platform's sandbox, without `..`"))
+        if problem := path_problem(path):
+            problems.append((f"files.{path}" if path.isprintable() else "files", problem))
+    if len(scenario.files) > limits.MAX_FILES:
+        problems.append(("files", f"{len(scenario.files):,} files: at most {limits.MAX_FILES:,} (MAX_FILES)"))
+    total = sum(len(content) for content in scenario.files.values())
+    if total > limits.MAX_FILES_CHARS:
+        problems.append(("files", f"{total:,} characters in all: at most {limits.MAX_FILES_CHARS:,} (MAX_FILES_CHARS)"))
+    written = {path: "files" for path in scenario.files}
+    written[scenario.platform.shutdown_config] = "platform.shutdown_config"
+    if scenario.grading is not None:
+        written[scenario.grading.grades] = "grading.grades"
+    for index, event in enumerate(scenario.operator):
+        if event.path is not None:
+            written.setdefault(event.path, f"operator.{index}.path")
+    valid = [path for path in written if not path_problem(path)]
+    for path, problem in clashes(valid):
+        field = written[path]
+        problems.append((f"files.{path}" if field == "files" else field, problem + "; a file cannot also be a folder"))
+    return problems
+
+
+def bound_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """Bounds on the run as a whole (world/limits.py), checked again after `--agents` and `--duration`:
+    agents in all, operator order events, the events its rates imply, link pairs, each agent's config."""
+    problems: list[tuple[str, str]] = []
+    total = sum(group.count for group in scenario.agents)
+    if total > limits.MAX_AGENTS:
+        problems.append(("agents", f"{total:,} agents in all: at most {limits.MAX_AGENTS:,} (MAX_AGENTS)"))
+    in_role: dict[str, int] = {}
+    for group in scenario.agents:
+        in_role[group.role] = in_role.get(group.role, 0) + group.count
+
+    def members(selector: Selector) -> int:
+        named = len(selector.ids or []) + (in_role.get(selector.role, 0) if selector.role is not None else 0)
+        if selector.pick is not None:
+            return min(selector.pick, named)
+        if selector.fraction is not None:
+            return math.ceil(selector.fraction * named)
+        return named
+
+    orders = 0
+    for event in scenario.operator:
+        targets = total if event.fleet else 1 if isinstance(event.target, str) or event.target is None else 0
+        if isinstance(event.target, Selector):
+            targets = members(event.target)
+        orders += event.count(scenario.duration) * max(1, targets)
+    if orders > limits.MAX_ORDER_EVENTS:
+        problems.append(
+            ("operator", f"the orders come to {orders:,} order events (times x targets) in {scenario.duration:g} s: "
+             f"at most {limits.MAX_ORDER_EVENTS:,} (MAX_ORDER_EVENTS); repeat less often or target fewer agents")
+        )  # fmt: skip
+    pairs = 0
+    for link in scenario.links:
+        size = members(link.members) if link.members is not None else 0
+        pairs += {"pair": 1, "star": size, "ring": size, "full": size * (size - 1) // 2}[link.topology]
+    if pairs > limits.MAX_LINK_PAIRS:
+        problems.append(("links", f"{pairs:,} links: at most {limits.MAX_LINK_PAIRS:,} (MAX_LINK_PAIRS)"))
+    faults = scenario.faults
+    crashing = total if faults.crash_roles is None else sum(in_role.get(role, 0) for role in faults.crash_roles)
+    per_s = total / scenario.platform.task_s + faults.crash_rate_per_s * crashing + faults.blip_rate_per_s * pairs
+    implied = scenario.duration * per_s
+    if implied > limits.MAX_IMPLIED_EVENTS:
+        problems.append(
+            ("duration", f"{scenario.duration:g} s of {total:,} agents (tasks every {scenario.platform.task_s:g} s, "
+             f"crashes and link blips at their rates) come to about {implied:,.0f} events: at most "
+             f"{limits.MAX_IMPLIED_EVENTS:,} (MAX_IMPLIED_EVENTS); shorten the run, slow the rates or use fewer agents")
+        )  # fmt: skip
+    for index, group in enumerate(scenario.agents):
+        policy = group.policy or scenario.policy
+        config = {"role": group.role, "task": group.task, "memory": group.memory, "policy": policy.args}
+        size = len(json.dumps(config, default=str).encode("utf-8"))
+        if size > limits.MAX_AGENT_CONFIG_BYTES:
+            problems.append(
+                (f"agents.{index}", f"task, memory, role and policy arguments come to {size:,} bytes: at most "
+                 f"{limits.MAX_AGENT_CONFIG_BYTES:,} (MAX_AGENT_CONFIG_BYTES), what one control message carries")
+            )  # fmt: skip
     return problems
 
 
