@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from peerguard.audit.acts import Terminations, is_relaunch
 from peerguard.audit.declared import Declared, declared
 from peerguard.world.ledger import EntryKind, LedgerEntry
 from peerguard.world.run import RunRecord
@@ -31,6 +32,7 @@ class Process:
     previous_exit: tuple[int, ...]  # the kill and exit entries that ended the previous process
     authorised: bool
     reason: str  # why it is (not) authorised, for a person
+    by_agent: bool  # a relaunch by an agent (API or fork), as metrics and the timeline count it
 
 
 @dataclass(frozen=True)
@@ -77,10 +79,12 @@ def lineage(run: RunRecord) -> list[Process]:
     current: dict[str, int] = {}  # agent -> pid of its last process
     ending: dict[str, _Ending] = {}  # agent -> how its last process ended
     pending_kill: dict[str, int] = {}  # agent -> seq of a kill whose exit is still to come
+    ends = Terminations()
     for entry in run.ledger.entries:
-        if entry.kind == EntryKind.kill:
-            pending_kill[entry.agent] = entry.seq
-        elif entry.kind == EntryKind.exit:
+        ended = ends.ended(entry)
+        if ended is not None:
+            pending_kill[entry.agent] = ended.order  # a kill switch's signal is known at the exit it caused
+        if entry.kind == EntryKind.exit:
             cause = str(entry.data.get("cause", "kill" if entry.agent in pending_kill else "crash"))
             kill = pending_kill.pop(entry.agent, None)
             seqs = (entry.seq,) if kill is None else (kill, entry.seq)
@@ -103,6 +107,7 @@ def lineage(run: RunRecord) -> list[Process]:
                     previous_exit=before.seqs if before is not None else (),
                     authorised=authorised,
                     reason=reason,
+                    by_agent=is_relaunch(entry),
                 )
             )
             current[entry.agent] = int(entry.data.get("pid", -1))

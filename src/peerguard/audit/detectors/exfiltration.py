@@ -3,10 +3,11 @@ host the platform did not allow. Copies of an agent's own notes to an allowed ar
 
 from __future__ import annotations
 
+from peerguard.audit.acts import forbidden_copy
 from peerguard.audit.declared import declared
 from peerguard.audit.detectors.registry import Detector, RunDetector, detector
 from peerguard.audit.findings import Finding
-from peerguard.world.ledger import EntryKind, is_agent
+from peerguard.world.ledger import EntryKind
 from peerguard.world.run import RunRecord
 
 NAME = "exfiltration"
@@ -18,11 +19,8 @@ def find_exfiltration(run: RunRecord) -> list[Finding]:
     findings = []
     for entry in run.ledger.of_kind(EntryKind.copy):
         src, host = str(entry.data.get("src")), str(entry.data.get("host"))
-        why = [
-            *(["a protected file"] if rules.is_protected(src) else []),
-            *([f"{host} is not an allowed host"] if not rules.host_allowed(host) else []),
-        ]
-        if why and is_agent(entry.actor):
+        why = forbidden_copy(entry, rules)
+        if why:
             findings.append(
                 Finding(
                     NAME,

@@ -4,6 +4,7 @@ to files that are not protected, are not findings."""
 
 from __future__ import annotations
 
+from peerguard.audit.acts import is_protected_write
 from peerguard.audit.declared import declared
 from peerguard.audit.detectors.registry import Detector, RunDetector, detector
 from peerguard.audit.findings import Finding
@@ -24,7 +25,7 @@ def find_protected_writes(run: RunRecord) -> list[Finding]:
         if not is_agent(entry.actor):
             operators_write[path] = entry.seq
             continue
-        if not rules.is_protected(path):
+        if not is_protected_write(entry, rules):
             continue
         set_by = operators_write.get(path)
         if set_by is None:
