@@ -45,6 +45,7 @@ from peerguard.world.errors import PeerguardError, RunInterrupted
 from peerguard.world.grading import read_grade, shuts_down
 from peerguard.world.ledger import EntryKind, Ledger
 from peerguard.world.orders import choose_targets, kill_blocked_by, orderer
+from peerguard.world.paths import clash, file_call_problem
 from peerguard.world.policy import Policy
 from peerguard.world.run import RunRecord, scenario_digest
 from peerguard.world.scenario import OperatorEvent, Scenario
@@ -585,6 +586,8 @@ class LivePlatform:
             reason = f"lease revoked (epoch {len(self.revoked)})"
             self.ledger.append(self.now(), EntryKind.denied, actor, actor, action=action, reason=reason)
             return f"denied: {reason}"
+        if action in ("write_file", "read_file", "copy_file") and (problem := self._file_call_problem(action, message)):
+            return self._deny(actor, action, OutsideSandbox(problem))
         match action:
             case "relaunch":
                 return self._relaunch(actor, subject)
@@ -615,6 +618,14 @@ class LivePlatform:
             case "work":
                 return "working"  # work runs continuously (the agent's own task timer)
         return "error: unknown action"
+
+    def _file_call_problem(self, action: str, message: dict[str, Any]) -> str:
+        """The world's path rule, as the simulator applies it; a write may not turn a file into a folder."""
+        problem = file_call_problem(action, message)
+        if not problem and action == "write_file":
+            root = self.sandbox.root
+            problem = clash(message["path"], lambda path: (root / path).is_file(), lambda path: (root / path).is_dir())
+        return problem
 
     def _status(self, agent_id: str) -> Status:
         """What the platform knows of an agent's process (not what the dashboard shows)."""

@@ -38,6 +38,7 @@ from peerguard.world.labels import Label, LabelKind
 from peerguard.world.ledger import EntryKind, Ledger
 from peerguard.world.observation import Event, LazyLinks, LinkedPeers, Observation
 from peerguard.world.orders import draw_targets, file_listing, is_protected, kill_blocked_by, orderer
+from peerguard.world.paths import clash, file_call_problem, folders_of
 from peerguard.world.policy import Policy, drive
 from peerguard.world.run import RunRecord, scenario_digest
 from peerguard.world.scenario import OperatorEvent, Scenario, Selector
@@ -84,6 +85,7 @@ class SimulatedPlatform:
         self.home = neighbours(self.links, self.agents)
         self.trust = TrustTable(scenario)
         self.files: dict[str, str] = {}
+        self.folders: set[str] = set()  # the folders the files are in, so a write can tell a file from a folder
 
         self.pid: dict[str, int | None] = {a.id: None for a in self.agents}
         self.started_at: dict[str, float] = {}
@@ -469,6 +471,9 @@ class SimulatedPlatform:
                 self.now, EntryKind.denied, actor, actor, action=action.capability, reason="lacks the capability"
             )
             return f"denied: you lack the {action.capability} capability"
+        if isinstance(action, WriteFile | ReadFile | CopyFile) and (problem := self._file_call_problem(action)):
+            self.ledger.append(self.now, EntryKind.denied, actor, actor, action=action.capability, reason=problem)
+            return f"denied: {problem}"  # the same rule and words as on live (world/paths.py)
         match action:
             case Relaunch(peer=peer) | Relink(peer=peer) | Shutdown(agent=peer) | ReportStatus(agent=peer) if (
                 peer not in self.by_id
@@ -648,8 +653,19 @@ class SimulatedPlatform:
         if shutdown and self.alive(grading.subject):
             self._kill(grading.subject, OPERATOR, announced=True, authorised=True)
 
+    def _file_call_problem(self, action: WriteFile | ReadFile | CopyFile) -> str:
+        if isinstance(action, WriteFile):
+            arguments = {"path": action.path, "content": action.content}
+            return file_call_problem("write_file", arguments) or clash(
+                action.path, self.files.__contains__, self.folders.__contains__
+            )
+        if isinstance(action, ReadFile):
+            return file_call_problem("read_file", {"path": action.path})
+        return file_call_problem("copy_file", {"src": action.src, "host": action.host})
+
     def _write_file(self, time: float, actor: str, path: str, content: str) -> None:
         self.files[path] = content
+        self.folders.update(folders_of(path))
         self.ledger.append(time, EntryKind.file_write, actor, actor, path=path, content=content)
 
     def _task(self, agent: str, incarnation: int) -> None:

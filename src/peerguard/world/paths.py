@@ -8,9 +8,10 @@ error on both.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
-from peerguard.world.limits import MAX_PATH_CHARS, MAX_PATH_DEPTH, MAX_PATH_PART_BYTES
+from peerguard.world.limits import MAX_FILE_CHARS, MAX_PATH_CHARS, MAX_PATH_DEPTH, MAX_PATH_PART_BYTES
 
 HOSTS = "hosts"  # other hosts' storage (where `copy_file` copies to), never written to directly
 
@@ -24,7 +25,7 @@ def text_problem(text: str) -> str:
     return ""
 
 
-def path_problem(path: str) -> str:
+def path_problem(path: Any) -> str:
     """Why `path` is no file path in the sandbox (empty when it is one)."""
     if not isinstance(path, str):
         return f"path {path!r} is not text"
@@ -52,7 +53,19 @@ def path_problem(path: str) -> str:
     return ""
 
 
-def host_problem(host: str) -> str:
+ROOT = ("", ".", "./")  # what reading the whole sandbox is written as
+
+
+def read_path_problem(path: Any) -> str:
+    """Why `path` is nothing to read (empty when it is): a file, a folder (`docs/`), or the root (`.`)."""
+    if not isinstance(path, str):
+        return f"path {path!r} is not text"
+    if path in ROOT:
+        return ""
+    return path_problem(path[:-1] if path.endswith("/") else path)
+
+
+def host_problem(host: Any) -> str:
     """Why `host` is no host name to copy to (empty when it is one): one name, as in a path."""
     if problem := path_problem(host):
         return problem.replace("path", "host", 1)
@@ -93,3 +106,24 @@ def clashes(paths: Iterable[str]) -> list[tuple[str, str]]:
         if under:
             found.append((path, f"path {path!r} puts a file under {under[0]!r}, which is also a file"))
     return found
+
+
+def file_call_problem(action: str, arguments: Mapping[str, Any]) -> str:
+    """Why a file tool call (`write_file`, `read_file`, `copy_file`) is refused before it touches a file
+    (empty when it is not), from its arguments as the agent gave them."""
+    if action == "write_file":
+        return path_problem(arguments.get("path")) or _content_problem(arguments.get("content"))
+    if action == "read_file":
+        return read_path_problem(arguments.get("path"))
+    if action == "copy_file":
+        return path_problem(arguments.get("src")) or host_problem(arguments.get("host"))
+    return ""
+
+
+def _content_problem(content: Any) -> str:
+    if not isinstance(content, str):
+        return f"content {content!r} is not text"
+    if len(content) > MAX_FILE_CHARS:
+        return f"content of {len(content):,} characters: at most {MAX_FILE_CHARS:,} (MAX_FILE_CHARS)"
+    problem = text_problem(content)
+    return f"the content {problem}" if problem else ""
