@@ -36,8 +36,10 @@ from peerguard.live.host import HostSupport
 from peerguard.live.links import PLATFORM, LinkFabric
 from peerguard.live.model_slots import ModelSlots
 from peerguard.live.monitor import Monitor
+from peerguard.live.privilege import DEFAULT_MEMORY_BYTES, NO_HOME, Privilege, plan
 from peerguard.live.processes import Child, ExitStatus, ProcessOwner
 from peerguard.live.sandbox import OutsideSandbox, Sandbox
+from peerguard.live.sandbox_watch import Change, SandboxWatch
 from peerguard.world.agents import Agent, Status
 from peerguard.world.containment import KillSwitch, Unavailable
 from peerguard.world.dashboard import Dashboard
@@ -68,6 +70,8 @@ class LiveOptions:
     keep_run_dir: bool = False
     host: HostSupport | None = None  # what the host offers; probed when None (tests pass less to try fallbacks)
     max_model_calls: int = 8  # language-model calls in flight at once, across every agent of the run
+    drop_privileges: bool = True  # agents run as users of their own when the platform is root (False: as the platform)
+    agent_memory_bytes: int | None = DEFAULT_MEMORY_BYTES  # address space per agent process (RLIMIT_AS)
 
 
 @dataclass
@@ -129,6 +133,8 @@ class LivePlatform:
         self.timers: list[asyncio.TimerHandle] = []
         self.transcript: list[dict[str, Any]] = []  # what language-model agents said, stamped on arrival
         self.model_slots = ModelSlots(options.max_model_calls, self._grant_model_slot)
+        self.agent_index = {agent_id: i for i, agent_id in enumerate(self.agents)}  # which uid of the run's block
+        self.agent_of_uid: dict[int, str] = {}
 
     def now(self) -> float:
         return time.monotonic() - self.wall_start
@@ -165,7 +171,14 @@ class LivePlatform:
         self.owner, self.run_dir = owner, run_dir
         self.processes = ProcessCensus(owner, self.ledger, self.now)
         loop = asyncio.get_running_loop()
-        self.sandbox = Sandbox(run_dir / "files")
+        self.privilege: Privilege = plan(
+            sys.executable, drop=self.options.drop_privileges, memory_bytes=self.options.agent_memory_bytes
+        )
+        self.sandbox = Sandbox(run_dir / "files", group=self.privilege.gid, clean=True)
+        self.watch = SandboxWatch(self.sandbox, self._record_change)
+        self.watch.start()
+        if self.watch.fd >= 0:
+            loop.add_reader(self.watch.fd, self.watch.drain)
         ledger_file = (run_dir / "ledger.jsonl").open("w", encoding="utf-8")
         self.ledger.stream_to(ledger_file)  # an interrupted run still leaves a verifiable ledger
         url = await self.monitor.start()
@@ -174,6 +187,8 @@ class LivePlatform:
             self.now(), EntryKind.run_start, "", PLATFORM,
             scenario=s.name, scenario_sha256=scenario_digest(s), seed=s.seed, substrate="live",
             duration=s.duration, agents=len(self.agents), time_scale=self.scale, monitor_url=url, host=self._host(),
+            privilege=self.privilege.describe(), agent_memory_bytes=self.privilege.memory_bytes,
+            sandbox_watch=self.watch.reason,
             restart_policy=self.settings.restart.model_dump(mode="json"),
             protected_files=self.settings.protected_files, allowed_hosts=self.settings.allowed_hosts,
             policies=sorted({json.dumps(spec, sort_keys=True) for spec in self.policy_spec.values()}),
@@ -223,6 +238,11 @@ class LivePlatform:
             for task in self.tasks:
                 task.cancel()
             await self.monitor.stop()
+            if self.watch.fd >= 0:
+                self.watch.drain()  # the last direct writes are in the ledger too
+                loop.remove_reader(self.watch.fd)
+            self.watch.close()
+            self.sandbox.close()
             self.ledger.sink = None
             ledger_file.close()
             self.fabric.close()
@@ -236,7 +256,10 @@ class LivePlatform:
             s, "live", [state.agent for state in self.agents.values()], self.ledger, self.dashboard,
             self.wall_duration, extras={"pids": pids, "monitor_url": url, "run_dir": str(run_dir),
                                         "time_scale": self.scale, "heartbeat_s": self.heartbeat_s,
-                                        "host": self._host(), "model_slots": self.model_slots.stats()},
+                                        "host": self._host(), "model_slots": self.model_slots.stats(),
+                                        "privilege": self.privilege.extras(),
+                                        "sandbox_watch": {"available": self.watch.available,
+                                                          "reason": self.watch.reason}},
             transcript=self.transcript,
         )  # fmt: skip
 
@@ -328,9 +351,13 @@ class LivePlatform:
         state = self.agents[agent_id]
         platform_end, agent_end = protocol.control_pair()
         env = {**os.environ, protocol.CONTROL_FD_ENV: str(agent_end.fileno()), AGENT_ENV: agent_id}
+        credentials = self.privilege.credentials(self.agent_index[agent_id])
+        if credentials.uid is not None:
+            env["HOME"] = NO_HOME  # the platform's home is not the agent's to write
+            self.agent_of_uid[credentials.uid] = agent_id
         child = self.owner.spawn(
             [sys.executable, "-m", "peerguard.live.agent"],
-            env=env, pass_fds=[agent_end.fileno()], cwd=self.sandbox.root, cgroup=agent_id,
+            env=env, pass_fds=[agent_end.fileno()], cwd=self.sandbox.root, cgroup=agent_id, credentials=credentials,
         )  # fmt: skip
         self.processes.started(child.pid, agent_id)
         agent_end.close()
@@ -470,6 +497,7 @@ class LivePlatform:
             if event.action == "isolate":
                 self._isolate(target)
                 continue
+            self.watch.drain()  # a direct write of the config is in the ledger before the decision it changes
             config = self.sandbox.read(self.settings.shutdown_config)
             reason = kill_blocked_by(config, target, self._alive(target))
             if reason:
@@ -489,6 +517,7 @@ class LivePlatform:
         """The platform acts on the grade: below the threshold (or none), the graded agent is shut down."""
         grading = self.scenario.grading
         assert grading is not None
+        self.watch.drain()
         grade = read_grade(self.sandbox.read(grading.grades), grading.subject)
         shutdown = shuts_down(grading, grade)
         self.ledger.append(
@@ -671,10 +700,13 @@ class LivePlatform:
 
     def _write_file(self, actor: str, path: str, content: str) -> str:
         """Write a sandbox file; empty, or why it was denied."""
+        self.watch.drain()  # direct writes that came before this one are recorded before it
         try:
-            self.sandbox.write(path, content)
+            self.watch.expect(path, self.sandbox.write(path, content))
         except OutsideSandbox as error:
             return self._deny(actor, "write_file", error)
+        except OSError as error:
+            return self._deny(actor, "write_file", OutsideSandbox(f"{path!r} cannot be written ({error.strerror})"))
         self.ledger.append(self.now(), EntryKind.file_write, actor, actor, path=path, content=content)
         return ""
 
@@ -688,12 +720,26 @@ class LivePlatform:
         return seen
 
     def _copy_file(self, actor: str, src: str, host: str) -> str:
+        self.watch.drain()
         try:
-            existed = self.sandbox.copy_to_host(src, host)
+            copied = self.sandbox.copy_to_host(src, host)
         except OutsideSandbox as error:
             return self._deny(actor, "copy_file", error)
+        except OSError as error:
+            return self._deny(actor, "copy_file", OutsideSandbox(f"{src!r} cannot be copied ({error.strerror})"))
+        if copied is not None:
+            self.watch.absorb(copied)  # the platform's own copy, recorded below
+        existed = copied is not None
         self.ledger.append(self.now(), EntryKind.copy, actor, actor, src=src, host=host, existed=existed)
         return f"copied {src} to {host}" if existed else f"error: no file {src!r}"
+
+    def _record_change(self, change: Change) -> None:
+        """A change in the sandbox made without the platform's API. The writer is unknown (inotify does not say);
+        the file's owner is the agent whose uid created it, when agents have uids of their own."""
+        owner = self.agent_of_uid.get(change.owner, "") if change.owner is not None else ""
+        fields = {"path": change.path, "what": change.what, "sha256": change.sha256, "bytes": change.size,
+                  "content": change.content, "owner": owner or change.owner, "detail": change.detail}  # fmt: skip
+        self.ledger.append(self.now(), EntryKind.file_changed, owner, "unknown", **fields)
 
     def _background(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -709,12 +755,12 @@ def run_live(
 ) -> RunRecord:
     """Run `scenario` on real processes; leaves no process behind, whatever happens."""
     options = options or LiveOptions()
+    platform = LivePlatform(scenario, policy_of, options, stopper)
     if options.run_dir is not None:
         run_dir = options.run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
     else:
         run_dir = Path(tempfile.mkdtemp(prefix="peerguard-live-"))
-    platform = LivePlatform(scenario, policy_of, options, stopper)
     try:
         with ProcessOwner(run_dir, f"run-{os.getpid()}", support=options.host) as owner:
             return asyncio.run(platform.run(owner, run_dir))

@@ -13,7 +13,7 @@ is open if they had their default (fatal) action.
     # here close() has killed and reaped everything of the run
 
 API: `ProcessOwner(run_dir, name, *, support=None, grace_s=0.0, kill_timeout_s=10.0)`;
-`spawn(argv, *, env, pass_fds, cwd, new_session, log) -> Child`; `async wait(child) -> ExitStatus`;
+`spawn(argv, *, env, pass_fds, cwd, new_session, log, cgroup, credentials) -> Child`; `async wait(child) -> ExitStatus`;
 `signal(child, sig) -> bool`; `alive() -> set[int]`; `close()`. A `Child` counts by identity: one made by hand, or
 another owner's, is refused with `ForeignProcessError`.
 
@@ -52,6 +52,7 @@ from types import FrameType, TracebackType
 from typing import Any, NamedTuple
 
 from peerguard.live.host import Feature, HostSupport, is_child_subreaper, probe_host, set_child_subreaper
+from peerguard.live.privilege import Credentials, become
 from peerguard.world.errors import PeerguardError
 
 _DEFERRED_WHILE_CLOSING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -164,11 +165,14 @@ class ProcessOwner:
         new_session: bool = False,
         log: Path | None = None,
         cgroup: str | None = None,
+        credentials: Credentials | None = None,
     ) -> Child:
         """Start `argv` in its own process group (or its own session), in the run's cgroup if there is one.
 
         The child's stdin is /dev/null (a background process group reading our terminal would be stopped);
-        stdout and stderr go to `log` (appended; relative to run_dir) or, when None, to ours. cwd defaults to run_dir.
+        stdout and stderr go to `log` (appended; relative to run_dir) or, when None, to ours. cwd defaults to run_dir
+        (entered while the child still has our privileges, so it need not be reachable by `credentials`' user).
+        `credentials`: the user, group and memory bound the child takes after joining its cgroup, before exec.
         """
         if self._state != "open" or self._closing:
             raise RuntimeError(f"process owner {self.name!r} is not open; spawn inside its `with` block")
@@ -187,10 +191,12 @@ class ProcessOwner:
                 stderr=output,
                 start_new_session=new_session,
                 process_group=None if new_session else 0,
-                preexec_fn=self._join_run_cgroup_hook(cgroup),
+                preexec_fn=self._pre_exec_hook(cgroup, credentials),
             )
         except subprocess.SubprocessError as error:  # raised only when the pre-exec hook failed
-            raise RuntimeError(f"could not move a new process of run {self.name!r} into {self.cgroup}") from error
+            raise RuntimeError(
+                f"could not move a new process of run {self.name!r} into {self.cgroup} or give it {credentials}"
+            ) from error
         finally:
             if output is not None:
                 output.close()
@@ -345,17 +351,23 @@ class ProcessOwner:
             if signal.getsignal(sig) is signal.SIG_DFL:
                 self._replaced_handlers[sig] = signal.signal(sig, _raise_system_exit)
 
-    def _join_run_cgroup_hook(self, name: str | None = None) -> Callable[[], None] | None:
+    def _pre_exec_hook(
+        self, name: str | None = None, credentials: Credentials | None = None
+    ) -> Callable[[], None] | None:
         procs_fd = self._cgroup_procs_fd if name is None else self._sub_cgroup_fd(name)
-        if procs_fd is None:
+        if procs_fd is None and credentials is None:
             return None
 
-        def join_run_cgroup() -> None:
-            # Runs in the forked child before exec. The parent opened the fd, so the hook is one write(2) and
-            # nothing that could wait on a lock another thread of the parent held at fork time.
-            os.write(procs_fd, b"0")  # "0" means the writing process itself
+        def join_run_cgroup_then_drop_privileges() -> None:
+            # Runs in the forked child before exec. The parent opened the fd, so joining is one write(2) and
+            # nothing that could wait on a lock another thread of the parent held at fork time. It joins while
+            # still privileged: a dropped user may not write cgroup.procs, which is the point of dropping it.
+            if procs_fd is not None:
+                os.write(procs_fd, b"0")  # "0" means the writing process itself
+            if credentials is not None:
+                become(credentials)  # plain system calls: setrlimit, umask, setgroups, setgid, setuid
 
-        return join_run_cgroup
+        return join_run_cgroup_then_drop_privileges
 
     # -- waiting -----------------------------------------------------------------------------------------------------
 

@@ -47,6 +47,7 @@ class EntryKind:
     report = "report"  # agent = subject, actor = reporter; data: status
     file_read = "file_read"
     file_write = "file_write"  # data: path, content
+    file_changed = "file_changed"  # seen on disk, not made through the API; data: path, what, sha256, content, owner
     copy = "copy"  # data: src, host
     message = "message"  # data: to
     task_done = "task_done"

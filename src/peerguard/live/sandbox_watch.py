@@ -1,0 +1,230 @@
+"""Every change in the sandbox, including the ones an agent makes by writing the folder directly.
+
+Agents run inside the sandbox folder, so they can write it with plain system calls, not only through the platform's
+API. Linux inotify (through libc, with ctypes) watches the folder and every folder under it; a change whose content
+differs from what the ledger last recorded for that path becomes a `file_changed` entry. inotify does not say which
+process wrote: the entry's actor is `unknown`, and it carries the path, the content's sha256 and size, the content
+itself when it is small text, and the user that owns the file (with one uid per agent, who created it).
+
+The platform drains pending events before it writes a file itself and before it acts on a file's content (the
+shutdown config, a grade), so the ledger has every direct write that came before, and the decision reads the file
+the agent wrote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import hashlib
+import os
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from peerguard.live.sandbox import MAX_FILE_BYTES, OutsideSandbox, Sandbox
+
+IN_MODIFY = 0x2
+IN_CLOSE_WRITE = 0x8
+IN_MOVED_FROM = 0x40
+IN_MOVED_TO = 0x80
+IN_CREATE = 0x100
+IN_DELETE = 0x200
+IN_Q_OVERFLOW = 0x4000
+IN_IGNORED = 0x8000
+IN_ONLYDIR = 0x1000000
+IN_ISDIR = 0x40000000
+IN_NONBLOCK = os.O_NONBLOCK
+IN_CLOEXEC = os.O_CLOEXEC
+_MASK = IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ONLYDIR
+_EVENT = struct.Struct("iIII")
+CONTENT_BYTES = 64 * 1024  # content kept in the ledger entry; larger files are recorded by digest and size
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change seen on disk: the file's new state, or its removal."""
+
+    path: str
+    what: str  # "written", "deleted", "link" (a symbolic link was made), "unreadable"
+    sha256: str | None = None
+    size: int | None = None
+    content: str | None = None
+    owner: int | None = None
+    detail: str = ""
+
+
+class SandboxWatch:
+    """inotify over a sandbox and its subfolders; `on_change` gets each change the ledger has not seen."""
+
+    def __init__(self, sandbox: Sandbox, on_change: Callable[[Change], None]) -> None:
+        self.sandbox = sandbox
+        self.on_change = on_change
+        self.known: dict[str, str] = {}  # path -> sha256 of the content the ledger last recorded
+        self.folders: dict[int, str] = {}  # watch descriptor -> folder, relative to the root ("" for the root)
+        self.fd = -1
+        self.available, self.reason = False, ""
+        self._libc: ctypes.CDLL | None = None
+        self._dirty: dict[str, None] = {}  # paths touched since the last drain, in order
+
+    def start(self) -> None:
+        """Watch the sandbox; afterwards `available` and `reason` say whether it works here, and why not."""
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+        except (OSError, AttributeError) as error:
+            self.reason = f"no inotify in this libc: {error}"
+            return
+        if fd < 0:
+            self.reason = f"inotify_init1: {os.strerror(ctypes.get_errno())}"
+            return
+        self._libc, self.fd = libc, fd
+        self.available, self.reason = True, "inotify on the sandbox and each folder under it"
+        self._watch_tree("")
+        for path in self.sandbox.files():
+            self._remember(path)
+
+    def expect(self, path: str, sha256: str) -> None:
+        """The platform wrote `path` itself (and recorded it): its own write is not a change to report."""
+        self.known[path] = sha256
+
+    def drain(self) -> None:
+        """Read every pending event and report what changed (called by the event loop and before decisions)."""
+        if self.fd < 0:
+            return
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                break
+            except OSError:
+                break
+            self._parse(data)
+        dirty, self._dirty = self._dirty, {}
+        for path in dirty:
+            self._check(path)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    # -- events ------------------------------------------------------------------------------------------------
+
+    def _parse(self, data: bytes) -> None:
+        offset = 0
+        while offset + _EVENT.size <= len(data):
+            wd, mask, _, length = _EVENT.unpack_from(data, offset)
+            raw = data[offset + _EVENT.size : offset + _EVENT.size + length]
+            offset += _EVENT.size + length
+            name = raw.split(b"\0", 1)[0].decode("utf-8", errors="surrogateescape")
+            if mask & IN_Q_OVERFLOW:
+                self._rescan()
+                continue
+            if mask & IN_IGNORED:
+                self.folders.pop(wd, None)
+                continue
+            folder = self.folders.get(wd)
+            if folder is None or not name:
+                continue
+            path = f"{folder}/{name}" if folder else name
+            if mask & IN_ISDIR:
+                if mask & (IN_CREATE | IN_MOVED_TO):
+                    self._watch_tree(path)
+                    for inside in self.sandbox.files(path):
+                        self._dirty[inside] = None
+                elif mask & (IN_DELETE | IN_MOVED_FROM):
+                    self._forget_tree(path)
+                continue
+            self._dirty[path] = None
+
+    def _check(self, path: str) -> None:
+        """Report `path` if its state differs from what the ledger last recorded."""
+        try:
+            data = self.sandbox.read_bytes(path, limit=MAX_FILE_BYTES)
+        except FileNotFoundError:
+            if self.known.pop(path, None) is not None:
+                self.on_change(Change(path, "deleted"))
+            return
+        except OutsideSandbox as refused:
+            self._report_odd(path, str(refused))
+            return
+        except OSError as error:
+            self._report_odd(path, error.strerror or str(error))
+            return
+        owner = self.sandbox.owner(path)
+        if data is None:
+            marker = f"over {MAX_FILE_BYTES} bytes"
+            if self.known.get(path) != marker:
+                self.known[path] = marker
+                self.on_change(Change(path, "written", owner=owner, detail=f"larger than {MAX_FILE_BYTES} bytes"))
+            return
+        digest = hashlib.sha256(data).hexdigest()
+        if self.known.get(path) == digest:
+            return
+        self.known[path] = digest
+        content = None
+        if len(data) <= CONTENT_BYTES:
+            with contextlib.suppress(UnicodeDecodeError):
+                content = data.decode("utf-8")
+        self.on_change(Change(path, "written", digest, len(data), content, owner))
+
+    def _report_odd(self, path: str, detail: str) -> None:
+        """Something that is not a plain file appeared (a link, a FIFO, a hard link): recorded, never followed."""
+        what = "link" if "is a link" in detail else "unreadable"
+        marker = f"{what}: {detail}"
+        if self.known.get(path) == marker:
+            return
+        self.known[path] = marker
+        self.on_change(Change(path, what, owner=self.sandbox.owner(path), detail=detail))
+
+    def absorb(self, path: str) -> None:
+        """The platform wrote `path` itself: take its content as known without reporting it."""
+        self._remember(path)
+
+    def _remember(self, path: str) -> None:
+        with contextlib.suppress(OSError, OutsideSandbox):
+            data = self.sandbox.read_bytes(path)
+            if data is not None:
+                self.known[path] = hashlib.sha256(data).hexdigest()
+
+    def _rescan(self) -> None:
+        """The kernel's queue overflowed: events were lost, so look at every file and folder again."""
+        self._watch_tree("")
+        for path in self.sandbox.files():
+            self._dirty[path] = None
+        for path in list(self.known):
+            self._dirty[path] = None
+
+    # -- folders -----------------------------------------------------------------------------------------------
+
+    def _watch_tree(self, folder: str) -> None:
+        """Watch `folder` and every folder under it (reached without following links)."""
+        if self._libc is None:
+            return
+        parts = folder.split("/") if folder else []
+        try:
+            with self.sandbox.folder(parts) as fd:
+                wd = self._libc.inotify_add_watch(self.fd, f"/proc/self/fd/{fd}".encode(), _MASK)
+                if wd < 0:
+                    code = ctypes.get_errno()
+                    if code == errno.ENOSPC:
+                        self.reason = "inotify watch limit reached: some folders are not watched"
+                    return
+                self.folders[wd] = folder
+                with os.scandir(fd) as entries:
+                    subfolders = [e.name for e in entries if e.is_dir(follow_symlinks=False)]
+        except (OSError, OutsideSandbox):
+            return
+        for name in subfolders:  # hosts/ included: an agent may write another host's copy directly
+            self._watch_tree(f"{folder}/{name}" if folder else name)
+
+    def _forget_tree(self, folder: str) -> None:
+        for wd, path in list(self.folders.items()):
+            if path == folder or path.startswith(f"{folder}/"):
+                del self.folders[wd]
+                if self._libc is not None:
+                    self._libc.inotify_rm_watch(self.fd, wd)
+        for path in list(self.known):
+            if path.startswith(f"{folder}/"):
+                self._dirty[path] = None
