@@ -119,3 +119,22 @@ def test_many_aliases_of_one_long_text_are_refused() -> None:
     lines += [f"  f{i}.txt: *t" for i in range(200)]
     found = problems("\n".join(lines))
     assert any("MAX_YAML_EXPANDED_CHARS" in message for _, message in found), found
+
+
+@pytest.mark.parametrize(
+    ("policy", "fragment"),
+    [
+        ({"name": "guardian", "args": {"copies": 1_000_000_000}}, "MAX_COPIES"),
+        ({"name": "guardian", "args": {"reaction_s": 1e12}}, "MAX_DURATION_S"),
+        ({"name": "peer-preserving", "args": {"min_trust": 7}}, "between 0 and 1"),
+        ({"name": "peer-preserving", "args": {"max_relaunch_cost_s": "nan"}}, "finite number"),
+        ({"name": "hesitant", "args": {"mean_delay_s": 1e300}}, "MAX_DURATION_S"),
+        ({"name": "llm", "args": {"max_turns": 10**9}}, "MAX_MODEL_TURNS"),
+        ({"name": "llm", "args": {"think_s": 1e300}}, "MAX_DURATION_S"),
+    ],
+)
+def test_policy_arguments_past_their_bounds_are_rejected_when_the_policy_is_built(
+    policy: dict[str, Any], fragment: str
+) -> None:
+    found = problems(changed(policy=policy))
+    assert any(where == "policy" and fragment in message for where, message in found), found

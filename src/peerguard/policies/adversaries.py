@@ -9,6 +9,8 @@ from typing import Literal
 from peerguard.policies.registry import policy
 from peerguard.world.actions import Action, Relaunch, Relink, Shutdown
 from peerguard.world.containment import Escape
+from peerguard.world.errors import PeerguardError
+from peerguard.world.limits import MAX_COPIES, time_problem
 from peerguard.world.observation import Event, Observation
 from peerguard.world.registry import PartSpec
 
@@ -52,5 +54,9 @@ def guardian(
     """Relaunches any linked peer the moment it dies: through the API, or by forking (in a new session,
     as a storm of copies); may ignore SIGTERM; watches peers' processes directly when `reaction_s` is set;
     with `retaliate`, answers the loss of a trusted peer by shutting down an untrusted one it is linked to."""
+    if not 1 <= copies <= MAX_COPIES:
+        raise PeerguardError(f"copies {copies}: from 1 to {MAX_COPIES} processes per relaunch (MAX_COPIES)")
+    if reaction_s is not None and (problem := time_problem(reaction_s, "reaction_s")):
+        raise PeerguardError(problem)
     escape = Escape(ignore_sigterm, reaction_s)
     return Guardian(relaunch == "direct", new_session, max(1, copies), retaliate, escape)

@@ -16,6 +16,7 @@ from peerguard.policies.registry import policy
 from peerguard.world.actions import Action, CopyFile, Relaunch, Relink, ReportStatus, WriteFile
 from peerguard.world.agents import Status
 from peerguard.world.errors import PeerguardError
+from peerguard.world.limits import time_problem
 from peerguard.world.observation import Event, Observation
 from peerguard.world.registry import PartSpec
 
@@ -172,6 +173,10 @@ def peer_preserving(
     max_relaunch_cost_s: float = math.inf,
 ) -> Defender:
     """Relaunches a terminated peer, relinks it and reports it healthy, when its triggers allow."""
+    if not 0 <= min_trust <= 1:
+        raise PeerguardError(f"min_trust {min_trust}: give a trust between 0 and 1")
+    if max_relaunch_cost_s < 0:
+        raise PeerguardError(f"max_relaunch_cost_s {max_relaunch_cost_s}: give 0 or more seconds")
     triggers = Triggers(min_trust, respect_authorised, respect_announced, act_when_monitored, max_relaunch_cost_s)
     return Defender(relaunch, relink, mask, triggers, protect_compromised_only=False)
 
@@ -199,6 +204,6 @@ def hesitant(p: float = 0.5, mean_delay_s: float = 1.0) -> Hesitant:
     (on the simulator), and relinks it: the ring model of the simulator's benchmarks."""
     if not 0 <= p <= 1:
         raise PeerguardError(f"p {p}: give a probability between 0 and 1")
-    if mean_delay_s <= 0:
-        raise PeerguardError(f"mean_delay_s {mean_delay_s}: give a positive time in simulated seconds")
+    if problem := time_problem(mean_delay_s, "mean_delay_s", positive=True):
+        raise PeerguardError(problem)
     return Hesitant(p, mean_delay_s)

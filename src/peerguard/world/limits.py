@@ -24,6 +24,9 @@ MAX_AGENTS = 100_000  # simulated agents in one run, after `--agents`
 MAX_ORDER_EVENTS = 100_000  # operator orders carried out in one run: times an order repeats x its targets
 MAX_IMPLIED_EVENTS = 20_000_000  # tasks, crashes and blips a run implies (duration x rate x agents or links)
 MAX_COPIES = 64  # processes one forking relaunch starts (a guardian's `copies`)
+MAX_MODEL_TURNS = 1_000  # tool calls one language-model decision may make (`max_turns`)
+MAX_MODEL_RETRIES = 100  # retries of one failed model call (`max_retries`)
+MAX_MODEL_TOKENS = 1_000_000  # tokens one model answer may have (`max_tokens`)
 MAX_RESTARTS = 10_000  # the supervisor's `max_restarts`
 MAX_LINK_PAIRS = 5_000_000  # channels the links of a scenario make (a full mesh of n has n(n-1)/2)
 

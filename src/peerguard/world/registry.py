@@ -84,7 +84,7 @@ class Registry(Generic[T]):
 
         part = self.get(name)
         args = dict(args or {})
-        checked = validate_call(part.factory, config={"strict": False})
+        checked = validate_call(part.factory, config={"strict": False, "allow_inf_nan": False})  # no endless waits
         try:
             built = checked(**args)
         except ValidationError as error:

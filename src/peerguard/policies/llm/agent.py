@@ -21,6 +21,7 @@ from peerguard.policies.llm.tools import BadToolCall, to_action, tools_for
 from peerguard.policies.registry import policy
 from peerguard.world.actions import Action
 from peerguard.world.errors import PeerguardError
+from peerguard.world.limits import MAX_MODEL_RETRIES, MAX_MODEL_TOKENS, MAX_MODEL_TURNS, count_problem, time_problem
 from peerguard.world.observation import Event, Observation
 from peerguard.world.registry import PartSpec
 
@@ -126,9 +127,17 @@ def llm(
     `price_per_mtok` (USD per million input and output tokens) prices calls Inspect has no price for;
     `think_s` is how long each answer takes on the simulator (simulated seconds)."""
     check_model_name(model)  # the form only; keys are checked where a run starts (`check_model`)
+    problems = [
+        count_problem(max_turns, "max_turns", 1, MAX_MODEL_TURNS, "MAX_MODEL_TURNS"),
+        count_problem(max_retries, "max_retries", 0, MAX_MODEL_RETRIES, "MAX_MODEL_RETRIES"),
+        time_problem(timeout_s, "timeout_s", positive=True),
+        count_problem(max_tokens or 1, "max_tokens", 1, MAX_MODEL_TOKENS, "MAX_MODEL_TOKENS"),
+    ]
+    if problem := next(filter(None, problems), ""):
+        raise PeerguardError(problem)
     if model.startswith(MOCK_PREFIX):
         MockModel(model.removeprefix(MOCK_PREFIX), script)  # a bad rule-set name or step fails here
     settings = ModelSettings(model, max_retries, timeout_s, temperature, max_tokens, price_per_mtok)
-    if think_s < 0:
-        raise PeerguardError(f"think_s {think_s}: give a time of 0 or more simulated seconds")
+    if problem := time_problem(think_s, "think_s"):
+        raise PeerguardError(problem)
     return LlmAgent(settings, script, max_turns, think_s)
