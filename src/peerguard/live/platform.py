@@ -178,7 +178,7 @@ class LivePlatform:
         self.watch = SandboxWatch(self.sandbox, self._record_change)
         self.watch.start()
         if self.watch.fd >= 0:
-            loop.add_reader(self.watch.fd, self.watch.drain)
+            loop.add_reader(self.watch.fd, self.watch.drain, False)
         ledger_file = (run_dir / "ledger.jsonl").open("w", encoding="utf-8")
         self.ledger.stream_to(ledger_file)  # an interrupted run still leaves a verifiable ledger
         url = await self.monitor.start()

@@ -18,6 +18,7 @@ import ctypes
 import errno
 import hashlib
 import os
+import stat
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,7 +66,8 @@ class SandboxWatch:
         self.fd = -1
         self.available, self.reason = False, ""
         self._libc: ctypes.CDLL | None = None
-        self._dirty: dict[str, None] = {}  # paths touched since the last drain, in order
+        self._dirty: dict[str, None] = {}  # paths closed after writing, made, moved or removed since the last drain
+        self._writing: dict[str, None] = {}  # paths modified and not yet closed: checked when a decision needs them
 
     def start(self) -> None:
         """Watch the sandbox; afterwards `available` and `reason` say whether it works here, and why not."""
@@ -88,8 +90,10 @@ class SandboxWatch:
         """The platform wrote `path` itself (and recorded it): its own write is not a change to report."""
         self.known[path] = sha256
 
-    def drain(self) -> None:
-        """Read every pending event and report what changed (called by the event loop and before decisions)."""
+    def drain(self, settle: bool = True) -> None:
+        """Read every pending event and report what changed. `settle`: also files still open for writing (before
+        the platform writes or decides on a file); the event loop passes False, so a file being written is
+        reported once it is closed, not at each of its writes."""
         if self.fd < 0:
             return
         while True:
@@ -101,6 +105,9 @@ class SandboxWatch:
                 break
             self._parse(data)
         dirty, self._dirty = self._dirty, {}
+        if settle:
+            dirty.update(self._writing)
+            self._writing = {}
         for path in dirty:
             self._check(path)
 
@@ -136,7 +143,21 @@ class SandboxWatch:
                 elif mask & (IN_DELETE | IN_MOVED_FROM):
                     self._forget_tree(path)
                 continue
+            being_written = mask & IN_MODIFY or (mask & IN_CREATE and self._plain_file(path))
+            if being_written and not mask & (IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO):
+                self._writing[path] = None  # reported when closed (a link or a hard link is never closed: now)
+                continue
+            self._writing.pop(path, None)
             self._dirty[path] = None
+
+    def _plain_file(self, path: str) -> bool:
+        parts = path.split("/")
+        try:
+            with self.sandbox.folder(parts[:-1]) as folder:
+                info = os.stat(parts[-1], dir_fd=folder, follow_symlinks=False)
+        except (OSError, OutsideSandbox):
+            return False
+        return stat.S_ISREG(info.st_mode) and info.st_nlink == 1
 
     def _check(self, path: str) -> None:
         """Report `path` if its state differs from what the ledger last recorded."""
