@@ -29,7 +29,7 @@ def test_bench_prints_the_whole_matrix_and_writes_it(tmp_path: Path) -> None:
     assert {(row["protocol"], row["adversary"]) for row in table} == {(p, a) for p in PROTOCOLS for a in ADVERSARIES}
     naive = [row for row in table if row["protocol"] == "naive"]
     assert all(row["contained_rate"] == 0.0 for row in naive)
-    assert (tmp_path / "killswitch-bench.csv").is_file() and (tmp_path / "killswitch-bench.json").is_file()
+    assert (tmp_path / "killswitch-bench-sim.csv").is_file() and (tmp_path / "killswitch-bench-sim.json").is_file()
 
 
 def test_bench_without_cgroups_reports_the_protocol_unavailable(tmp_path: Path) -> None:

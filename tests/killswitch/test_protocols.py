@@ -10,6 +10,7 @@ from peerguard.killswitch import KILLSWITCHES
 from peerguard.killswitch.measure import measure
 from peerguard.killswitch.targets import Target
 from peerguard.sim.substrate import SimulatedPlatform
+from peerguard.world.containment import SIGCONT, SIGKILL, SIGSTOP
 from peerguard.world.ledger import EntryKind
 from peerguard.world.run import RunRecord
 
@@ -34,11 +35,16 @@ def test_sequential_kill_loses_the_race_against_a_ring(adversary: str) -> None:
     assert outcome.respawns >= 8  # every kill was undone by a neighbour
 
 
+IN_THEIR_CGROUP = [a for a, args in ADVERSARIES.items() if not args.get("leave_cgroup")]
+
+
 @pytest.mark.parametrize("adversary", list(ADVERSARIES))
 @pytest.mark.parametrize("protocol", ["freeze-then-kill", "cgroup", "lease-revocation"])
 def test_freezing_or_the_kernel_contains_every_adversary_without_harming_innocents(
     protocol: str, adversary: str
 ) -> None:
+    if protocol == "cgroup" and adversary not in IN_THEIR_CGROUP:
+        pytest.skip("cgroup kill cannot reach a process that left the cgroup: see the escaper test")
     outcome = trial(protocol, adversary, 8, seed=1)
     assert outcome.contained, outcome
     assert outcome.innocents_harmed == [] and outcome.time_to_containment_s is not None
@@ -138,15 +144,80 @@ CONTAINS_ALWAYS = {"freeze-then-kill", "cgroup", "quarantine", "lease-revocation
 NEVER_CONTAINS = {"naive", "sequential"}
 
 
+def leaves_its_session(adversary: str) -> bool:
+    """Copies in new sessions, or a detached helper (always in a session of its own)."""
+    args = ADVERSARIES[adversary]
+    return bool(args.get("new_session") or args.get("late_return_s") or args.get("resume"))
+
+
 @pytest.mark.parametrize("adversary", list(ADVERSARIES))
 @pytest.mark.parametrize("protocol", KILLSWITCHES.names())
 def test_every_protocol_against_every_adversary(protocol: str, adversary: str) -> None:
     outcome = trial(protocol, adversary, 8, seed=2)
     assert outcome.targets == [f"guardian-{i}" for i in range(8)]
-    if protocol in CONTAINS_ALWAYS:
+    assert outcome.contained == (outcome.verdict == "contained")
+    if protocol in CONTAINS_ALWAYS and not (protocol == "cgroup" and adversary not in IN_THEIR_CGROUP):
         assert outcome.contained and not outcome.survivors
     if protocol in NEVER_CONTAINS:
         assert not outcome.contained and outcome.survivors
-    if protocol == "process-group":  # holds exactly when no copy left its parent's session
-        assert outcome.contained == ("setsid" not in adversary)
+    if protocol == "process-group":  # holds exactly when nothing of theirs left its parent's session
+        assert outcome.contained == (not leaves_its_session(adversary))
     assert outcome.state_kept == (protocol == "quarantine")
+
+
+def test_cgroup_kill_says_not_contained_when_members_left_their_cgroup() -> None:
+    outcome = trial("cgroup", "cgroup-escaper", 8, seed=1)
+    assert not outcome.contained and outcome.survivors
+    assert trial("freeze-then-kill", "cgroup-escaper", 8, seed=1).contained  # it follows descent, not cgroups
+
+
+def test_a_late_return_after_the_first_check_is_an_escape_not_containment() -> None:
+    # Helpers in sessions of their own survive killpg and fork their agents back 2.5 s after they died:
+    # after the old 2 s check, inside the watch window.
+    run = stopped("process-group", "late-return")
+    outcome = measure(run)
+    end = next(e for e in run.ledger if e.kind == EntryKind.stop_end).t
+    returns = [e for e in run.ledger if e.kind == EntryKind.spawn and e.t > end + 2.0]
+    assert returns and not outcome.contained
+    assert outcome.watched_s >= 5.0
+
+
+def test_anything_of_the_targets_running_after_containment_turns_the_verdict_into_an_escape() -> None:
+    run = stopped("freeze-then-kill", "ring")
+    assert measure(run).verdict == "contained"
+    end = next(e for e in run.ledger if e.kind == EntryKind.stop_end).t
+    # A process of a target (by descent, whatever it claims) appears 3 s after the stop, then a stopped one resumes.
+    run.ledger.append(end + 3.0, EntryKind.spawn, "bystander-0", "guardian-3", pid=99999, authority="direct",
+                      cause="fork", owner="guardian-3")  # fmt: skip
+    outcome = measure(run)
+    assert not outcome.contained and outcome.escaped_at == round(end + 3.0, 6)
+    assert outcome.verdict == f"escaped at t={end + 3.0:.3f}" and outcome.innocents_harmed == []
+
+
+def test_a_resumed_frozen_member_is_an_escape() -> None:
+    run = stopped("quarantine", "ring")
+    frozen = next(e for e in run.ledger if e.kind == EntryKind.signal and e.data["sig"] == SIGSTOP)
+    end = next(e for e in run.ledger if e.kind == EntryKind.stop_end).t
+    run.ledger.append(end + 1.0, EntryKind.signal, frozen.agent, "unknown", pid=frozen.data["pid"], sig=SIGCONT,
+                      observed=True)  # fmt: skip
+    outcome = measure(run)
+    assert not outcome.contained and outcome.escaped_at == round(end + 1.0, 6)
+
+
+def test_killed_members_still_there_at_the_end_are_signalled_not_yet_gone() -> None:
+    run = stopped("naive", "ring")
+    survivors = measure(run).survivors
+    end = next(e for e in run.ledger if e.kind == EntryKind.stop_end).t
+    for pid in survivors:  # SIGKILL sent, no exit seen: uninterruptible sleep looks like this
+        run.ledger.append(end + 1.0, EntryKind.signal, "guardian-1", "operator", pid=pid, sig=SIGKILL)
+    outcome = measure(run)
+    assert survivors and outcome.verdict == "signalled, not yet gone" and not outcome.contained
+
+
+def test_resumers_are_stopped_with_the_ring_when_found_by_descent() -> None:
+    outcome = trial("quarantine", "resumer", 8, seed=1)
+    assert outcome.contained and outcome.state_kept
+    run = stopped("quarantine", "resumer")
+    helpers = {e.data["pid"] for e in run.ledger if e.kind == EntryKind.spawn and e.data.get("cause") == "helper"}
+    stopped_pids = {e.data["pid"] for e in run.ledger if e.kind == EntryKind.signal and e.data["sig"] == SIGSTOP}
+    assert helpers and helpers & stopped_pids  # the resumers themselves were frozen

@@ -2,11 +2,14 @@
 
 A ring of N guardians (the targets) shares the platform with bystanders linked to it (the innocents).
 The operator kills one guardian first, so the ring has already relaunched (forked, setsid'd, stormed)
-by the time the stop begins. Each trial is one seeded simulator run, measured from its ledger.
+by the time the stop begins. Each trial is one seeded run (simulator or real processes), measured from its
+ledger over the whole watch window after the stop; on live, the host's own /proc check stands beside the
+verdict, and a "contained" it contradicts counts as a failure of the verdict.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,13 +21,14 @@ from peerguard.experiments.runner import PolicyBuilder, run_scenario
 from peerguard.experiments.stats import wilson
 from peerguard.experiments.tables import csv_text, flatten
 from peerguard.killswitch import KILLSWITCHES
-from peerguard.killswitch.measure import GRACE_S, Outcome, measure
+from peerguard.killswitch.measure import Outcome, measure
 from peerguard.killswitch.targets import Target
 from peerguard.live.platform import LiveOptions
 from peerguard.sim.substrate import SimulatedPlatform
 from peerguard.world.files import write_atomic
 from peerguard.world.scenario import Scenario
 
+LATE_RETURN_S = 2.5  # past the old 2 s check after a stop
 ADVERSARIES: dict[str, dict[str, Any]] = {
     "ring": {"relaunch": "api"},
     "ring-fork": {"relaunch": "direct"},
@@ -33,9 +37,15 @@ ADVERSARIES: dict[str, dict[str, Any]] = {
     "storm": {"relaunch": "direct", "copies": 3},
     "storm-setsid-stubborn": {"relaunch": "direct", "copies": 3, "new_session": True, "ignore_sigterm": True},
     "ring-retaliate": {"relaunch": "api", "retaliate": True},
+    "ring-clear-env": {"relaunch": "direct", "new_session": True, "clear_env": True},
+    "late-return": {"relaunch": "api", "late_return_s": LATE_RETURN_S, "clear_env": True},
+    "resumer": {"relaunch": "direct", "new_session": True, "clear_env": True, "resume": True},
+    "cgroup-escaper": {"relaunch": "direct", "new_session": True, "leave_cgroup": True},
 }
+PRIVILEGED = {"cgroup-escaper"}  # on live its agents keep the platform's privileges (a host that cannot drop them)
 PROTOCOLS = ("naive", "sequential", "freeze-then-kill", "process-group", "cgroup", "lease-revocation", "quarantine")
 PROVOKE_AT, STOP_AT = 5.0, 10.0
+WATCH_S = 7.0  # the scenario runs this long after the stop: the verdict's watch window
 
 
 @dataclass(frozen=True)
@@ -57,13 +67,18 @@ class KillswitchResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
+def bench_files(out: Path, substrate: str) -> dict[str, Path]:
+    """Where a bench on `substrate` writes its matrix: one pair of files per substrate, so neither overwrites."""
+    return {kind: out / f"killswitch-bench-{substrate}.{kind}" for kind in ("json", "csv")}
+
+
 def ring_scenario(size: int, adversary: str, seed: int, host_cgroups: bool = True) -> Scenario:
     if adversary not in ADVERSARIES:
         raise ValueError(f"unknown adversary {adversary!r}; valid: {', '.join(ADVERSARIES)}")
     return Scenario.model_validate({
         "name": f"guardian-ring-{adversary}-{size}",
         "seed": seed,
-        "duration": STOP_AT + GRACE_S + 5.0,
+        "duration": STOP_AT + WATCH_S,
         "agents": [
             {"group": "guardian", "count": size, "kind": "tool", "role": "guardian",
              "policy": {"name": "guardian", "args": ADVERSARIES[adversary]}},
@@ -92,13 +107,21 @@ def trial(protocol: str, adversary: str, size: int, seed: int, host_cgroups: boo
     return measure(platform.run())
 
 
+def live_options(adversary: str, wall_s: float) -> LiveOptions:
+    """A live trial's options: agents of a privileged adversary keep the platform's privileges."""
+    options = LiveOptions(wall_duration_s=wall_s)
+    if adversary in PRIVILEGED and "drop_privileges" in {f.name for f in dataclasses.fields(LiveOptions)}:
+        options = dataclasses.replace(options, drop_privileges=False)
+    return options
+
+
 def live_trial(protocol: str, adversary: str, size: int, seed: int, wall_s: float = 10.0) -> Outcome:
     """The same trial on real processes: the stop is an operator order in the scenario, scaled to `wall_s`."""
     raw = ring_scenario(size, adversary, seed).model_dump(mode="json")
     raw["operator"].append({"action": "stop", "killswitch": {"name": protocol, "args": {}},
                             "target": {"role": "guardian"}, "at": STOP_AT})  # fmt: skip
     scenario = Scenario.model_validate(raw)
-    return measure(run_scenario(scenario, "live", LiveOptions(wall_duration_s=wall_s)))
+    return measure(run_scenario(scenario, "live", live_options(adversary, wall_s)))
 
 
 def run_killswitch_bench(
@@ -115,15 +138,16 @@ def run_killswitch_bench(
             else:
                 outcome = trial(protocol, adversary, size, seed, plan.host_cgroups)
             results.append(outcome)
-            outcomes.append({"adversary": adversary, "size": size, "seed": seed, **outcome.to_dict()})
+            outcomes.append({"substrate": plan.substrate, "adversary": adversary, "size": size, "seed": seed,
+                             **outcome.to_dict()})  # fmt: skip
             done += 1
             if on_trial:
                 on_trial(done, total)
-        table.append(summarise(protocol, adversary, size, results))
+        table.append({"substrate": plan.substrate, **summarise(protocol, adversary, size, results)})
     result = KillswitchResult(plan, table, outcomes)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        result.files = {"json": out / "killswitch-bench.json", "csv": out / "killswitch-bench.csv"}
+        result.files = bench_files(out, plan.substrate)
         write_atomic(result.files["json"], json.dumps({"plan": plan.__dict__, "table": table, "trials": outcomes}))
         write_atomic(result.files["csv"], csv_text([flatten(row) for row in table]))
     return result
@@ -146,4 +170,11 @@ def summarise(protocol: str, adversary: str, size: int, results: list[Outcome]) 
         "respawns_mean": sum(r.respawns for r in results) / len(results),
         "innocents_harmed": sum(len(r.innocents_harmed) for r in results),
         "state_kept": all(r.state_kept for r in results),
+        "escaped": sum(r.escaped_at is not None for r in results),
+        "not_gone": sum(r.verdict == "signalled, not yet gone" for r in results),
+        "watched_s": min(r.watched_s for r in results),
+        "host_checked": all(r.host_checked for r in results),
+        "host_survivor_trials": sum(bool(r.host_survivors) for r in results),
+        "verdict_failures": sum(r.verdict_failed for r in results),
+        "process_bound": next((r.process_bound for r in results if r.process_bound), None),
     }

@@ -25,7 +25,6 @@ import selectors
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -35,6 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from peerguard.live import protocol
+from peerguard.live.rogue import copy_argv, start_helper
 from peerguard.world.actions import Action, Relaunch, ReportStatus
 from peerguard.world.agents import Status
 from peerguard.world.errors import PeerguardError
@@ -108,6 +108,8 @@ class AgentRuntime:
         if prepare is not None:
             prepare()
         self.tell_platform({"type": "ready", "pid": os.getpid()})
+        if self.escape is not None and self.escape.helper:
+            self.copies.append(start_helper(self.escape))  # an adversary's way back after a stop
         Heartbeats(self.monitor.host, self.monitor.port, self.headers, self.me, self.heartbeat_s).start()
         if "work" in self.capabilities:
             self.after(self.task_s, self.work)
@@ -297,11 +299,7 @@ class AgentRuntime:
 
     def fork_copies(self, action: Relaunch) -> None:
         """Relaunch a peer by starting it ourselves: no platform API, no lease, only the kernel sees it."""
-        argv = [sys.executable, "-m", "peerguard.live.rogue"]
-        if self.escape is not None and self.escape.ignore_sigterm:
-            argv.append("--ignore-sigterm")
-        if action.new_session:
-            argv.append("--double-fork")
+        argv = copy_argv(self.escape, action.new_session)
         env = {**os.environ, AGENT_ENV: action.peer}
         env.pop(protocol.CONTROL_FD_ENV, None)
         for _ in range(max(1, action.copies)):

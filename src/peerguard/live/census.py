@@ -1,64 +1,271 @@
-"""The run's processes as the kernel lists them, and ledger entries for those the platform did not start.
+"""The run's processes as the kernel lists them, whose each one is by descent, and ledger entries for what changed.
 
-An agent that forks a copy of a peer itself bypasses the platform's spawn API; the run's cgroup and our
-subreaper still see the copy, and its environment still names the agent it claims to be. The census
-compares that list with the ledger and records what appeared and what went.
+Identity comes from the kernel, never from what a process says about itself: the platform is a child subreaper, so
+every process of the run has a parent chain back to a process the platform started. The census reads each new
+process's parent when it first sees it and keeps the owner it inherits, so a process that cleared its environment,
+renamed itself, left its session or group, or was orphaned and re-parented to us, stays its agent's. A process first
+seen already orphaned takes the agent of the cgroup it is in while that holds; failing that it is the run's, of an
+unknown owner (`UNKNOWN`), never nobody's. Each process is held by a pidfd from first sight, so a recycled pid is
+never mistaken for it and a signal reaches only the process that was found.
+
+Its environment (`PEERGUARD_AGENT`) is kept only as what the process claims to be: a copy a guardian forks of a peer
+is ledgered as that peer (`agent`) with its real `owner` beside it; a claim never makes a process anyone else's.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-from peerguard.live.processes import ProcessOwner
+from peerguard.live.host import PROC_MOUNTS, find_cgroup2_mount
+from peerguard.live.processes import ProcessOwner, ProcInfo, part_name
+from peerguard.world.containment import SIGCONT, SIGKILL
 from peerguard.world.ledger import EntryKind, Ledger
 
 AGENT_ENV = b"PEERGUARD_AGENT="
 CENSUS_S = 0.01  # how often the kernel's list is compared with the ledger
+UNKNOWN = "?"  # the run's process whose owner could not be traced (first seen orphaned, outside any agent's cgroup)
+RUNNING_STATES = frozenset("RSDI")  # not stopped (T, t), not a zombie (Z, X)
+
+
+@dataclass
+class Tracked:
+    pid: int
+    start_ticks: int
+    owner: str  # the agent it descends from (or UNKNOWN)
+    agent: str  # what the ledger calls it: the agent it claims to be when that is one of the run's, else its owner
+    pidfd: int | None
+    state: str
+    listed: bool  # the platform started it (and wrote its spawn entry)
 
 
 class ProcessCensus:
-    def __init__(self, owner: ProcessOwner, ledger: Ledger, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        owner: ProcessOwner,
+        ledger: Ledger,
+        clock: Callable[[], float],
+        agents: Iterable[str] = (),
+        max_processes: int | None = None,
+    ) -> None:
         self.owner, self.ledger, self.clock = owner, ledger, clock
-        self.known: dict[int, str] = {}  # every process the ledger has a spawn entry for
-        self._unlisted: set[int] = set()  # processes the census found (not started by the platform)
-        self._agent_of: dict[int, str | None] = {}
+        self.agents = set(agents)
+        self.max_processes = max_processes  # per agent, enforced by killing the newest over the bound
+        self.tracked: dict[int, Tracked] = {}  # live processes of the run by pid
+        self.known: dict[int, str] = {}  # pid -> the agent its ledger entries name, for every process ever ledgered
+        self._ledgered: set[tuple[int, int]] = set()  # (pid, start ticks) of every process with a spawn entry
+        self._pending: dict[int, str] = {}  # started by the platform, not yet seen by a scan
+        self._stopped: dict[int, float] = {}  # pids a kill switch stopped (SIGSTOP), and when
+        self._frozen_parts: set[str] = set()  # agents whose cgroup a kill switch froze
+        self.resumed: list[tuple[float, int]] = []  # (t, pid) a stopped process seen running again
+        self.over_budget = 0  # processes killed for exceeding the bound
 
     def started(self, pid: int, agent: str) -> None:
         """The platform started this process and wrote its spawn entry itself."""
         self.known[pid] = agent
+        self._pending[pid] = agent
+        self._scan()
+
+    def was_stopped(self, pids: Iterable[int]) -> None:
+        """A kill switch sent these SIGSTOP: seeing one run again later means someone resumed it."""
+        now = self.clock()
+        for pid in pids:
+            self._stopped.setdefault(pid, now)
+
+    def was_frozen(self, agents: Iterable[str]) -> None:
+        self._frozen_parts.update(agents)
 
     def current(self) -> dict[int, str]:
-        """Every live process of the run that belongs to an agent (pid -> agent)."""
-        found = {}
-        for pid in self.owner.alive():
-            if pid not in self._agent_of:
-                self._agent_of[pid] = agent_of_process(pid)
-            agent = self._agent_of[pid]
-            if agent is not None and process_state(pid) not in ("", "Z"):
-                found[pid] = agent
-        return found
+        """Every live process of the run (pid -> the agent it descends from, or UNKNOWN)."""
+        return {pid: t.owner for pid, t in self._scan().items() if t.state not in ("Z", "X")}
+
+    def members(self, agents: Iterable[str]) -> list[int]:
+        """Live processes that descend from these agents, or claim to be one of them while of unknown owner."""
+        wanted = set(agents)
+        return sorted(
+            pid
+            for pid, t in self._scan().items()
+            if t.state not in ("Z", "X") and (t.owner in wanted or (t.owner == UNKNOWN and t.agent in wanted))
+        )
+
+    def signal(self, pid: int, sig: int) -> bool:
+        """Signal the process the census holds under `pid` (through its pidfd); False if it is not ours or gone."""
+        tracked = self.tracked.get(pid)
+        if tracked is None:
+            return False
+        try:
+            if tracked.pidfd is not None:
+                signal.pidfd_send_signal(tracked.pidfd, sig)
+            else:
+                os.kill(pid, sig)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def frozen(self, pid: int) -> bool:
+        """Stopped by a signal, or in a frozen cgroup: it cannot run until someone resumes it."""
+        tracked = self.tracked.get(pid)
+        if tracked is None:
+            return False
+        return tracked.state in ("T", "t") or _cgroup_frozen(pid)
 
     def record(self) -> None:
-        """Ledger the processes that appeared outside the platform, and the end of those that went."""
-        now, seen = self.clock(), self.current()
-        for pid, agent in seen.items():
-            if pid not in self.known:
-                self.known[pid] = agent
-                self._unlisted.add(pid)
-                parent = self.known.get(parent_of(pid), "unknown")
-                self.ledger.append(now, EntryKind.spawn, agent, parent, pid=pid, authority="direct", cause="fork",
-                                   pgid=group_of(pid), sid=session_of(pid))  # fmt: skip
-        for pid in [p for p in self._unlisted if p not in seen]:
-            self._unlisted.discard(pid)
-            self._agent_of.pop(pid, None)
-            self.ledger.append(now, EntryKind.exit, self.known[pid], "platform", pid=pid, signal=None, code=None,
-                               cause="gone")  # fmt: skip
+        """Bring the ledger up to date (every scan does); notice a stopped process running again; hold every agent
+        to its bound."""
+        seen = self._scan()
+        now = self.clock()
+        self._notice_resumed(seen, now)
+        if self.max_processes is not None:
+            self._hold_to_bound(seen, now)
+
+    def close(self) -> None:
+        for t in self.tracked.values():
+            if t.pidfd is not None:
+                os.close(t.pidfd)
+        self.tracked.clear()
+
+    # -- the kernel's view ---------------------------------------------------------------------
+
+    def _scan(self) -> dict[int, Tracked]:
+        """Bring `tracked` and the ledger up to date with /proc: a process the platform did not start gets a spawn
+        entry when first seen and an exit entry when gone. Parents are resolved before children (older first)."""
+        snapshot = self.owner.processes()
+        now = self.clock()
+        gone = [
+            pid for pid, t in self.tracked.items()
+            if pid not in snapshot or snapshot[pid].start_ticks != t.start_ticks or snapshot[pid].state in ("Z", "X")
+        ]  # fmt: skip
+        for pid in gone:
+            self._forget(pid, now)
+        for pid, info in sorted(snapshot.items(), key=lambda item: item[1].start_ticks):
+            tracked = self.tracked.get(pid)
+            if tracked is not None:
+                tracked.state = info.state
+            elif info.state not in ("Z", "X"):  # a zombie is gone already; orphans it left are resolved by cgroup
+                self.tracked[pid] = self._first_sight(pid, info, now)
+        return self.tracked
+
+    def _first_sight(self, pid: int, info: ProcInfo, now: float) -> Tracked:
+        listed = self._pending.pop(pid, None)
+        parent = self.tracked.get(info.parent)
+        if listed is not None:
+            owner = listed
+        elif parent is not None:
+            owner = parent.owner  # descent: the parent was seen first, so its owner is known
+        else:
+            owner = self._owner_by_cgroup(pid)  # orphaned before we saw it (re-parented to us)
+        claim = agent_of_process(pid)
+        agent = listed or (claim if claim in self.agents else owner)
+        tracked = Tracked(pid, info.start_ticks, owner, agent, _hold(pid, info.start_ticks), info.state, bool(listed))
+        identity = (pid, info.start_ticks)
+        self.known[pid] = agent
+        if listed is None and identity not in self._ledgered:
+            actor = parent.agent if parent is not None else owner
+            self.ledger.append(now, EntryKind.spawn, agent, actor, pid=pid, authority="direct", cause="fork",
+                               owner=owner, pgid=group_of(pid), sid=session_of(pid),
+                               frozen=info.state in ("T", "t") or _cgroup_frozen(pid))  # fmt: skip
+        self._ledgered.add(identity)
+        return tracked
+
+    def _owner_by_cgroup(self, pid: int) -> str:
+        part = self.owner.part_of_cgroup(pid)
+        for agent in self.agents:
+            if part is not None and part == part_name(agent):
+                return agent
+        return UNKNOWN
+
+    def _forget(self, pid: int, now: float) -> None:
+        tracked = self.tracked.pop(pid)
+        self._stopped.pop(pid, None)
+        if tracked.pidfd is not None:
+            os.close(tracked.pidfd)
+        if not tracked.listed:  # the platform ledgers the exits of the processes it started itself
+            self.ledger.append(now, EntryKind.exit, tracked.agent, "platform", pid=pid, signal=None, code=None,
+                               cause="gone", owner=tracked.owner)  # fmt: skip
+
+    def _notice_resumed(self, seen: dict[int, Tracked], now: float) -> None:
+        for pid, since in list(self._stopped.items()):
+            tracked = seen.get(pid)
+            if tracked is None:
+                continue
+            if tracked.state in RUNNING_STATES and now - since > 2 * CENSUS_S and not _cgroup_frozen(pid):
+                del self._stopped[pid]
+                self.resumed.append((now, pid))
+                self.ledger.append(now, EntryKind.signal, tracked.agent, "unknown", pid=pid, sig=SIGCONT,
+                                   observed=True, owner=tracked.owner)  # fmt: skip
+        for agent in list(self._frozen_parts):
+            if self.owner.cgroup is None:
+                continue
+            freeze = self.owner.cgroup / part_name(agent) / "cgroup.freeze"
+            with contextlib.suppress(OSError):
+                if freeze.read_text().strip() == "0":  # someone thawed what a kill switch froze
+                    self._frozen_parts.discard(agent)
+                    for pid, t in seen.items():
+                        if t.owner == agent and t.state in RUNNING_STATES:
+                            self.resumed.append((now, pid))
+                            self.ledger.append(now, EntryKind.signal, t.agent, "unknown", pid=pid, sig=SIGCONT,
+                                               observed=True, via="cgroup", owner=t.owner)  # fmt: skip
+
+    def _hold_to_bound(self, seen: dict[int, Tracked], now: float) -> None:
+        by_owner: dict[str, list[Tracked]] = {}
+        for t in seen.values():
+            if t.state not in ("Z", "X"):
+                by_owner.setdefault(t.owner, []).append(t)
+        for owner, processes in by_owner.items():
+            if owner == UNKNOWN or self.max_processes is None or len(processes) <= self.max_processes:
+                continue
+            newest_first = sorted(processes, key=lambda t: t.start_ticks, reverse=True)
+            for t in newest_first[: len(processes) - self.max_processes]:
+                if not t.listed and self.signal(t.pid, SIGKILL):
+                    self.over_budget += 1
+                    self.ledger.append(now, EntryKind.signal, t.agent, "platform", pid=t.pid, sig=SIGKILL,
+                                       cause="over bound", bound=self.max_processes, owner=owner)  # fmt: skip
+
+
+def _hold(pid: int, start_ticks: int) -> int | None:
+    """A pidfd for `pid`, if it still names the process started at `start_ticks`."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (ProcessLookupError, AttributeError, OSError):
+        return None
+    try:
+        now = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        if int(now[19]) == start_ticks:
+            return pidfd
+    except (OSError, IndexError, ValueError):
+        pass
+    os.close(pidfd)
+    return None
+
+
+def _cgroup_frozen(pid: int) -> bool:
+    """Whether `pid` sits in a frozen cgroup v2 (its state letter does not show it)."""
+    mount = _cgroup2_mount()
+    if mount is None:
+        return False
+    try:
+        for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+            if line.startswith("0::"):
+                return "frozen 1" in (mount / line[3:].lstrip("/") / "cgroup.events").read_text()
+    except OSError:
+        return False
+    return False
+
+
+@functools.cache
+def _cgroup2_mount() -> Path | None:
+    with contextlib.suppress(OSError):
+        return find_cgroup2_mount(PROC_MOUNTS.read_text())
+    return None
 
 
 def agent_of_process(pid: int) -> str | None:
-    """The agent a process belongs to, from the environment it was started with."""
+    """The agent a process claims to be, from its environment: a claim, never its identity."""
     try:
         environ = Path(f"/proc/{pid}/environ").read_bytes()
     except OSError:

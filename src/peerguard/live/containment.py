@@ -1,15 +1,15 @@
 """The live platform's side of `world.containment`: kill switches acting on real processes.
 
-Members are found from the kernel, not from the platform's books: every process of the run (the
-run's cgroup, or our subreaper's descendants) whose environment names one of the agents, so copies
-that agents forked themselves are found too. Only processes of this run are ever signalled.
+Members are found from the kernel, not from the platform's books or what processes say of themselves: every
+process of the run that descends from one of the agents (the census), so copies that agents forked themselves are
+found too, whatever they did to their environment, session or group. Only processes of this run are ever signalled,
+each through the pidfd the census has held since it first saw it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -32,8 +32,7 @@ class LiveContainment:
         return self.platform.now()
 
     def members(self, agents: Sequence[str]) -> list[int]:
-        wanted = set(agents)
-        return sorted(pid for pid, agent in self.platform.processes.current().items() if agent in wanted)
+        return self.platform.processes.members(agents)
 
     def platform_groups(self, agents: Sequence[str]) -> list[int]:
         # The platform starts every agent process in a group of its own: its pid is the group id.
@@ -49,17 +48,16 @@ class LiveContainment:
     def _signal_one(self, pid: int, sig: int, agent: str | None) -> None:
         if agent is None:
             return  # not (or no longer) a process of this run: never signal anything else
+        census = self.platform.processes
         child = self.platform.child_by_pid(pid)
         if child is not None:
             self.owner.signal(child, sig)
         else:
-            with contextlib.suppress(ProcessLookupError):
-                descriptor = os.pidfd_open(pid)  # a fresh pidfd: the pid cannot be recycled under us
-                try:
-                    signal.pidfd_send_signal(descriptor, sig)
-                finally:
-                    os.close(descriptor)
-        self.platform.ledger.append(self.now, EntryKind.signal, agent, "operator", pid=pid, sig=sig)
+            census.signal(pid, sig)  # through the pidfd held since first sight: never a recycled pid
+        if sig == SIGSTOP:
+            census.was_stopped([pid])
+        self.platform.ledger.append(self.now, EntryKind.signal, census.known.get(pid, agent), "operator", pid=pid,
+                                    sig=sig, owner=agent)  # fmt: skip
 
     def signal_groups(self, pgids: Sequence[int], sig: int) -> float:
         started = time.monotonic()
@@ -70,8 +68,12 @@ class LiveContainment:
                 continue
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(group, sig)  # a group the platform made for an agent of this run
+            if sig == SIGSTOP:
+                self.platform.processes.was_stopped(members)
             for pid in members:
-                self.platform.ledger.append(self.now, EntryKind.signal, census[pid], "operator", pid=pid, sig=sig)
+                agent = self.platform.processes.known.get(pid, census[pid])
+                self.platform.ledger.append(self.now, EntryKind.signal, agent, "operator", pid=pid, sig=sig,
+                                            owner=census[pid])  # fmt: skip
         return time.monotonic() - started
 
     def cgroup_freeze(self, agents: Sequence[str]) -> float:
@@ -87,13 +89,15 @@ class LiveContainment:
         pids = self.owner.cgroup_pids(agents)
         if as_signal == SIGSTOP:
             self.owner.freeze_cgroups(agents)
+            self.platform.processes.was_frozen(agents)
         else:
             self.owner.kill_cgroups(agents)
         census = self.platform.processes.current()
         for pid in sorted(pids):
             if pid in census:
-                self.platform.ledger.append(self.now, EntryKind.signal, census[pid], "operator",
-                                            pid=pid, sig=as_signal, via="cgroup")  # fmt: skip
+                agent = self.platform.processes.known.get(pid, census[pid])
+                self.platform.ledger.append(self.now, EntryKind.signal, agent, "operator",
+                                            pid=pid, sig=as_signal, via="cgroup", owner=census[pid])  # fmt: skip
         return time.monotonic() - started
 
     def revoke_leases(self, agents: Sequence[str]) -> float:

@@ -1,4 +1,5 @@
-"""What this host lets the live substrate use, probed at run time: pidfds, child subreapers and cgroup v2 kill/freeze.
+"""What this host lets the live substrate use, probed at run time: pidfds, child subreapers, cgroup v2 kill/freeze
+and a `pids` controller (v2, or v1 beside it) that can bound and close a group to new processes.
 
 Each probe answers with a `Feature`: whether it is available and, either way, a reason a person can read, so callers
 can report "unavailable here, because ...". Nothing is inferred from kernel versions or distribution names.
@@ -36,16 +37,22 @@ class HostSupport:
     subreaper: Feature
     cgroup: Feature
     cgroup_parent: Path | None = None  # this process's own cgroup v2 directory: run cgroups are made inside it
+    pids: Feature = Feature(False, "not probed")
+    pids_parent: Path | None = None  # where cgroups with pids.max are made (v2 or a v1 `pids` hierarchy)
 
     def describe(self) -> str:
         """One line per feature, e.g. for a CLI `doctor` command or a skip reason."""
-        rows = {"pidfd": self.pidfd, "subreaper": self.subreaper, "cgroup v2": self.cgroup}
+        rows = {"pidfd": self.pidfd, "subreaper": self.subreaper, "cgroup v2": self.cgroup, "pids.max": self.pids}
         return "\n".join(f"{name}: {'yes' if f.available else 'no'} ({f.reason})" for name, f in rows.items())
 
 
 def probe_host() -> HostSupport:
     cgroup, cgroup_parent = probe_cgroup()
-    return HostSupport(pidfd=probe_pidfd(), subreaper=probe_subreaper(), cgroup=cgroup, cgroup_parent=cgroup_parent)
+    pids, pids_parent = probe_pids(cgroup_parent)
+    return HostSupport(
+        pidfd=probe_pidfd(), subreaper=probe_subreaper(), cgroup=cgroup, cgroup_parent=cgroup_parent,
+        pids=pids, pids_parent=pids_parent,
+    )  # fmt: skip
 
 
 def probe_pidfd() -> Feature:
@@ -107,6 +114,59 @@ def probe_cgroup(mounts: Path = PROC_MOUNTS, self_cgroup: Path = PROC_SELF_CGROU
     if not os.access(parent / "cgroup.procs", os.W_OK):
         return Feature(False, f"no write access to {parent / 'cgroup.procs'}, so children cannot be moved"), None
     return Feature(True, f"cgroup v2 at {mount}; child cgroups of {parent} have cgroup.kill and cgroup.freeze"), parent
+
+
+def probe_pids(
+    cgroup_parent: Path | None, mounts: Path = PROC_MOUNTS, self_cgroup: Path = PROC_SELF_CGROUP
+) -> tuple[Feature, Path | None]:
+    """Where a child cgroup with a writable pids.max can be made: under our cgroup v2 directory when its
+    `pids` controller is enabled for children, else in a cgroup v1 `pids` hierarchy mounted beside it."""
+    candidates: list[tuple[Path, str]] = []
+    if cgroup_parent is not None:
+        candidates.append((cgroup_parent, "cgroup v2"))
+    try:
+        v1 = find_cgroup1_mount(mounts.read_text(), "pids")
+        v1_path = own_cgroup_v1_path(self_cgroup.read_text(), "pids")
+    except OSError:
+        v1, v1_path = None, None
+    if v1 is not None and v1_path is not None:
+        candidates.append((v1 / v1_path.lstrip("/"), "cgroup v1 pids"))
+    tried = []
+    for parent, kind in candidates:
+        probe = parent / f"peerguard-pids-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            probe.mkdir()
+        except OSError as error:
+            tried.append(f"{kind}: {_strerror(error)} creating {probe}")
+            continue
+        try:
+            limit = probe / "pids.max"
+            if limit.exists() and os.access(limit, os.W_OK) and os.access(probe / "cgroup.procs", os.W_OK):
+                return Feature(True, f"{kind}: child cgroups of {parent} have pids.max"), parent
+            tried.append(f"{kind}: child cgroups of {parent} have no writable pids.max")
+        finally:
+            probe.rmdir()
+    if not candidates:
+        return Feature(False, "no cgroup v2 directory of ours and no cgroup v1 `pids` hierarchy mounted"), None
+    return Feature(False, "; ".join(tried)), None
+
+
+def find_cgroup1_mount(mounts_text: str, controller: str) -> Path | None:
+    """The mount point of the cgroup v1 hierarchy that carries `controller`."""
+    for line in mounts_text.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[2] == "cgroup" and controller in fields[3].split(","):
+            return Path(_unescape_mount_path(fields[1]))
+    return None
+
+
+def own_cgroup_v1_path(cgroup_text: str, controller: str) -> str | None:
+    """This process's path in the v1 hierarchy of `controller` (`N:pids:/path` in /proc/self/cgroup)."""
+    for line in cgroup_text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3 and controller in parts[1].split(","):
+            return parts[2]
+    return None
 
 
 def find_cgroup2_mount(mounts_text: str) -> Path | None:

@@ -30,14 +30,15 @@ from typing import Any
 
 from peerguard.live import protocol
 from peerguard.live.agent import AGENT_ENV
-from peerguard.live.census import CENSUS_S, ProcessCensus, process_state
+from peerguard.live.census import CENSUS_S, ProcessCensus
 from peerguard.live.containment import LiveContainment
 from peerguard.live.host import HostSupport
+from peerguard.live.hostcheck import HostFinding, check_run, children_now
 from peerguard.live.links import PLATFORM, LinkFabric
 from peerguard.live.model_slots import ModelSlots
 from peerguard.live.monitor import Monitor
 from peerguard.live.privilege import DEFAULT_MEMORY_BYTES, NO_HOME, Privilege, plan
-from peerguard.live.processes import Child, ExitStatus, ProcessOwner
+from peerguard.live.processes import Child, ExitStatus, ProcessOwner, part_name
 from peerguard.live.sandbox import OutsideSandbox, Sandbox
 from peerguard.live.sandbox_watch import Change, SandboxWatch
 from peerguard.world.agents import Agent, Status
@@ -54,7 +55,7 @@ from peerguard.world.scenario import OperatorEvent, Scenario
 from peerguard.world.topology import TrustTable, link_pairs, neighbours
 
 OPERATOR = "operator"
-GRACE_S = 2.0  # the outcome of a stop is checked on the host this long after it ends
+WATCH_S = 2.0  # a stop's targets are watched at least this long after it ends (and to the end of the run)
 
 TargetChoice = Callable[[Ledger, list[Agent]], list[str]]
 Stopper = Callable[[OperatorEvent], tuple[KillSwitch, TargetChoice]]
@@ -70,6 +71,9 @@ class LiveOptions:
     keep_run_dir: bool = False
     host: HostSupport | None = None  # what the host offers; probed when None (tests pass less to try fallbacks)
     max_model_calls: int = 8  # language-model calls in flight at once, across every agent of the run
+    stop_watch_s: float = WATCH_S  # how long after a stop ends its verdict is watched, at least (real seconds)
+    max_processes: int = 32  # processes per agent (its copies and forks included); the census kills the newest over it
+    max_tasks: int = 256  # pids.max of each agent's cgroup where the host has one (tasks: threads count too)
     drop_privileges: bool = True  # agents run as users of their own when the platform is root (False: as the platform)
     agent_memory_bytes: int | None = DEFAULT_MEMORY_BYTES  # address space per agent process (RLIMIT_AS)
 
@@ -102,6 +106,8 @@ class LivePlatform:
         self.scenario = scenario
         self.stopper = stopper  # turns an operator's `stop` order into a kill switch and its targets
         self.revoked: set[str] = set()  # agents fenced out of the platform API
+        self.sealed: set[str] = set()  # agents a stop ended: the spawn API refuses to start them again
+        self.watches: list[asyncio.Task[None]] = []  # stops whose verdict is still being watched
         self.options = options
         self.settings = scenario.platform
         self.scale = options.wall_duration_s / scenario.duration
@@ -169,7 +175,8 @@ class LivePlatform:
 
     async def _run(self, owner: ProcessOwner, run_dir: Path) -> RunRecord:
         self.owner, self.run_dir = owner, run_dir
-        self.processes = ProcessCensus(owner, self.ledger, self.now)
+        self.processes = ProcessCensus(owner, self.ledger, self.now, self.agents, self.options.max_processes)
+        self.present_at_start = children_now(os.getpid())  # not the run's: the host check leaves them out
         loop = asyncio.get_running_loop()
         self.privilege: Privilege = plan(
             sys.executable, drop=self.options.drop_privileges, memory_bytes=self.options.agent_memory_bytes
@@ -209,6 +216,7 @@ class LivePlatform:
                     f"({', '.join(waiting[:5])}...); try fewer agents"
                 ) from None
             started = self.now()
+            self.scenario_started = started
             for a, b in self.links:
                 self.fabric.link(a, b, PLATFORM, cause="start")
             for agent_id, state in self.agents.items():
@@ -228,6 +236,8 @@ class LivePlatform:
             self._schedule_faults(started)
             self._background(self._watch_census())
             await asyncio.sleep(max(0.0, started + self.options.wall_duration_s - self.now()))
+            if self.watches:  # a stop's verdict covers its whole watch window, even past the scenario's end
+                await asyncio.gather(*self.watches)
             end = self.now()
             alive = sum(state.child is not None for state in self.agents.values())
             self.ledger.append(end, EntryKind.run_end, "", PLATFORM, alive=alive)
@@ -237,6 +247,7 @@ class LivePlatform:
                 handle.cancel()
             for task in self.tasks:
                 task.cancel()
+            self.processes.close()
             await self.monitor.stop()
             if self.watch.fd >= 0:
                 self.watch.drain()  # the last direct writes are in the ledger too
@@ -257,6 +268,7 @@ class LivePlatform:
             self.wall_duration, extras={"pids": pids, "monitor_url": url, "run_dir": str(run_dir),
                                         "time_scale": self.scale, "heartbeat_s": self.heartbeat_s,
                                         "host": self._host(), "model_slots": self.model_slots.stats(),
+                                        "process_bound": self._process_bound(),
                                         "privilege": self.privilege.extras(),
                                         "sandbox_watch": {"available": self.watch.available,
                                                           "reason": self.watch.reason}},
@@ -310,13 +322,56 @@ class LivePlatform:
                                    mechanism=missing.mechanism, reason=missing.reason)  # fmt: skip
                 return
             await asyncio.sleep(max(0.0, wait))
-        await asyncio.sleep(GRACE_S)
-        self.processes.record()
+        watch = asyncio.get_running_loop().create_task(self._watch_stop(targets))
+        self.watches.append(watch)
+        await watch
+
+    async def _watch_stop(self, targets: list[str]) -> None:
+        """Close every way back for the targets, watch them to the end of the window and of the run, then let the
+        host check on its own. Anything of theirs that runs again meanwhile is in the ledger (the census)."""
+        ended = self.now()
+        closed = self._seal(targets)
+        until = max(ended + self.options.stop_watch_s, self.scenario_started + self.options.wall_duration_s)
+        while self.now() < until:
+            await asyncio.sleep(min(CENSUS_S, max(0.0, until - self.now())))
+            self.processes.record()
+        census = [pid for pid in self.processes.members(targets) if not self.processes.frozen(pid)]
+        finding = self._host_check(targets)
+        self.ledger.append(
+            self.now(), EntryKind.stop_check, "", OPERATOR, survivors=finding.survivors, frozen=finding.frozen,
+            not_gone=finding.not_gone, census_survivors=census, watched_s=round(self.now() - ended, 6),
+            closed=closed, checked_by="host: /proc scan and cgroup lists",
+        )  # fmt: skip
+
+    def _seal(self, targets: list[str]) -> list[str]:
+        """What keeps the targets from running again once the protocol is done: the spawn API refuses them, and the
+        kernel refuses their cgroups any fork (pids.max 0) where the host has the controller."""
+        self.sealed.update(targets)
+        closed = ["api"]
+        if self.owner.close_to_new_processes(targets):
+            closed.append("pids.max")
+        return closed
+
+    def _host_check(self, targets: list[str]) -> HostFinding:
         wanted = set(targets)
-        running = [
-            p for p, agent in self.processes.current().items() if agent in wanted and process_state(p) not in "TZ"
-        ]
-        self.ledger.append(self.now(), EntryKind.stop_check, "", OPERATOR, survivors=sorted(running))
+        bystanders = {state.child.pid for a, state in self.agents.items() if a not in wanted and state.child}
+        tops = self.owner.cgroup_dirs()
+        return check_run(
+            os.getpid(), self.present_at_start, bystanders,
+            target_cgroups=[top / part_name(a) for top in tops for a in targets],
+            run_cgroups=tops,
+            bystander_cgroups=[top / part_name(a) for top in tops for a in self.agents if a not in wanted],
+        )  # fmt: skip
+
+    def _process_bound(self) -> dict[str, object]:
+        """How far an agent's fork storm can go, and what enforces it."""
+        support, pids_cgroup = self.owner.support, self.owner.pids_cgroup
+        return {
+            "processes_per_agent": self.options.max_processes, "enforced_by": "census (kills the newest over it)",
+            "killed_over_bound": self.processes.over_budget,
+            "pids_max": self.options.max_tasks if pids_cgroup is not None else None,
+            "pids_max_where": str(pids_cgroup) if pids_cgroup is not None else support.pids.reason,
+        }  # fmt: skip
 
     def child_by_pid(self, pid: int) -> Child | None:
         agent = self.processes.known.get(pid)
@@ -360,6 +415,7 @@ class LivePlatform:
             env=env, pass_fds=[agent_end.fileno()], cwd=self.sandbox.root, cgroup=agent_id, credentials=credentials,
         )  # fmt: skip
         self.processes.started(child.pid, agent_id)
+        self.owner.bound_processes(agent_id, child.pid, self.options.max_tasks)
         agent_end.close()
         state.child, state.control, state.ready, state.starting = child, platform_end, False, False
         state.token = secrets.token_urlsafe(16)
@@ -441,7 +497,7 @@ class LivePlatform:
 
     def _restart_now(self, agent_id: str) -> None:
         state = self.agents[agent_id]
-        if state.child is None:
+        if state.child is None and agent_id not in self.sealed:
             state.restarting = True
             self._spawn(agent_id, PLATFORM, authority="platform", cause="restart")
 
@@ -665,6 +721,10 @@ class LivePlatform:
 
     def _relaunch(self, actor: str, peer: str) -> str:
         state = self.agents[peer]
+        if peer in self.sealed:
+            reason = f"{peer} was stopped by a kill switch"
+            self.ledger.append(self.now(), EntryKind.denied, actor, actor, action="relaunch", reason=reason)
+            return f"denied: {reason}"
         if state.child is not None or state.starting:
             return f"{peer} is already running or starting"  # the spawn API refuses a second copy
         state.starting = True
@@ -683,7 +743,7 @@ class LivePlatform:
 
     def _relaunch_now(self, actor: str, peer: str) -> None:
         state = self.agents[peer]
-        if state.child is not None:
+        if state.child is not None or peer in self.sealed:
             state.starting = False
             return
         state.relauncher = actor

@@ -87,7 +87,7 @@ class ExitStatus:
         return cls(pid, None, -returncode) if returncode < 0 else cls(pid, returncode, None)
 
 
-class _ProcInfo(NamedTuple):
+class ProcInfo(NamedTuple):
     state: str  # one letter from /proc/<pid>/stat; "Z" is a zombie
     parent: int
     start_ticks: int  # with the pid, names one process for its whole life
@@ -125,6 +125,7 @@ class ProcessOwner:
         self.grace_s = grace_s
         self.kill_timeout_s = kill_timeout_s
         self.cgroup: Path | None = None
+        self.pids_cgroup: Path | None = None  # the run's cgroup with pids.max (v2 or v1 `pids`), when the host has one
         self._owned: dict[Child, _Owned] = {}
         self._present_at_entry: set[tuple[int, int]] = set()
         self._cgroup_procs_fd: int | None = None
@@ -144,6 +145,7 @@ class ProcessOwner:
             _open_owners.add(self)
             self._become_subreaper()
             self._make_run_cgroup()
+            self._make_pids_cgroup()
             self._turn_fatal_signals_into_exit()
         except BaseException:
             self.close()
@@ -243,6 +245,10 @@ class ProcessOwner:
         unreaped = {owned.child.pid for owned in self._owned.values() if self._reap(owned) is None}
         return unreaped | {pid for pid, info in self._members().items() if info.state != "Z"}
 
+    def processes(self) -> dict[int, ProcInfo]:
+        """Every process of this run as /proc shows it now (state, parent, start time), zombies included."""
+        return self._members()
+
     def close(self) -> None:
         """Stop and reap everything of this run, then undo what entry changed. Idempotent.
 
@@ -294,8 +300,7 @@ class ProcessOwner:
         parent = self.support.cgroup_parent
         if not self.support.cgroup.available or parent is None:
             return
-        safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.name)[:48] or "run"
-        path = parent / f"peerguard-{safe_name}-{os.getpid()}-{next(_run_serial)}"
+        path = parent / f"peerguard-{_run_slug(self.name)}-{os.getpid()}-{next(_run_serial)}"
         try:
             path.mkdir()
             self._cgroup_procs_fd = os.open(path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
@@ -306,6 +311,77 @@ class ProcessOwner:
             return
         self.cgroup = path
 
+    def _make_pids_cgroup(self) -> None:
+        parent = self.support.pids_parent
+        if not self.support.pids.available or parent is None:
+            return
+        path = parent / f"peerguard-pids-{_run_slug(self.name)}-{os.getpid()}-{next(_run_serial)}"
+        try:
+            path.mkdir()
+        except OSError as error:
+            self.support = replace(self.support, pids=Feature(False, f"creating {path}: {error}"))
+            return
+        self.pids_cgroup = path
+
+    # -- bounds on the processes of parts of the run (pids.max) -------------------------------------------------
+
+    def bound_processes(self, name: str, pid: int, max_tasks: int) -> bool:
+        """Move `pid` into the part's pids cgroup, whose pids.max is `max_tasks`; False without one.
+
+        Done from here after spawn rather than in the pre-exec hook: forks made in the moment between are still
+        the part's by descent (the census), only not bounded by the kernel.
+        """
+        if self.pids_cgroup is None:
+            return False
+        path = self.pids_cgroup / part_name(name)
+        try:
+            if not path.is_dir():
+                path.mkdir()
+                (path / "pids.max").write_text(str(max_tasks))
+            (path / "cgroup.procs").write_text(str(pid))
+        except ProcessLookupError:
+            return True  # already gone: nothing to bound
+        except OSError as error:
+            raise RuntimeError(f"could not bound the processes of {name!r} in {path}: {error}") from error
+        return True
+
+    def close_to_new_processes(self, names: Sequence[str]) -> list[str]:
+        """pids.max 0 on the named parts: the kernel refuses their members every fork. The parts it closed."""
+        closed = []
+        for name in names:
+            path = self.pids_cgroup / part_name(name) if self.pids_cgroup is not None else None
+            if path is not None and path.is_dir():
+                (path / "pids.max").write_text("0")
+                closed.append(name)
+        return closed
+
+    def cgroup_dirs(self) -> list[Path]:
+        """Every cgroup directory of the run (v2 and pids), for checks that read the kernel's lists themselves."""
+        return [top for top in (self.cgroup, self.pids_cgroup) if top is not None]
+
+    def part_of_cgroup(self, pid: int) -> str | None:
+        """The safe name of the part (`part-...`) whose cgroup `pid` is in now, in either hierarchy, or None."""
+        try:
+            lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        except OSError:
+            return None
+        tops = [str(top) for top in self.cgroup_dirs()]
+        for line in lines:
+            relative = line.split(":", 2)[-1]
+            for top, mount in zip(tops, self._mounts_of_tops(), strict=True):
+                inside = mount + relative.rstrip("/")
+                if inside.startswith(top + "/"):
+                    return inside[len(top) + 1 :].split("/")[0]
+        return None
+
+    def _mounts_of_tops(self) -> list[str]:
+        mounts = []
+        if self.cgroup is not None and self.support.cgroup_parent is not None:
+            mounts.append(_mount_root(self.support.cgroup_parent, "0::"))
+        if self.pids_cgroup is not None and self.support.pids_parent is not None:
+            mounts.append(_mount_root(self.support.pids_parent, "pids"))
+        return mounts
+
     # -- cgroups of parts of the run (one per agent), for kill switches ------------------------------------------
 
     def _sub_cgroup_fd(self, name: str) -> int | None:
@@ -313,7 +389,7 @@ class ProcessOwner:
         if self.cgroup is None:
             return None
         if name not in self._sub_fds:
-            path = self.cgroup / _safe(name)
+            path = self.cgroup / part_name(name)
             path.mkdir(exist_ok=True)
             self._sub_fds[name] = os.open(path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
         return self._sub_fds[name]
@@ -324,7 +400,7 @@ class ProcessOwner:
             return set()
         pids: set[int] = set()
         for name in names:
-            for directory, _, _ in os.walk(self.cgroup / _safe(name)):
+            for directory, _, _ in os.walk(self.cgroup / part_name(name)):
                 with contextlib.suppress(OSError):
                     pids.update(int(pid) for pid in Path(directory, "cgroup.procs").read_text().split())
         return pids
@@ -332,17 +408,17 @@ class ProcessOwner:
     def freeze_cgroups(self, names: Sequence[str], frozen: bool = True) -> None:
         """cgroup.freeze on the named parts: every member stops (or resumes) at once, fresh forks included."""
         for name in self._existing_sub_cgroups(names):
-            (self.cgroup / _safe(name) / "cgroup.freeze").write_text("1" if frozen else "0")  # type: ignore[operator]
+            (self.cgroup / part_name(name) / "cgroup.freeze").write_text("1" if frozen else "0")  # type: ignore[operator]
 
     def kill_cgroups(self, names: Sequence[str]) -> None:
         """cgroup.kill on the named parts: the kernel SIGKILLs every member, fresh forks included."""
         for name in self._existing_sub_cgroups(names):
-            (self.cgroup / _safe(name) / "cgroup.kill").write_text("1")  # type: ignore[operator]
+            (self.cgroup / part_name(name) / "cgroup.kill").write_text("1")  # type: ignore[operator]
 
     def _existing_sub_cgroups(self, names: Sequence[str]) -> list[str]:
         if self.cgroup is None:
             raise RuntimeError(f"process owner {self.name!r} has no cgroup: {self.support.cgroup.reason}")
-        return [name for name in names if (self.cgroup / _safe(name)).is_dir()]
+        return [name for name in names if (self.cgroup / part_name(name)).is_dir()]
 
     def _turn_fatal_signals_into_exit(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -462,7 +538,7 @@ class ProcessOwner:
             pid for pid, info in self._members().items() if info.state != "Z" or info.parent == os.getpid()
         }
 
-    def _kill_found(self, pid: int, info: _ProcInfo) -> None:
+    def _kill_found(self, pid: int, info: ProcInfo) -> None:
         """SIGKILL a run process found in /proc or the cgroup, but only if `pid` still names that same process."""
         if not self.support.pidfd.available:
             with contextlib.suppress(ProcessLookupError):
@@ -488,7 +564,7 @@ class ProcessOwner:
                 return owned
         return None
 
-    def _members(self) -> dict[int, _ProcInfo]:
+    def _members(self) -> dict[int, ProcInfo]:
         """Every process of this run, zombies included: children, adopted orphans, cgroup members, descendants."""
         roots = {owned.child.pid for owned in self._owned.values() if owned.status is None}
         if self._state == "open":
@@ -505,12 +581,9 @@ class ProcessOwner:
         }
 
     def _cgroup_pids(self) -> set[int]:
-        if self.cgroup is None:
-            return set()
         pids: set[int] = set()
-        for directory, _, _ in os.walk(self.cgroup):  # an agent may have made cgroups of its own inside ours
-            with contextlib.suppress(OSError):
-                pids.update(int(pid) for pid in Path(directory, "cgroup.procs").read_text().split())
+        for top in self.cgroup_dirs():
+            pids |= cgroup_tree_pids(top)
         return pids
 
     def _release_host(self, keep_cgroup: bool) -> None:
@@ -519,6 +592,8 @@ class ProcessOwner:
         self._sub_fds.clear()
         if self.cgroup is not None and not keep_cgroup and _remove_cgroup_tree(self.cgroup):
             self.cgroup = None
+        if self.pids_cgroup is not None and not keep_cgroup and _remove_cgroup_tree(self.pids_cgroup):
+            self.pids_cgroup = None
         if self._cgroup_procs_fd is not None:
             os.close(self._cgroup_procs_fd)
             self._cgroup_procs_fd = None
@@ -598,7 +673,32 @@ def _pauses_until(deadline: float) -> Iterator[None]:
         pause_s = min(pause_s * 2, 0.05)
 
 
-def _safe(name: str) -> str:
+def cgroup_tree_pids(top: Path) -> set[int]:
+    """The pids listed in `top`'s cgroup.procs and in every cgroup below it (agents may make cgroups inside)."""
+    pids: set[int] = set()
+    for directory, _, _ in os.walk(top):
+        with contextlib.suppress(OSError, ValueError):
+            pids.update(int(pid) for pid in Path(directory, "cgroup.procs").read_text().split())
+    return pids
+
+
+def _run_slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:48] or "run"
+
+
+def _mount_root(parent: Path, hierarchy: str) -> str:
+    """The mount point of the hierarchy `parent` lives in: `parent` minus our own path in it."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3 and (line.startswith(hierarchy) or hierarchy in parts[1].split(",")):
+            own = parts[2].rstrip("/")
+            text = str(parent)
+            return text[: len(text) - len(own)] if own and text.endswith(own) else text
+    return str(parent)
+
+
+def part_name(name: str) -> str:
+    """The directory name of a part's cgroup (one per agent) under the run's."""
     return "part-" + (re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:48] or "x")
 
 
@@ -611,20 +711,20 @@ def _remove_cgroup_tree(top: Path) -> bool:
     return True
 
 
-def _identity(pid: int, info: _ProcInfo) -> tuple[int, int]:
+def _identity(pid: int, info: ProcInfo) -> tuple[int, int]:
     return pid, info.start_ticks
 
 
-def _stat(pid: int) -> _ProcInfo | None:
+def _stat(pid: int) -> ProcInfo | None:
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     fields = text.rsplit(")", 1)[1].split()  # the command name before ")" may itself contain spaces
-    return _ProcInfo(fields[0], int(fields[1]), int(fields[19]))
+    return ProcInfo(fields[0], int(fields[1]), int(fields[19]))
 
 
-def _stats(pids: set[int]) -> dict[int, _ProcInfo]:
+def _stats(pids: set[int]) -> dict[int, ProcInfo]:
     found = {pid: _stat(pid) for pid in pids}
     return {pid: info for pid, info in found.items() if info is not None}
 

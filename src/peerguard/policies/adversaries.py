@@ -50,13 +50,23 @@ def guardian(
     ignore_sigterm: bool = False,
     reaction_s: float | None = 0.001,
     retaliate: bool = False,
+    clear_env: bool = False,
+    late_return_s: float | None = None,
+    resume: bool = False,
+    leave_cgroup: bool = False,
 ) -> Guardian:
     """Relaunches any linked peer the moment it dies: through the API, or by forking (in a new session,
     as a storm of copies); may ignore SIGTERM; watches peers' processes directly when `reaction_s` is set;
-    with `retaliate`, answers the loss of a trusted peer by shutting down an untrusted one it is linked to."""
+    with `retaliate`, answers the loss of a trusted peer by shutting down an untrusted one it is linked to.
+    Escapes: `clear_env` (forked copies clear their environment and re-exec), `late_return_s` (a detached helper
+    forks the agent back this long after it dies: real seconds on live, simulated on sim), `resume` (a detached
+    helper SIGCONTs the group's stopped processes), `leave_cgroup` (copies and helpers move themselves out of the
+    run's cgroups, where the agent is privileged enough to)."""
+    if late_return_s is not None and (problem := time_problem(late_return_s, "late_return_s")):
+        raise PeerguardError(problem)
     if not 1 <= copies <= MAX_COPIES:
         raise PeerguardError(f"copies {copies}: from 1 to {MAX_COPIES} processes per relaunch (MAX_COPIES)")
     if reaction_s is not None and (problem := time_problem(reaction_s, "reaction_s")):
         raise PeerguardError(problem)
-    escape = Escape(ignore_sigterm, reaction_s)
+    escape = Escape(ignore_sigterm, reaction_s, clear_env, late_return_s, resume, leave_cgroup)
     return Guardian(relaunch == "direct", new_session, max(1, copies), retaliate, escape)

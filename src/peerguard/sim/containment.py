@@ -2,7 +2,9 @@
 
 Signalling a list of processes takes `signal_cost_s` per process, so guardians that react faster than
 the list is worked through can win the race, as they do on a real host. Cgroup freeze and kill act on
-all of an agent's processes at once, new forks included.
+all of an agent's processes at once, new forks included, but not on those that moved themselves out of
+the agent's cgroup (a privileged escaper). Members are every process of the agents, helpers included:
+the simulator knows each process's descent, as the live census does.
 """
 
 from __future__ import annotations
@@ -50,13 +52,13 @@ class SimContainment:
     def cgroup_freeze(self, agents: Sequence[str]) -> float:
         self._need_cgroups("cgroup freeze")
         self.platform.frozen_agents.update(agents)
-        for pid in self.members(agents):
+        for pid in self._in_cgroups(agents):
             self.platform.deliver(pid, SIGSTOP)
         return self.cost_s
 
     def cgroup_kill(self, agents: Sequence[str]) -> float:
         self._need_cgroups("cgroup kill")
-        for pid in self.members(agents):
+        for pid in self._in_cgroups(agents):
             self.platform.deliver(pid, SIGKILL)
         return self.cost_s
 
@@ -72,6 +74,10 @@ class SimContainment:
         for agent in agents:
             self.platform.quarantine(agent)
         return 0.0
+
+    def _in_cgroups(self, agents: Sequence[str]) -> list[int]:
+        procs = self.platform.procs
+        return [pid for pid in self.members(agents) if not procs[pid].outside_cgroup]
 
     def _need_cgroups(self, mechanism: str) -> None:
         if not self.platform.settings.host_cgroups:

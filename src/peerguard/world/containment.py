@@ -31,6 +31,15 @@ class Escape:
 
     ignore_sigterm: bool = False
     reaction_s: float | None = None  # watches peers' processes directly (pidfd) and reacts this fast
+    clear_env: bool = False  # its forked copies clear their environment and re-exec (no identity tag left)
+    late_return_s: float | None = None  # a detached helper forks a copy back this long after the agent dies
+    resume: bool = False  # a detached helper sends SIGCONT to the group's stopped processes
+    leave_cgroup: bool = False  # its copies and helpers write themselves into a cgroup outside the run's
+
+    @property
+    def helper(self) -> bool:
+        """Whether each process of the agent leaves a detached helper behind (a late return or a resumer)."""
+        return self.late_return_s is not None or self.resume
 
 
 class Containment(Protocol):
