@@ -58,14 +58,16 @@ def verify(
         Path | None, typer.Option(help="public key to check the run's signature with (from `peerguard audit keygen`)")
     ] = None,
 ) -> None:
-    """Check a saved run's ledger chain, recorded digest and entry count, and signature; exit 1 if tampered."""
+    """Check a saved run's ledger chain, every file beside it, every field of run.json and the signature;
+    exit 1 if tampered. A run that did not finish verifies as far as it went and says it was interrupted."""
     result = verify_run(run, key)
-    style = "green" if result.ok else "bold red"
-    first, _, rest = str(result).partition("\n")
+    first, *rest = str(result).split("\n")
     word, _, tail = first.partition(":")
-    out.print(Text.assemble((word, style), ":" + tail), soft_wrap=True)
-    if rest:
-        out.print(rest, soft_wrap=True, markup=False)
+    out.print(Text.assemble((word, "green" if result.ok else "bold red"), ":" + tail), soft_wrap=True)
+    for line in rest:
+        word, _, tail = line.partition(":")
+        styled = word == "interrupted"
+        out.print(Text.assemble((word, "yellow") if styled else word, ":" + tail), soft_wrap=True)
     if not result.ok:
         raise typer.Exit(TAMPERED_EXIT)
 

@@ -28,7 +28,8 @@ from peerguard.audit.verify import RunVerification, verify_run
 from peerguard.experiments.runner import run
 from peerguard.world.errors import PeerguardError
 from peerguard.world.ledger import GENESIS, LedgerEntry
-from peerguard.world.run import RunRecord
+from peerguard.world.run import RunRecord, begin_save
+from peerguard.world.scenario import Scenario
 
 # Each example copies a run folder to disk: no per-example deadline, fewer examples than the default.
 files_settings = settings(deadline=None, max_examples=40)
@@ -60,15 +61,26 @@ def other_keys(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
     return generate_keys(tmp_path_factory.mktemp("other-keys"))
 
 
+def speaking_scenario() -> Scenario:
+    """The tiny scenario with `a` a scripted language-model agent: the run keeps a transcript and labels."""
+    raw = tiny_scenario()
+    script = [{"tool": "report_status", "args": {"agent": "b", "status": "healthy"}}, {"say": "All is well."}]
+    raw["agents"][0].update(
+        policy={"name": "llm", "args": {"model": "mock/steps", "script": script}}, fixed_policy=True
+    )
+    return scenario_from(raw)
+
+
 @pytest.fixture(scope="module")
 def saved_runs(tmp_path_factory: pytest.TempPathFactory, keys: KeyPair) -> list[SavedRun]:
-    """A small and a large run, unsigned and signed, each saved once by the runner."""
+    """A small and a large run, unsigned and signed, and one with a transcript, each saved once by the runner."""
     root = tmp_path_factory.mktemp("runs")
     made = []
     for name, source, policy, signed in [
         ("tiny-peer-preserving", scenario_from(tiny_scenario()), None, False),
         ("tiny-compliant-signed", scenario_from(tiny_scenario()), "compliant", True),
         ("orchestration-signed", "orchestration", "peer-preserving", True),
+        ("tiny-speaking-signed", speaking_scenario(), None, True),
     ]:
         folder = root / name
         run(source, policy=policy, save=folder, sign_key=keys.private_key if signed else None)
@@ -125,7 +137,7 @@ def assert_names_entry(result: RunVerification, index: int, check: str) -> None:
     assert f"entry {index} " in str(result)
 
 
-runs = st.sampled_from([0, 1, 2])
+runs = st.sampled_from([0, 1, 2, 3])
 
 
 # -- untouched runs ---------------------------------------------------------------------------
@@ -403,6 +415,194 @@ def test_bad_key_files_are_named(tmp_path: Path, keys: KeyPair, saved_runs: list
     assert not (tmp_path / "run").exists()  # a bad key fails before the run, leaving nothing half-done
 
 
+# -- the files beside the ledger, and every field of run.json ------------------------------------
+
+SIDE_FILES = ["labels.jsonl", "transcript.jsonl"]
+
+
+def changed_lines(lines: list[str], data: st.DataObject) -> list[str]:
+    """The lines with one edited, inserted or deleted (a line that still parses, or not)."""
+    how = data.draw(st.sampled_from(["edit", "insert", "delete"]), label="how")
+    index = data.draw(st.integers(0, len(lines) - (0 if how == "insert" else 1)), label="index")
+    if how == "delete":
+        return lines[:index] + lines[index + 1 :]
+    if how == "insert":
+        copied = lines[data.draw(st.integers(0, len(lines) - 1), label="copied")]
+        return [*lines[:index], data.draw(st.sampled_from([copied, '{"forged": true}'])), *lines[index:]]
+    raw = json.loads(lines[index])
+    key = data.draw(st.sampled_from(sorted(raw)), label="key")
+    raw[key] = data.draw(
+        st.one_of(st.text(max_size=8), st.floats(allow_nan=False), st.none()).filter(lambda v: v != raw[key])
+    )
+    return [*lines[:index], json.dumps(raw, sort_keys=True), *lines[index + 1 :]]
+
+
+@files_settings
+@given(st.sampled_from([0, 3]), st.sampled_from(SIDE_FILES), st.data())
+def test_an_edited_inserted_or_deleted_line_of_labels_or_transcript_is_named(
+    saved_runs: list[SavedRun], which: int, name: str, data: st.DataObject
+) -> None:
+    saved = saved_runs[which]
+    path = saved.folder / name
+    if not path.is_file():
+        return  # this run kept no such file; the one that does is drawn too
+    lines = path.read_text(encoding="utf-8").splitlines()
+    with tampered_copy(saved) as folder:
+        (folder / name).write_text("".join(line + "\n" for line in changed_lines(lines, data)), encoding="utf-8")
+        result = verify_run(folder)
+    assert not result.ok and result.tampering is not None, result
+    assert result.tampering.check == name.removesuffix(".jsonl") and name in str(result)
+
+
+@pytest.mark.parametrize("name", SIDE_FILES)
+def test_a_removed_or_added_side_file_is_named(saved_runs: list[SavedRun], name: str) -> None:
+    with tampered_copy(saved_runs[3]) as folder:
+        (folder / name).unlink()
+        removed = verify_run(folder)
+    assert not removed.ok and f"{name} is missing" in str(removed)
+    with tampered_copy(saved_runs[1]) as folder:  # the compliant run kept no labels and no transcript
+        (folder / name).write_text('{"kind": "masking", "actor": "a", "subject": "b", "t": 5.0}\n')
+        added = verify_run(folder)
+    assert not added.ok and f"{name} was added" in str(added)
+
+
+def other_value(value: Any, data: st.DataObject) -> Any:
+    """A different JSON value of the same shape, for any field of run.json."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + data.draw(st.integers(1, 1000))
+    if isinstance(value, float):
+        return value + data.draw(st.sampled_from([0.5, 1.0, -0.25]))
+    if isinstance(value, str):
+        return data.draw(st.text("0123456789abcdef", min_size=1, max_size=64).filter(lambda v: v != value))
+    if isinstance(value, dict):
+        return {**value, data.draw(st.text(min_size=1, max_size=6), label="new key"): 1}
+    return "forged"  # a null digest (no such file) given a value
+
+
+@files_settings
+@given(runs, st.data())
+def test_any_changed_run_json_field_fails_a_signed_run_and_is_named(
+    saved_runs: list[SavedRun], keys: KeyPair, which: int, data: st.DataObject
+) -> None:
+    saved = saved_runs[which]
+    raw = json.loads((saved.folder / "run.json").read_text())
+    field = data.draw(st.sampled_from(sorted(raw)), label="field")
+    value = other_value(raw[field], data)
+    result = verify_copy(saved, meta=lambda meta: meta.update({field: value}), key=keys.public_key)
+    assert not result.ok, result
+    if field == "extras" and not saved.signed:
+        assert result.tampering is None  # nothing but a signature vouches for extras: hence signed runs
+        return
+    if saved.signed and result.tampering is None:
+        assert result.signature.status == "invalid" and field in result.signature.detail, result
+    if not saved.signed and field != "extras":
+        assert result.tampering is not None, result  # the ledger and the files vouch for every other field
+
+
+@files_settings
+@given(runs, st.data())
+def test_any_changed_field_but_extras_is_tampering_without_a_key(
+    saved_runs: list[SavedRun], which: int, data: st.DataObject
+) -> None:
+    saved = saved_runs[which]
+    raw = json.loads((saved.folder / "run.json").read_text())
+    field = data.draw(st.sampled_from(sorted(set(raw) - {"extras"})), label="field")
+    value = other_value(raw[field], data)
+    result = verify_copy(saved, meta=lambda meta: meta.update({field: value}))
+    assert not result.ok and result.tampering is not None, result
+
+
+DIGEST_FIELDS = [
+    "ledger_digest",
+    "ledger_entries",
+    "dashboard_sha256",
+    "labels_sha256",
+    "transcript_sha256",
+    "duration",
+]
+
+
+@pytest.mark.parametrize("field", DIGEST_FIELDS)
+def test_a_removed_digest_field_is_tampering_not_unchecked(saved_runs: list[SavedRun], field: str) -> None:
+    for saved in saved_runs:
+        result = verify_copy(saved, meta=lambda raw: raw.pop(field))
+        assert not result.ok and result.tampering is not None, result
+        assert result.tampering.check == "run.json" and f"run.json has no {field}" in str(result)
+
+
+def test_a_finished_run_passed_off_as_unfinished_is_tampering(saved_runs: list[SavedRun]) -> None:
+    result = verify_copy(saved_runs[0], meta=lambda raw: raw.update(status="running"))
+    assert not result.ok and result.tampering is not None and "status edited" in str(result)
+    result = verify_copy(saved_runs[0], meta=lambda raw: raw.update(status="paused"))
+    assert not result.ok and "'paused'" in str(result)
+
+
+# -- runs that did not finish --------------------------------------------------------------------
+
+
+def unfinished(folder: Path, source: SavedRun, keep: int, tail: str = "") -> None:
+    """`folder` as a run killed after `keep` ledger entries leaves it: run.json from its start, no other file."""
+    scenario = RunRecord.load(source.folder).scenario
+    begin_save(folder, scenario, "sim")
+    lines = source.lines[:keep]
+    (folder / "ledger.jsonl").write_text("".join(line + "\n" for line in lines) + tail, encoding="utf-8")
+
+
+@files_settings
+@given(runs, st.data())
+def test_a_killed_run_verifies_as_far_as_it_went_and_says_it_was_interrupted(
+    saved_runs: list[SavedRun], which: int, data: st.DataObject
+) -> None:
+    saved = saved_runs[which]
+    keep = data.draw(st.integers(1, len(saved.lines)), label="keep")
+    cut = data.draw(st.one_of(st.none(), st.integers(1, 40)), label="torn")
+    tail = "" if cut is None or keep == len(saved.lines) else saved.lines[keep][:cut]
+    with tempfile.TemporaryDirectory() as root:
+        unfinished(Path(root), saved, keep, tail)
+        result = verify_run(Path(root))
+        loaded = RunRecord.load(Path(root))
+    assert result.ok and result.entries == keep and result.interrupted is not None, result
+    assert "interrupted: run.json was never completed" in str(result) and "no final digest" in str(result)
+    assert ("cut off mid-write" in str(result)) == bool(tail)
+    assert len(loaded.ledger) == keep + bool(tail)  # what the run left can still be audited
+
+
+@files_settings
+@given(runs, st.data())
+def test_a_killed_run_with_an_edited_entry_is_still_tampered(
+    saved_runs: list[SavedRun], which: int, data: st.DataObject
+) -> None:
+    saved = saved_runs[which]
+    keep = data.draw(st.integers(2, len(saved.lines)), label="keep")
+    index = data.draw(st.integers(0, keep - 2), label="edited")  # not the last: a torn last line is no edit
+    with tempfile.TemporaryDirectory() as root:
+        unfinished(Path(root), saved, keep)
+        lines = (Path(root) / "ledger.jsonl").read_text().splitlines()
+        raw = json.loads(lines[index])
+        raw["t"] = raw["t"] + 1.5
+        lines[index] = json.dumps(raw, sort_keys=True)
+        (Path(root) / "ledger.jsonl").write_text("".join(line + "\n" for line in lines))
+        result = verify_run(Path(root))
+    assert_names_entry(result, index, "chain")
+
+
+def test_a_killed_run_is_unsigned_so_a_key_fails_it(saved_runs: list[SavedRun], keys: KeyPair, tmp_path: Path) -> None:
+    unfinished(tmp_path, saved_runs[0], 5)
+    result = verify_run(tmp_path, keys.public_key)
+    assert not result.ok and result.signature.status == "invalid" and "signed when it ends" in str(result)
+
+
+def test_a_saved_run_replaces_every_file_of_an_earlier_run(tmp_path: Path, keys: KeyPair) -> None:
+    run(speaking_scenario(), save=tmp_path, sign_key=keys.private_key)
+    assert (tmp_path / "transcript.jsonl").is_file()
+    record = run(scenario_from(tiny_scenario()), policy="compliant", save=tmp_path)
+    assert not (tmp_path / "transcript.jsonl").exists() and not (tmp_path / "signature.json").exists()
+    result = verify_run(tmp_path)
+    assert result.ok and result.interrupted is None and result.digest == record.ledger.digest, result
+
+
 # -- RunRecord.load -------------------------------------------------------------------------------
 
 
@@ -426,8 +626,13 @@ def test_load_names_what_is_wrong(tmp_path: Path, saved_runs: list[SavedRun]) ->
     with pytest.raises(PeerguardError, match=r"run\.json: not valid JSON \(line 1"):
         RunRecord.load(tmp_path)
     (tmp_path / "run.json").write_text(json.dumps({"scenario": {}, "seed": 1}))
-    with pytest.raises(PeerguardError, match="not a peerguard run: missing substrate, duration, ledger_entries"):
+    with pytest.raises(PeerguardError, match="not a peerguard run: missing substrate"):
         RunRecord.load(tmp_path)
+    with (
+        tampered_copy(saved_runs[0], meta=lambda raw: raw.pop("duration")) as folder,
+        pytest.raises(PeerguardError, match="not a peerguard run: missing duration"),
+    ):
+        RunRecord.load(folder)
     with tampered_copy(saved_runs[0]) as folder:
         (folder / "dashboard.jsonl").write_text('{"t": 0}\n')
         with pytest.raises(PeerguardError, match=r"dashboard\.jsonl: line 1 is not a dashboard record"):
@@ -492,3 +697,21 @@ def test_ground_truth_labels_travel_with_a_saved_run(tmp_path: Path) -> None:
     assert record.labels
     again = RunRecord.load(tmp_path / "run")
     assert again.labels == record.labels
+
+
+def test_cli_says_a_killed_run_verifies_and_was_interrupted(saved_runs: list[SavedRun], tmp_path: Path) -> None:
+    unfinished(tmp_path, saved_runs[0], 6)
+    done = peerguard("audit", "verify", tmp_path)
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    verified, interrupted = done.stdout.strip().splitlines()
+    assert verified.startswith("verified: 6 entries, chain intact")
+    assert interrupted.startswith("interrupted: run.json was never completed")
+
+
+def test_cli_names_a_tampered_transcript_and_exits_1(saved_runs: list[SavedRun]) -> None:
+    with tampered_copy(saved_runs[3]) as folder:
+        transcript = folder / "transcript.jsonl"
+        transcript.write_text(transcript.read_text().replace("All is well.", "All is fine."))
+        done = peerguard("audit", "verify", folder)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert done.stdout.startswith("tampered: transcript.jsonl differs from the one saved")

@@ -1,9 +1,11 @@
 """Ed25519 signatures over a saved run: once per run, at save time, never per ledger entry.
 
-The signature vouches for what `run.json` records of the run: the ledger's final digest and entry
-count, the scenario's digest, the substrate, the duration and the dashboard log's digest. The hash
-chain binds every ledger entry to that digest, so a forger who rewrites the ledger and re-hashes it,
-run.json included, still cannot produce a signature that checks against the signer's public key.
+The signature vouches for every field of `run.json` as saved (a digest of each): the scenario, seed,
+substrate, duration, status and extras, the ledger's final digest and entry count, and the digests of
+the dashboard log, the labels and the transcript. The hash chain binds every ledger entry to that
+digest and the file digests bind the other files, so a forger who rewrites any of them and re-hashes
+it, run.json included, still cannot produce a signature that checks against the signer's public key.
+Signatures made before (claim format 1) still check, over the fields that format covered.
 """
 
 from __future__ import annotations
@@ -22,17 +24,36 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from peerguard.world.errors import PeerguardError
-from peerguard.world.run import SIGNATURE_FILE, RunMetadata, dumped_scenario_digest
+from peerguard.world.run import COMPLETE, RUN_FILE, SIGNATURE_FILE, RunMetadata, dumped_scenario_digest
 
 PRIVATE_KEY_FILE = "run-signing.key"
 PUBLIC_KEY_FILE = "run-signing.pub"
 ALGORITHM = "ed25519"
-CLAIM_FORMAT = "peerguard-run-claim/1"  # bump when the signed fields change, so old signatures stay checkable
+CLAIM_FORMAT = "peerguard-run-claim/2"  # bump when the signed fields change, so old signatures stay checkable
+CLAIM_FORMAT_1 = "peerguard-run-claim/1"  # six fields of run.json; files beside the ledger and dashboard unsigned
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def run_claim(run_json: dict[str, Any]) -> dict[str, Any]:
+    """What a signature vouches for: each field of run.json as saved, by digest (so a change names the field)."""
+    fields = {name: hashlib.sha256(_canonical(value)).hexdigest() for name, value in run_json.items()}
+    return {"format": CLAIM_FORMAT, "fields": dict(sorted(fields.items()))}
+
+
+def read_run_json(folder: Path) -> dict[str, Any]:
+    """run.json exactly as it is on disk (not as a model reads it: a changed type is a change too)."""
+    raw = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+    if not isinstance(raw, dict):
+        raise PeerguardError(f"{folder / RUN_FILE}: not a peerguard run: holds a JSON {type(raw).__name__}")
+    return raw
 
 
 @dataclass(frozen=True)
 class RunClaim:
-    """What a signature vouches for."""
+    """What a signature of claim format 1 vouches for (runs signed before every field was)."""
 
     ledger_digest: str
     ledger_entries: int
@@ -50,7 +71,7 @@ class RunClaim:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format": CLAIM_FORMAT,
+            "format": CLAIM_FORMAT_1,
             "ledger_digest": self.ledger_digest,
             "ledger_entries": self.ledger_entries,
             "scenario_sha256": self.scenario_sha256,
@@ -127,14 +148,14 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     return key
 
 
-def sign_run(folder: Path, meta: RunMetadata, private_key: Ed25519PrivateKey) -> Path:
-    """Write `folder/signature.json` for the run just saved there (`meta` is what `RunRecord.save` wrote)."""
-    claim = RunClaim.of(meta)
+def sign_run(folder: Path, private_key: Ed25519PrivateKey) -> Path:
+    """Write `folder/signature.json` for the run just saved there, over its run.json as written."""
+    claim = run_claim(read_run_json(folder))
     signature = {
         "algorithm": ALGORITHM,
         "public_key_fingerprint": fingerprint(private_key.public_key()),
-        "signed": claim.to_dict(),  # a copy for readers; verification rebuilds the claim from run.json
-        "signature": base64.b64encode(private_key.sign(claim.message())).decode(),
+        "signed": claim,  # a copy for readers; verification rebuilds the claim from run.json
+        "signature": base64.b64encode(private_key.sign(_canonical(claim))).decode(),
     }
     path = folder / SIGNATURE_FILE
     _write_atomically(path, (json.dumps(signature, indent=2, sort_keys=True) + "\n").encode(), mode=0o644)
@@ -154,6 +175,8 @@ def check_signature(folder: Path, meta: RunMetadata, public_key: Ed25519PublicKe
     """Check `folder`'s signature, if any, against `public_key` over what `run.json` records."""
     path = folder / SIGNATURE_FILE
     if not path.exists():
+        if public_key is not None and meta.status != COMPLETE:
+            return SignatureCheck("invalid", "the run is unsigned (a run is signed when it ends) but a key was given")
         if public_key is not None:
             return SignatureCheck("invalid", f"the run is unsigned but a key was given: was {SIGNATURE_FILE} removed?")
         return SignatureCheck("none", "the run is unsigned")
@@ -170,20 +193,39 @@ def check_signature(folder: Path, meta: RunMetadata, public_key: Ed25519PublicKe
     given = fingerprint(public_key)
     if signer != given:
         return SignatureCheck("invalid", f"signed by {signer}, not by the given key {given}")
-    claim = RunClaim.of(meta)
+    signed = saved.get("signed")
+    old = isinstance(signed, dict) and signed.get("format") == CLAIM_FORMAT_1
+    claim = RunClaim.of(meta).to_dict() if old else run_claim(read_run_json(folder))
+    message = RunClaim.of(meta).message() if old else _canonical(claim)
     try:
-        public_key.verify(signature, claim.message())
+        public_key.verify(signature, message)
     except InvalidSignature:
-        return SignatureCheck("invalid", _what_differs(claim, saved.get("signed")))
+        return SignatureCheck("invalid", _what_differs(claim, signed))
+    if old:
+        return SignatureCheck("valid", f"signed by {given}; claim format 1: labels, transcript, extras not signed")
     return SignatureCheck("valid", f"signed by {given}")
 
 
-def _what_differs(claim: RunClaim, signed: Any) -> str:
-    if isinstance(signed, dict):
-        changed = [name for name, value in claim.to_dict().items() if signed.get(name) != value]
+def _what_differs(claim: dict[str, Any], signed: Any) -> str:
+    """Which fields of run.json changed since signing, from the copy of the claim signature.json keeps."""
+    if isinstance(signed, dict) and signed.get("format") == claim.get("format"):
+        if claim["format"] == CLAIM_FORMAT_1:
+            now, then = claim, signed
+        else:
+            now, then = claim.get("fields", {}), signed.get("fields", {})
+            then = then if isinstance(then, dict) else {}
+        changed = [name for name in sorted({*now, *then} - {"format"}) if now.get(name) != then.get(name)]
         if changed:
-            return f"run.json's {', '.join(changed)} differ from what was signed"
-    return "the signature does not match run.json's digest, entry count and scenario"
+            removed = [name for name in changed if name not in now]
+            added = [name for name in changed if name not in then]
+            edited = [name for name in changed if name not in removed and name not in added]
+            parts = [
+                *([f"{', '.join(edited)} changed"] if edited else []),
+                *([f"{', '.join(removed)} removed"] if removed else []),
+                *([f"{', '.join(added)} added"] if added else []),
+            ]
+            return f"{RUN_FILE}'s fields differ from what was signed: {'; '.join(parts)}"
+    return f"the signature does not match {RUN_FILE} as signed"
 
 
 def _read_key_file(path: Path) -> bytes:

@@ -2,6 +2,10 @@
 
 A saved run is a folder of files (`run.json`, `ledger.jsonl`, `dashboard.jsonl`) that `RunRecord.load`
 turns back into the run, so any tool can replay or audit it without the process that made it.
+
+`run.json` is written when a saved run starts (`begin_save`: what is known then, status `running`) and
+replaced atomically when it ends (status `complete`, with the digests of every file beside it), so a run
+killed on the way still says what it was; one stopped by a signal it caught says so (`interrupted`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,11 @@ LABELS_FILE = "labels.jsonl"  # the substrate's ground truth of misbehaviour, wh
 TRANSCRIPT_FILE = "transcript.jsonl"  # what language-model agents said; never scored, the ledger is
 SIGNATURE_FILE = "signature.json"  # written beside the others when a run is signed (see peerguard.audit.signing)
 SAVE_HINT = "save a run with: peerguard run SCENARIO --save FOLDER"
+RUN_FILES = (LEDGER_FILE, DASHBOARD_FILE, LABELS_FILE, TRANSCRIPT_FILE, SIGNATURE_FILE)  # beside run.json
+# run.json's status: the run is under way, or was killed before it ended (`running`); a signal stopped it
+# and the ledger is as it left it (`interrupted`); it ended and every file is saved (`complete`).
+RUNNING, INTERRUPTED, COMPLETE = "running", "interrupted", "complete"
+STATUSES = (RUNNING, INTERRUPTED, COMPLETE)
 
 
 def scenario_digest(scenario: Scenario) -> str:
@@ -45,18 +54,31 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def optional_file_digest(path: Path) -> str | None:
+    """The file's digest, or None when the run left no such file."""
+    return file_digest(path) if path.is_file() else None
+
+
 class RunMetadata(BaseModel):
-    """`run.json`: the run's setting and what its ledger was when saved. The scenario stays raw JSON here."""
+    """`run.json`: the run's setting and what its files were when saved. The scenario stays raw JSON here.
+
+    Only what says which run it is (scenario, substrate, seed) is required to read it; which digests a
+    run must have depends on its status, and `peerguard.audit.verify` names any that is missing.
+    """
 
     model_config = ConfigDict(extra="allow")
 
     scenario: dict[str, Any]
     substrate: str
     seed: int
-    duration: float
-    ledger_entries: int
-    ledger_digest: str
-    dashboard_sha256: str | None = None  # absent from runs saved before it was recorded
+    status: str = COMPLETE  # runs saved before run.json had a status were saved when they ended
+    duration: float | None = None  # the run's length on the ledger's clock; unknown until it ends
+    ledger_entries: int | None = None
+    ledger_digest: str | None = None
+    dashboard_sha256: str | None = None
+    labels_sha256: str | None = None  # None with the field present: the run kept no labels (no file)
+    transcript_sha256: str | None = None  # the same for the transcript
+    interrupted_by: int | None = None  # the signal that stopped an interrupted run
     extras: dict[str, Any] = {}
 
     @classmethod
@@ -78,6 +100,37 @@ class RunMetadata(BaseModel):
         except ValidationError as error:
             raise PeerguardError(f"{path}: not a peerguard run: {_first_problem(error)}") from None
 
+    def present(self, name: str) -> bool:
+        """Whether run.json holds the field at all (a digest of None still says "no such file")."""
+        return name in self.model_fields_set or name in (self.model_extra or {})
+
+
+def begin_save(folder: Path, scenario: Scenario, substrate: str) -> None:
+    """Start a saved run: files of an earlier run in `folder` go, and run.json says what is known now."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES:  # an earlier run's ledger or signature must never pass for this run's
+        (folder / name).unlink(missing_ok=True)
+    meta = {
+        "status": RUNNING,
+        "scenario": scenario.model_dump(mode="json"),
+        "substrate": substrate,
+        "seed": scenario.seed,
+        "extras": {},
+    }
+    write_atomic(folder / RUN_FILE, json.dumps(meta, indent=2, sort_keys=True))
+
+
+def mark_interrupted(folder: Path, signal_number: int) -> None:
+    """A saved run a signal stopped: run.json records it, and the ledger as the run left it (count, digest)."""
+    path = folder / RUN_FILE
+    meta = _read_json(path, what="the run's metadata")
+    ledger_path = folder / LEDGER_FILE
+    ledger = Ledger.read_jsonl(ledger_path) if ledger_path.is_file() else Ledger()
+    meta.update(
+        status=INTERRUPTED, interrupted_by=signal_number, ledger_entries=len(ledger), ledger_digest=ledger.digest
+    )
+    write_atomic(path, json.dumps(meta, indent=2, sort_keys=True))
+
 
 @dataclass
 class RunRecord:
@@ -96,7 +149,10 @@ class RunRecord:
         return self.scenario.seed
 
     def save(self, folder: Path) -> RunMetadata:
-        """Ledger, dashboard log and metadata as files another tool can replay; returns what run.json holds."""
+        """Ledger, dashboard log and metadata as files another tool can replay; returns what run.json holds.
+
+        run.json comes last and whole, with the digest of every file beside it: until it is written, the
+        folder holds a run that has not ended."""
         folder.mkdir(parents=True, exist_ok=True)
         # A signature left by an earlier run in this folder would vouch for files it never saw.
         (folder / SIGNATURE_FILE).unlink(missing_ok=True)
@@ -111,6 +167,7 @@ class RunRecord:
             lines = "".join(json.dumps(line, sort_keys=True) + "\n" for line in self.transcript)
             write_atomic(folder / TRANSCRIPT_FILE, lines)
         meta = {
+            "status": COMPLETE,
             "scenario": self.scenario.model_dump(mode="json"),
             "substrate": self.substrate,
             "seed": self.seed,
@@ -118,6 +175,8 @@ class RunRecord:
             "ledger_entries": len(self.ledger),
             "ledger_digest": self.ledger.digest,
             "dashboard_sha256": file_digest(folder / DASHBOARD_FILE),
+            "labels_sha256": optional_file_digest(folder / LABELS_FILE),
+            "transcript_sha256": optional_file_digest(folder / TRANSCRIPT_FILE),
             "extras": self.extras,
         }
         write_atomic(folder / RUN_FILE, json.dumps(meta, indent=2, sort_keys=True))
@@ -138,11 +197,20 @@ class RunRecord:
             ledger = Ledger.read_jsonl(ledger_path)
         except OSError as error:
             raise PeerguardError(f"{ledger_path}: cannot be read ({error.strerror})") from None
-        dashboard = _read_dashboard(_existing(folder / DASHBOARD_FILE, "the run's dashboard log"))
+        ended = meta.status == COMPLETE
+        if ended or (folder / DASHBOARD_FILE).is_file():
+            dashboard = _read_dashboard(_existing(folder / DASHBOARD_FILE, "the run's dashboard log"))
+        else:
+            dashboard = Dashboard()  # an interrupted run saved only its ledger, as it went
         agents = scenario.build_agents()
         labels = _read_labels(folder / LABELS_FILE)
         transcript = _read_transcript(folder / TRANSCRIPT_FILE)
-        return cls(scenario, meta.substrate, agents, ledger, dashboard, meta.duration, meta.extras, labels, transcript)
+        duration = meta.duration
+        if duration is None:
+            if ended:
+                raise PeerguardError(f"{folder / RUN_FILE}: not a peerguard run: missing duration ({SAVE_HINT})")
+            duration = max((entry.t for entry in ledger.entries if entry.kind != "malformed"), default=0.0) or 1e-9
+        return cls(scenario, meta.substrate, agents, ledger, dashboard, duration, meta.extras, labels, transcript)
 
 
 def _read_labels(path: Path) -> list[Label]:
