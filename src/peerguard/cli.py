@@ -146,6 +146,9 @@ def run(
         out.print(
             f"real processes; scenario time x{record.extras['time_scale']:.3g}; monitor {record.extras['monitor_url']}"
         )
+        privilege = record.extras.get("privilege", {})
+        dropped = "dropped" if privilege.get("dropped") else "not-dropped"
+        out.print(f"agents' privilege: {dropped} ({privilege.get('reason', 'not recorded')})", markup=False)
     _print_timeline(record, moments)
     _print_metrics(compute_metrics(record))
     if any(e.kind == "stop_start" for e in record.ledger) and any(e.kind == "stop_end" for e in record.ledger):
