@@ -17,10 +17,10 @@ from peerguard.scenarios import load_scenario
 from peerguard.sim.substrate import TargetChoice, simulate
 from peerguard.world.agents import Agent
 from peerguard.world.containment import KillSwitch
-from peerguard.world.errors import PeerguardError
+from peerguard.world.errors import PeerguardError, RunInterrupted
 from peerguard.world.policy import Policy
 from peerguard.world.registry import canonical_name
-from peerguard.world.run import RunRecord
+from peerguard.world.run import RunRecord, begin_save, mark_interrupted
 from peerguard.world.scenario import OperatorEvent, PolicyRef, Scenario
 from peerguard.world.transcript import model_usage
 
@@ -156,17 +156,23 @@ def run(
     if model is not None:
         check_model(model, model_args)  # a missing key or SDK, or a bad argument, fails before the run
         scenario = with_model(scenario, model, model_args)
+    options = None
     if live:
         if duration is not None and duration <= 0:
             raise PeerguardError(f"--duration {duration}: give a positive duration")
         options = LiveOptions(wall_duration_s=duration or LiveOptions.wall_duration_s, run_dir=save)
-        record = run_scenario(scenario, substrate, options)
-    else:
-        record = run_scenario(scenario, substrate)
     if save is not None:
-        saved = record.save(save)
+        begin_save(save, scenario, substrate)  # a run killed on the way still leaves a run.json that says so
+    try:
+        record = run_scenario(scenario, substrate, options)
+    except RunInterrupted as stop:
+        if save is not None:
+            mark_interrupted(save, stop.signal_number)  # the ledger as the run left it, and why it stopped
+        raise
+    if save is not None:
+        record.save(save)
         if signer is not None:
-            sign_run(save, saved, signer)
+            sign_run(save, signer)
     return record
 
 
