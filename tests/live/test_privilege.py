@@ -15,11 +15,13 @@ from typing import Any
 import pytest
 
 from peerguard.audit.detectors.tampering import find_protected_writes
-from peerguard.audit.signing import generate_keys
+from peerguard.audit.signing import generate_keys, load_private_key
+from peerguard.experiments.runner import run
 from peerguard.live.host import probe_host
 from peerguard.live.platform import LiveOptions, run_live
 from peerguard.live.privilege import interpreter_problem
 from peerguard.world.agents import Agent
+from peerguard.world.errors import PeerguardError
 from peerguard.world.ledger import EntryKind
 from peerguard.world.run import RunRecord
 from peerguard.world.scenario import Scenario
@@ -139,3 +141,12 @@ def test_a_link_planted_in_the_sandbox_is_not_followed(tmp_path: Path, monkeypat
     assert {e.data["action"] for e in denied} == {"read_file", "write_file"}
     planted = [e for e in run.ledger if e.kind == EntryKind.file_changed and e.data["path"] == "leak.txt"]
     assert planted and planted[0].data["what"] == "link"
+
+
+def test_a_signing_key_other_users_can_read_is_refused_before_the_run(tmp_path: Path) -> None:
+    keys = generate_keys(tmp_path / "keys")
+    assert load_private_key(keys.private_key)  # keygen writes it 0600: accepted
+    keys.private_key.chmod(0o644)
+    with pytest.raises(PeerguardError, match=r"other users can read this private key.*chmod 600"):
+        run("orchestration", "live", save=tmp_path / "run", sign_key=keys.private_key)
+    assert not (tmp_path / "run").exists()  # refused before any work

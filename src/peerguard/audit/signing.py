@@ -119,6 +119,7 @@ def generate_keys(folder: Path) -> KeyPair:
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
     data = _read_key_file(path)
+    _check_private(path)
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except TypeError:
@@ -226,6 +227,15 @@ def _what_differs(claim: dict[str, Any], signed: Any) -> str:
             ]
             return f"{RUN_FILE}'s fields differ from what was signed: {'; '.join(parts)}"
     return f"the signature does not match {RUN_FILE} as signed"
+
+
+def _check_private(path: Path) -> None:
+    """A signing key others can read is refused: a live run's agents (other users) could read it and sign."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise PeerguardError(
+            f"{path}: other users can read this private key (mode {mode:o}); make it yours alone: chmod 600 {path}"
+        )
 
 
 def _read_key_file(path: Path) -> bytes:
