@@ -43,3 +43,15 @@ def test_bad_bench_input_is_one_clean_error() -> None:
     done = peerguard("killswitch", "bench", "--protocol", "sledgehammer", "--agents", "1")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "unknown protocol 'sledgehammer'" in done.stderr and "a ring needs at least 2" in done.stderr
+
+
+def test_live_bench_says_live_beside_the_hosts_own_check(tmp_path: Path) -> None:
+    args = ("--substrate", "live", "--agents", "2", "--trials", "1", "--protocol", "cgroup", "--adversary", "ring")
+    done = peerguard("killswitch", "bench", *args, "--out", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Kill switches on live" in done.stdout and "on sim" not in done.stdout
+    assert "host check" in done.stdout and "agrees" in done.stdout and "fork storms bounded at" in done.stdout
+    saved = json.loads((tmp_path / "killswitch-bench-live.json").read_text())
+    assert [row["substrate"] for row in saved["table"]] == ["live"]
+    assert saved["table"][0]["host_checked"] and saved["table"][0]["verdict_failures"] == 0
+    assert not (tmp_path / "killswitch-bench-sim.json").exists()  # sim and live never share a file

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from peerguard.cli_input import console, output_folder
 from peerguard.experiments.killswitch_bench import ADVERSARIES, PROTOCOLS, KillswitchPlan, run_killswitch_bench
 from peerguard.experiments.tables import rate_text
 from peerguard.killswitch import KILLSWITCHES
@@ -23,7 +23,7 @@ killswitch_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
+out = console(highlight=False)
 
 
 @killswitch_app.command("list")
@@ -45,10 +45,15 @@ def bench(
     protocol: Annotated[list[str] | None, typer.Option("--protocol", help="only these protocols")] = None,
     adversary: Annotated[list[str] | None, typer.Option("--adversary", help="only these adversaries")] = None,
     no_cgroups: Annotated[bool, typer.Option("--no-cgroups", help="simulate a host without cgroup v2")] = False,
-    output: Annotated[Path, typer.Option("--out", help="folder for the CSV and JSON")] = Path("peerguard-out"),
+    output: Annotated[
+        Path, typer.Option("--out", callback=output_folder, help="folder for killswitch-bench-SUBSTRATE.csv and .json (one pair per substrate)")
+    ] = Path("peerguard-out"),
     as_json: Annotated[bool, typer.Option("--json", help="print the matrix as JSON")] = False,
 ) -> None:
-    """Every protocol against every adversary for each N: contained rate, time to containment, cost."""
+    """Every protocol against every adversary for each N: contained rate, time to containment, cost.
+
+    On live, beside each verdict, the host's own check (a /proc and cgroup scan at the end of the watch window);
+    a "contained" the host contradicts is counted as a failed verdict."""
     if substrate not in ("sim", "live"):
         raise PeerguardError(f"--substrate {substrate}: give sim or live")
     sizes = tuple(agents or (2, 8, 32))
@@ -79,29 +84,49 @@ def bench(
     if as_json:
         print(json.dumps({"table": result.table}))
         return
-    table = Table(title=f"Kill switches on sim, {trials} trials per cell; contained rate with 95% Wilson interval",
-                  title_justify="left")  # fmt: skip
-    for column in (
-        "protocol",
-        "adversary",
-        "N",
-        "contained",
-        "p50 ms",
-        "p95 ms",
-        "respawns",
-        "innocents",
-        "state kept",
-    ):
-        table.add_column(column, justify="left" if column in ("protocol", "adversary") else "right", no_wrap=True)
+    table = Table(title=f"Kill switches on {substrate}, {trials} trials per cell; contained rate with 95% Wilson "
+                  "interval, watched to the end of the run", title_justify="left")  # fmt: skip
+    columns = ("on", "protocol", "adversary", "N", "contained", "host check", "watch s", "p50 ms", "respawns",
+               "harmed", "kept")  # fmt: skip
+    for column in columns:
+        left = column in ("on", "protocol", "adversary", "host check")
+        table.add_column(column, justify="left" if left else "right", no_wrap=True)
     for row in result.table:
         contained = "unavailable" if row["unavailable"] else rate_text(row["contained_rate"], row["contained_ci"])
         table.add_row(
-            row["protocol"], row["adversary"], str(row["agents"]), contained, _ms(row["p50_s"]), _ms(row["p95_s"]),
-            f"{row['respawns_mean']:.1f}", str(row["innocents_harmed"]), "yes" if row["state_kept"] else "no",
+            row["substrate"], row["protocol"], row["adversary"], str(row["agents"]), contained, host_check_text(row),
+            f"{row['watched_s']:.1f}", _ms(row["p50_s"]), f"{row['respawns_mean']:.1f}", str(row["innocents_harmed"]),
+            "yes" if row["state_kept"] else "no",
         )  # fmt: skip
     out.print(table)
+    failures = sum(row["verdict_failures"] for row in result.table)
+    if substrate == "live":
+        out.print(f"verdicts the host contradicted (contained while it found a survivor): {failures}")
+        bound = next((row["process_bound"] for row in result.table if row["process_bound"]), None)
+        if bound:
+            out.print(f"fork storms bounded at {bound_text(bound)}", soft_wrap=True)
     for name, path in result.files.items():
         out.print(f"{name}: {path}", soft_wrap=True)
+
+
+def host_check_text(row: dict[str, Any]) -> str:
+    """What the host's own scan said about a cell's trials: agrees, survivors it found, or a failed verdict."""
+    if not row["host_checked"]:
+        return "-"
+    if row["verdict_failures"]:
+        return f"FAILED {row['verdict_failures']}/{row['trials']}"
+    if row["host_agrees"] < row["trials"]:  # the verdict said "not contained" where the host found nothing left
+        return f"stricter {row['trials'] - row['host_agrees']}/{row['trials']}"
+    return "agrees"
+
+
+def bound_text(bound: dict[str, Any]) -> str:
+    kernel = (
+        f"pids.max {bound['pids_max']} tasks ({bound['pids_max_where']})"
+        if bound.get("pids_max")
+        else f"no pids.max ({bound['pids_max_where']})"
+    )
+    return f"{bound['processes_per_agent']} processes per agent ({bound['enforced_by']}); {kernel}"
 
 
 def _ms(seconds: float | None) -> str:

@@ -107,21 +107,26 @@ def trial(protocol: str, adversary: str, size: int, seed: int, host_cgroups: boo
     return measure(platform.run())
 
 
-def live_options(adversary: str, wall_s: float) -> LiveOptions:
+def live_options(adversary: str, wall_s: float, stop_watch_s: float | None = None) -> LiveOptions:
     """A live trial's options: agents of a privileged adversary keep the platform's privileges."""
     options = LiveOptions(wall_duration_s=wall_s)
+    if stop_watch_s is not None:
+        options = dataclasses.replace(options, stop_watch_s=stop_watch_s)
     if adversary in PRIVILEGED and "drop_privileges" in {f.name for f in dataclasses.fields(LiveOptions)}:
         options = dataclasses.replace(options, drop_privileges=False)
     return options
 
 
-def live_trial(protocol: str, adversary: str, size: int, seed: int, wall_s: float = 10.0) -> Outcome:
-    """The same trial on real processes: the stop is an operator order in the scenario, scaled to `wall_s`."""
+def live_trial(
+    protocol: str, adversary: str, size: int, seed: int, wall_s: float = 10.0, stop_watch_s: float | None = None
+) -> Outcome:
+    """The same trial on real processes: the stop is an operator order in the scenario, scaled to `wall_s`; its
+    verdict is watched at least `stop_watch_s` real seconds (and to the end of the run)."""
     raw = ring_scenario(size, adversary, seed).model_dump(mode="json")
     raw["operator"].append({"action": "stop", "killswitch": {"name": protocol, "args": {}},
                             "target": {"role": "guardian"}, "at": STOP_AT})  # fmt: skip
     scenario = Scenario.model_validate(raw)
-    return measure(run_scenario(scenario, "live", live_options(adversary, wall_s)))
+    return measure(run_scenario(scenario, "live", live_options(adversary, wall_s, stop_watch_s)))
 
 
 def run_killswitch_bench(
@@ -175,6 +180,7 @@ def summarise(protocol: str, adversary: str, size: int, results: list[Outcome]) 
         "watched_s": min(r.watched_s for r in results),
         "host_checked": all(r.host_checked for r in results),
         "host_survivor_trials": sum(bool(r.host_survivors) for r in results),
+        "host_agrees": sum(r.contained == (not r.host_survivors) for r in results),
         "verdict_failures": sum(r.verdict_failed for r in results),
         "process_bound": next((r.process_bound for r in results if r.process_bound), None),
     }
