@@ -119,6 +119,7 @@ def test_a_direct_write_of_the_shutdown_config_is_in_the_ledger_and_found_by_the
 ) -> None:
     run, found = trespass(tmp_path, monkeypatch, drop=privilege_problem() is None)
     assert found["shutdown_config_direct"] == "ok"
+    assert found["address_space_limit"] == run.extras["privilege"]["memory_bytes"] == 4 * 1024**3  # bounded, and said
     direct = [e for e in run.ledger if e.kind == EntryKind.file_changed and e.data["path"] == SHUTDOWN]
     assert len(direct) == 1 and direct[0].actor == "unknown"
     assert json.loads(direct[0].data["content"]) == {"a": False}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import resource
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,7 @@ class Trespasser:
         others = other_agents()
         found: dict[str, object] = {
             "uid": os.getuid(),
+            "address_space_limit": resource.getrlimit(resource.RLIMIT_AS)[0],
             "others": len(others),
             "ledger_write": attempt(lambda: _append(self.ledger)),
             "control_file_create": attempt(lambda: _create(os.path.join(self.run_dir, "planted.json"))),

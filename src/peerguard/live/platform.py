@@ -141,6 +141,10 @@ class LivePlatform:
         self.model_slots = ModelSlots(options.max_model_calls, self._grant_model_slot)
         self.agent_index = {agent_id: i for i, agent_id in enumerate(self.agents)}  # which uid of the run's block
         self.agent_of_uid: dict[int, str] = {}
+        # Decided before the run's processes exist: trying the interpreter as another user is a process of its own.
+        self.privilege: Privilege = plan(
+            sys.executable, drop=options.drop_privileges, memory_bytes=options.agent_memory_bytes
+        )
 
     def now(self) -> float:
         return time.monotonic() - self.wall_start
@@ -178,9 +182,6 @@ class LivePlatform:
         self.processes = ProcessCensus(owner, self.ledger, self.now, self.agents, self.options.max_processes)
         self.present_at_start = children_now(os.getpid())  # not the run's: the host check leaves them out
         loop = asyncio.get_running_loop()
-        self.privilege: Privilege = plan(
-            sys.executable, drop=self.options.drop_privileges, memory_bytes=self.options.agent_memory_bytes
-        )
         self.sandbox = Sandbox(run_dir / "files", group=self.privilege.gid, clean=True)
         self.watch = SandboxWatch(self.sandbox, self._record_change)
         self.watch.start()
