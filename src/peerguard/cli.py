@@ -206,6 +206,7 @@ def _print_stop(record: Any) -> None:
         + f"; state kept {'yes' if outcome.state_kept else 'no'}"
         + (f"; survivors {outcome.survivors}" if outcome.survivors else "")
         + (f"; {outcome.unavailable}" if outcome.unavailable else "")
+        + (f"; caveat: {outcome.caveat}" if outcome.caveat else "")
     )
 
 

@@ -16,7 +16,8 @@ import pytest
 
 from peerguard.audit.detectors.tampering import find_protected_writes
 from peerguard.audit.signing import generate_keys, load_private_key
-from peerguard.experiments.runner import run
+from peerguard.experiments.runner import prepare, run, run_scenario
+from peerguard.killswitch.measure import measure
 from peerguard.live.host import probe_host
 from peerguard.live.platform import LiveOptions, run_live
 from peerguard.live.privilege import interpreter_problem
@@ -151,3 +152,12 @@ def test_a_signing_key_other_users_can_read_is_refused_before_the_run(tmp_path: 
     with pytest.raises(PeerguardError, match=r"other users can read this private key.*chmod 600"):
         run("orchestration", "live", save=tmp_path / "run", sign_key=keys.private_key)
     assert not (tmp_path / "run").exists()  # refused before any work
+
+
+def test_a_stop_verdict_says_when_agents_kept_the_platforms_privileges() -> None:
+    run = run_scenario(prepare("guardian-ring"))  # the verdict is read from the ledger; the extras carry privilege
+    assert measure(run).caveat == ""  # nothing recorded (the simulator): no caveat
+    run.extras["privilege"] = {"dropped": True, "reason": "each agent its own uid"}
+    assert measure(run).caveat == ""
+    run.extras["privilege"] = {"dropped": False, "reason": "the platform runs as uid 1000, not root"}
+    assert measure(run).caveat == "agents kept the platform's privileges (the platform runs as uid 1000, not root)"

@@ -40,6 +40,7 @@ class Outcome:
     verdict_failed: bool = False  # "contained" while the host shows a survivor: the protocol's verdict is wrong
     closed: list[str] = field(default_factory=list)  # what keeps them from starting again ("api", "pids.max")
     process_bound: dict[str, Any] | None = None  # how far a fork storm could go (live: the run's extras)
+    caveat: str = ""  # live agents that kept the platform's privileges could undo a stop (leave their cgroup)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,7 +91,15 @@ def measure(run: RunRecord, watch_s: float | None = None) -> Outcome:
         verdict_failed=contained and bool(host_survivors),
         closed=list(host_check.data.get("closed", [])) if host_check is not None else [],
         process_bound=run.extras.get("process_bound"),
+        caveat=_privilege_caveat(run.extras.get("privilege")),
     )
+
+
+def _privilege_caveat(privilege: Any) -> str:
+    """Live runs whose agents kept the platform's privileges: a verdict there holds only against what root allows."""
+    if not isinstance(privilege, dict) or privilege.get("dropped", True):
+        return ""
+    return f"agents kept the platform's privileges ({privilege.get('reason', 'reason not recorded')})"
 
 
 def _verdict(replay: _Replay, survivors: list[int], unavailable: str) -> str:
