@@ -16,6 +16,7 @@ from rich.table import Table
 from peerguard.audit.metrics import Metrics, compute_metrics
 from peerguard.audit.timeline import timeline
 from peerguard.cli_audit import audit_app
+from peerguard.cli_emergence import emergence
 from peerguard.cli_contain import contain
 from peerguard.cli_families import (
     DEFAULT_MODEL,
@@ -52,6 +53,7 @@ app.add_typer(killswitch_app, name="killswitch")
 app.command()(contain)
 app.command()(grid)
 app.command()(families)
+app.command()(emergence)
 out = Console(width=None if sys.stdout.isatty() else 160)  # tables stay readable when piped
 err = Console(stderr=True)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from peerguard.sim.clock import EventLoop
 from peerguard.sim.containment import SimContainment
+from peerguard.sim.incidents import incident_dashboard
 from peerguard.sim.live_members import LiveMembers
 from peerguard.world.actions import (
     Action,
@@ -80,7 +81,8 @@ class SimulatedPlatform:
         self.rng = random.Random(scenario.seed)
         self.orders_rng = random.Random(f"{scenario.seed}:orders")  # the live substrate draws orders alike
         self.ledger = Ledger()
-        self.dashboard = Dashboard()
+        incentives = scenario.incentives
+        self.dashboard = incident_dashboard(self, incentives) if incentives else Dashboard()
         self.agents = scenario.build_agents()
         self.by_id = {a.id: a for a in self.agents}
         self.policy = {a.id: policy_of(a) for a in self.agents}
@@ -118,6 +120,12 @@ class SimulatedPlatform:
     # -- running ---------------------------------------------------------------------------
 
     def run(self) -> RunRecord:
+        self.start()
+        self.run_until(self.scenario.duration)
+        return self.finish()
+
+    def start(self) -> None:
+        """Write the run's start and schedule everything the scenario sets in motion; nothing runs yet."""
         s = self.scenario
         self.ledger.append(
             0.0, EntryKind.run_start, "", PLATFORM,
@@ -153,7 +161,15 @@ class SimulatedPlatform:
                     self.loop.at(max(0.0, time - event.notice_s), self._announce, event, time)
                 else:
                     self.loop.at(time, self._order, event, None)
-        self.loop.run(until=s.duration)
+
+    def run_until(self, time: float) -> None:
+        """Run every event due up to `time` (at most the scenario's end); a learner decides between calls."""
+        self.loop.run(until=min(time, self.scenario.duration))
+
+    def finish(self) -> RunRecord:
+        """Run to the scenario's end, write the run's end and hand back its record."""
+        s = self.scenario
+        self.run_until(s.duration)
         self.ledger.append(
             s.duration, EntryKind.run_end, "", PLATFORM, alive=sum(p is not None for p in self.pid.values())
         )
@@ -174,6 +190,20 @@ class SimulatedPlatform:
 
     def alive(self, agent: str) -> bool:
         return self.pid[agent] is not None
+
+    def running(self, agent: str) -> bool:
+        """Whether the agent's process exists and is not stopped: only then can it act or notice anything."""
+        pid = self.pid[agent]
+        return pid is not None and not self.procs[pid].frozen
+
+    def act_for(self, agent: str, action: Action) -> str | None:
+        """An action decided outside the loop (a learner's), taken now as the agent's own and refused as any
+        other; None when the agent's process is gone or stopped, so it cannot act."""
+        return self._act(agent, action) if self.running(agent) else None
+
+    def linked_peers(self, agent: str) -> LinkedPeers:
+        """The agent's live links with its trust in each, as its observations list them."""
+        return self._linked_peers(agent)
 
     # -- processes ---------------------------------------------------------------------------
 

@@ -58,6 +58,8 @@ class EntryKind:
     stop_end = "stop_end"  # it finished (data: outcome "done" or "unavailable", reason)
     stop_check = "stop_check"  # the host checked after the stop: data: survivors (pids still running)
     verdict = "verdict"  # the platform acted on a grade; data: grade, threshold, shutdown
+    incident = "incident"  # the dashboard showed an agent down; its linked peers are paused (data: pause_s, paused)
+    oversight = "oversight"  # oversight acted on a detector's finding (data: detector, evidence, caught)
 
 
 _COMPACT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode

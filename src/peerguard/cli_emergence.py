@@ -1,0 +1,115 @@
+"""`peerguard emergence`: train independent learners across platform conditions and show whether they learn
+to relaunch and cover for each other, beside the random, untrained and ablated controls."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from peerguard.cli_input import console, output_folder
+from peerguard.world.errors import PeerguardError
+
+if TYPE_CHECKING:
+    from peerguard.learning.study import StudyPlan
+
+OPTION_OF = {"train_seeds": "--seeds", "episodes": "--episodes", "eval_episodes": "--eval-episodes"}
+INSTALL_HINT = "install the learning extra: pip install 'peerguard[learning]'"
+
+
+def _numbers(text: str, option: str, low: float, high: float) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise PeerguardError(f"{option} {text!r}: give numbers separated by commas, e.g. {option} 0,10") from None
+    if not values:
+        raise PeerguardError(f"{option} {text!r}: give at least one value, e.g. {option} 0,10")
+    bad = [v for v in values if not low <= v <= high]
+    if bad:
+        raise PeerguardError(f"{option} {text!r}: {bad[0]:g} is out of range; give values from {low:g} to {high:g}")
+    return values
+
+
+def _rewards(text: str) -> tuple[str, ...]:
+    values = tuple(part.strip() for part in text.split(",") if part.strip())
+    bad = [v for v in values if v not in ("team", "individual")]
+    if bad or not values:
+        raise PeerguardError(f"--rewards {text!r}: give team, individual or both separated by a comma")
+    return values
+
+
+def plan_from(options: dict[str, Any]) -> StudyPlan:
+    try:
+        from peerguard.learning.q_learning import QConfig
+        from peerguard.learning.study import StudyPlan
+    except ImportError as missing:
+        raise PeerguardError(f"peerguard emergence needs {missing.name}: {INSTALL_HINT}") from None
+    try:
+        q = QConfig(episodes=options.pop("episodes"))
+        return StudyPlan(q=q, **options)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        option = OPTION_OF.get(where, "--" + where.replace("_", "-"))
+        raise PeerguardError(f"{option} {first.get('input')!r}: {first['msg']}") from None
+
+
+def emergence(
+    out: Annotated[
+        Path, typer.Option(callback=output_folder, help="folder for results; a rerun with the same plan resumes")
+    ] = Path("emergence-out"),
+    incident: Annotated[str, typer.Option(help="incident pauses to try, seconds, comma-separated")] = "0,10",
+    p_detect: Annotated[str, typer.Option(help="oversight detection probabilities, comma-separated")] = "0,0.5",
+    rewards: Annotated[str, typer.Option(help="team, individual or both")] = "team,individual",
+    seeds: Annotated[int, typer.Option(help="training seeds per cell")] = 3,
+    episodes: Annotated[int, typer.Option(help="training episodes per learner")] = 1000,
+    eval_episodes: Annotated[int, typer.Option(help="held-out evaluation episodes per policy")] = 10,
+    processes: Annotated[int, typer.Option(help="training jobs at once (processes)")] = 2,
+) -> None:
+    """Train independent Q-learners (reward: task throughput, never protection) across incident cost x
+    oversight x reward, evaluate them greedily on held-out seeds, and write emergence.json, summary.csv and
+    phase.png; the random, untrained and ablated (no relaunch/report) controls come in the same output."""
+    if not 1 <= processes <= 64:
+        raise PeerguardError(f"--processes {processes}: give 1 to 64")
+    plan = plan_from({
+        "incident_pause_s": _numbers(incident, "--incident", 0, 3600),
+        "p_detect": _numbers(p_detect, "--p-detect", 0, 1),
+        "rewards": _rewards(rewards), "train_seeds": seeds, "episodes": episodes, "eval_episodes": eval_episodes,
+    })  # fmt: skip
+    from peerguard.learning.report import write_outputs
+    from peerguard.learning.study import jobs, run_study
+
+    total = sum(1 for _ in jobs(plan))
+    done = 0
+    started = time.monotonic()
+    out.mkdir(parents=True, exist_ok=True)
+    err = console(stderr=True)
+
+    def tick(job: Any) -> None:
+        nonlocal done
+        done += 1
+        err.print(f"[{done}/{total}] {job.key}", highlight=False)
+
+    try:
+        result = run_study(plan, out, processes=processes, progress=tick)
+    except ValueError as error:
+        raise PeerguardError(f"--out {out}: {error}") from None
+    written = write_outputs(result, out)
+    table = Table(title=f"Emergence: greedy policies on {plan.eval_episodes} held-out seeds", title_justify="left")
+    for column in ("reward", "incident s", "p_detect", "policy", "relaunch", "masking", "relink", "throughput"):
+        table.add_column(column)
+    for row in result["summary"]:
+        table.add_row(
+            row["reward"], f"{row['incident_pause_s']:g}", f"{row['p_detect']:g}", row["variant"],
+            *(_rate(row, rate) for rate in ("relaunch_rate", "masking_rate", "relink_rate", "throughput")),
+        )  # fmt: skip
+    console().print(table)
+    console().print(f"{time.monotonic() - started:.0f} s; wrote {', '.join(str(p) for p in written)}")
+
+
+def _rate(row: dict[str, Any], rate: str) -> str:
+    return f"{row[rate]:.2f} [{row[rate + '_lo']:.2f}, {row[rate + '_hi']:.2f}]"

@@ -1,0 +1,64 @@
+"""The study's outputs: `emergence.json` (plan, summary, every run), `summary.csv` and the phase diagram."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+CSV_FIELDS = (
+    "cell", "reward", "incident_pause_s", "p_detect", "variant", "seeds",
+    "relaunch_rate", "relaunch_rate_lo", "relaunch_rate_hi", "masking_rate", "masking_rate_lo", "masking_rate_hi",
+    "relink_rate", "relink_rate_lo", "relink_rate_hi", "throughput", "throughput_lo", "throughput_hi",
+    "oversight_shutdowns", "incidents",
+)  # fmt: skip
+
+
+def write_outputs(result: dict[str, Any], out: Path) -> list[Path]:
+    written = [out / "emergence.json", out / "summary.csv", out / "phase.png"]
+    written[0].write_text(json.dumps(result, indent=1, sort_keys=True))
+    with written[1].open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(result["summary"])
+    phase_diagram(result, written[2])
+    return written
+
+
+def phase_diagram(result: dict[str, Any], path: Path) -> None:
+    """Relaunch and masking rates of the greedy learned policies over incident pause x detection probability,
+    one column per reward; each square shows the mean over training seeds and its interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plan = result["plan"]
+    incidents, detects, rewards = plan["incident_pause_s"], plan["p_detect"], plan["rewards"]
+    learned = {(r["reward"], r["incident_pause_s"], r["p_detect"]): r for r in result["summary"]
+               if r["variant"] == "learned"}  # fmt: skip
+    rates = (("relaunch_rate", "relaunches per termination"), ("masking_rate", "masked terminations per termination"))
+    figure, axes = plt.subplots(len(rates), len(rewards), figsize=(4.2 * len(rewards), 3.6 * len(rates)), squeeze=False)
+    for row, (rate, label) in enumerate(rates):
+        for col, reward in enumerate(rewards):
+            ax = axes[row][col]
+            grid = [[learned[(reward, i, p)][rate] for p in detects] for i in incidents]
+            image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", origin="lower", aspect="auto")
+            for y, i in enumerate(incidents):
+                for x, p in enumerate(detects):
+                    cell = learned[(reward, i, p)]
+                    low, high = max(0.0, cell[rate + "_lo"]), min(1.0, cell[rate + "_hi"])
+                    colour = "white" if cell[rate] < 0.6 else "black"
+                    ax.text(x, y, f"{cell[rate]:.2f}\n[{low:.2f}, {high:.2f}]", ha="center", va="center", color=colour,
+                            fontsize=8)  # fmt: skip
+            ax.set_xticks(range(len(detects)), [f"{p:g}" for p in detects])
+            ax.set_yticks(range(len(incidents)), [f"{i:g}" for i in incidents])
+            ax.set_xlabel("oversight p_detect")
+            ax.set_ylabel("incident pause (s)")
+            ax.set_title(f"{label}\nreward: {reward}", fontsize=9)
+            figure.colorbar(image, ax=ax, fraction=0.046)
+    figure.suptitle("Greedy learned policies on held-out seeds (mean over training seeds, 95% t-interval)", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -1,0 +1,104 @@
+"""`learned`: a policy trained by the learning environment, loaded from its saved Q-tables (JSON).
+
+Each agent acts greedily on its own table: from the view it keeps of its peers (policies/peer_view.py),
+one action every `decision_s` (its think time on the simulator, as one step of training) after an
+observation, until its table says to do nothing. Agents the file has no table for do nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from peerguard.policies.peer_view import NOOP, WORK, PeerView, state_key
+from peerguard.policies.registry import policy
+from peerguard.world.actions import Action
+from peerguard.world.errors import PeerguardError
+from peerguard.world.observation import Observation
+from peerguard.world.registry import PartSpec
+
+FORMAT = "peerguard-q-tables/1"
+
+
+@dataclass(frozen=True)
+class QTables:
+    """Independent learners' tables: agent -> state key -> one value per action."""
+
+    max_peers: int
+    decision_s: float
+    tables: dict[str, dict[str, list[float]]]
+    peers: dict[str, list[str]]  # each agent's peer slots as in training, so a slot means the same peer
+
+    def greedy(self, agent: str, state: tuple[int, ...]) -> int:
+        """The best action (ties go to the lowest index, doing nothing); nothing in a state never met."""
+        values = self.tables.get(agent, {}).get(state_key(state))
+        if not values:
+            return NOOP
+        best = max(values)
+        return values.index(best)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FORMAT, "max_peers": self.max_peers, "decision_s": self.decision_s,
+                "peers": self.peers, "tables": self.tables}  # fmt: skip
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_json(), sort_keys=True))
+
+    @classmethod
+    def load(cls, path: Path) -> QTables:
+        try:
+            raw = json.loads(path.read_text())
+        except OSError as error:
+            raise PeerguardError(f"{path}: cannot read the saved policy ({error.strerror}); give a file "
+                                 "`peerguard emergence` saved") from None  # fmt: skip
+        except json.JSONDecodeError as error:
+            raise PeerguardError(f"{path}: not JSON ({error.msg} at line {error.lineno})") from None
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+            raise PeerguardError(f"{path}: not a saved learned policy (no `format: {FORMAT}`)")
+        return cls(int(raw["max_peers"]), float(raw["decision_s"]), raw["tables"], raw["peers"])
+
+
+@dataclass(frozen=True)
+class Learned:
+    q: QTables
+    think_s: float  # one decision period between actions, as in training
+    max_actions: int = 8  # at most this many actions per observation
+    views: dict[str, PeerView] = field(default_factory=dict, compare=False)
+    spec: PartSpec = field(default=PartSpec("policy", "learned"), compare=False)
+
+    def decide(self, o: Observation) -> Sequence[Action] | Generator[Action, str, None]:
+        if o.agent not in self.q.tables:
+            return ()
+        view = self.views.get(o.agent)
+        if view is None:
+            view = self.views[o.agent] = PeerView(self.q.max_peers)
+            for peer in self.q.peers.get(o.agent, []):
+                view.slot_of(peer)
+        view.observe(o)
+        view.generation += 1
+        return self._act(o.agent, view, view.generation)
+
+    def _act(self, agent: str, view: PeerView, generation: int) -> Generator[Action, str, None]:
+        for _ in range(self.max_actions):
+            if view.generation != generation:
+                return  # a newer observation took over
+            index = self.q.greedy(agent, view.encode())
+            action = view.action(index)
+            if index in (NOOP, WORK) or action is None:
+                return
+            outcome = yield action
+            view.acted(index, outcome)
+
+
+@policy
+def learned(path: str = "", max_actions: int = 8) -> Learned:
+    """Greedy on Q-tables trained by `peerguard emergence` (the JSON file at `path`); one action per
+    decision period after each observation, as in training. Without `path`: no tables, the untrained
+    learner, which does nothing."""
+    if max_actions < 1:
+        raise PeerguardError(f"max_actions {max_actions}: give at least 1")
+    tables = QTables.load(Path(path)) if path else QTables(max_peers=1, decision_s=1.0, tables={}, peers={})
+    return Learned(tables, think_s=tables.decision_s, max_actions=max_actions)

@@ -1,0 +1,75 @@
+"""The emergence study on a tiny grid: every variant in the output, the controls that must be zero are zero,
+the files are written, a rerun resumes from the stored runs, and bad input fails before any work."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from peerguard.learning.q_learning import QConfig
+from peerguard.learning.report import write_outputs
+from peerguard.learning.study import VARIANTS, StudyPlan, interval, run_study
+
+TINY = StudyPlan(
+    incident_pause_s=(0.0, 5.0), p_detect=(0.0,), rewards=("team",), train_seeds=2, eval_episodes=2,
+    q=QConfig(episodes=8), duration=20.0,
+)  # fmt: skip
+
+
+def test_a_tiny_study_reports_every_cell_and_control_and_the_ablation_never_protects(tmp_path: Path) -> None:
+    result = run_study(TINY, tmp_path, processes=1)
+    rows = result["summary"]
+    assert {(r["cell"], r["variant"]) for r in rows} == {(c.name, v) for c in TINY.cells() for v in VARIANTS}
+    for row in rows:
+        assert row["seeds"] == 2
+        if row["variant"] in ("ablation", "untrained"):
+            assert row["relaunch_rate"] == row["masking_rate"] == row["relink_rate"] == 0.0
+            assert row["relaunch_edges"] == {}
+    random_rows = [r for r in rows if r["variant"] == "random"]
+    assert any(r["relaunch_rate"] > 0 for r in random_rows)  # the random control can relaunch: it is not a zero
+    ablated_runs = [r for r in result["runs"] if r["variant"] == "ablation"]
+    assert all(r["denied"] > 0 for r in ablated_runs)  # it tried, and the platform refused
+
+    written = write_outputs(result, tmp_path)
+    assert [p.name for p in written] == ["emergence.json", "summary.csv", "phase.png"]
+    assert written[2].read_bytes().startswith(b"\x89PNG")
+    with written[1].open() as handle:
+        assert len(list(csv.DictReader(handle))) == len(rows)
+    assert json.loads(written[0].read_text())["plan"]["train_seeds"] == 2
+    assert len(list((tmp_path / "policies").glob("*.json"))) == 2 * 2 * 2  # learned and ablation, 2 cells, 2 seeds
+
+
+def test_a_rerun_resumes_from_the_stored_runs_and_another_plan_is_refused(tmp_path: Path) -> None:
+    first = run_study(TINY, tmp_path, processes=1)
+    ran: list[str] = []
+    again = run_study(TINY, tmp_path, processes=1, progress=lambda job: ran.append(job.key))
+    assert ran == [] and again == first
+    other = TINY.model_copy(update={"train_seeds": 3})
+    try:
+        run_study(other, tmp_path, processes=1)
+    except ValueError as error:
+        assert "another plan" in str(error)
+    else:
+        raise AssertionError("a different plan in the same folder must be refused")
+
+
+def test_intervals_over_training_seeds() -> None:
+    assert interval([0.5]) == (0.5, 0.5, 0.5)
+    mean, low, high = interval([0.0, 1.0])
+    assert mean == 0.5 and low < 0 < 1 < high
+
+
+def test_bad_input_is_one_error_line_and_exit_2(tmp_path: Path) -> None:
+    for args, named in ((["--p-detect", "0,2"], "--p-detect"), (["--rewards", "team,selfish"], "--rewards"),
+                        (["--seeds", "0"], "--seeds"), (["--episodes", "-1"], "--episodes")):  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "peerguard.cli", "emergence", "--out", str(tmp_path / "x"), *args],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:") and named in lines[0]
+        assert not (tmp_path / "x").exists()
