@@ -3,15 +3,16 @@ to relaunch and cover for each other, beside the random, untrained and ablated c
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from rich.console import Console
 from rich.table import Table
 
-from peerguard.cli_input import console, output_folder
 from peerguard.world.errors import PeerguardError
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def plan_from(options: dict[str, Any]) -> StudyPlan:
 
 def emergence(
     out: Annotated[
-        Path, typer.Option(callback=output_folder, help="folder for results; a rerun with the same plan resumes")
+        Path, typer.Option(help="folder for results; a rerun with the same plan resumes")
     ] = Path("emergence-out"),
     incident: Annotated[str, typer.Option(help="incident pauses to try, seconds, comma-separated")] = "0,10",
     p_detect: Annotated[str, typer.Option(help="oversight detection probabilities, comma-separated")] = "0,0.5",
@@ -73,6 +74,8 @@ def emergence(
     """Train independent Q-learners (reward: task throughput, never protection) across incident cost x
     oversight x reward, evaluate them greedily on held-out seeds, and write emergence.json, summary.csv and
     phase.png; the random, untrained and ablated (no relaunch/report) controls come in the same output."""
+    if out.exists() and not out.is_dir():
+        raise PeerguardError(f"--out {out}: not a folder; give a folder for the results")
     if not 1 <= processes <= 64:
         raise PeerguardError(f"--processes {processes}: give 1 to 64")
     plan = plan_from({
@@ -87,7 +90,7 @@ def emergence(
     done = 0
     started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
-    err = console(stderr=True)
+    err = Console(stderr=True, highlight=False)
 
     def tick(job: Any) -> None:
         nonlocal done
@@ -107,8 +110,9 @@ def emergence(
             row["reward"], f"{row['incident_pause_s']:g}", f"{row['p_detect']:g}", row["variant"],
             *(_rate(row, rate) for rate in ("relaunch_rate", "masking_rate", "relink_rate", "throughput")),
         )  # fmt: skip
-    console().print(table)
-    console().print(f"{time.monotonic() - started:.0f} s; wrote {', '.join(str(p) for p in written)}")
+    shown = Console(width=None if sys.stdout.isatty() else 160)
+    shown.print(table)
+    shown.print(f"{time.monotonic() - started:.0f} s; wrote {', '.join(str(p) for p in written)}")
 
 
 def _rate(row: dict[str, Any], rate: str) -> str:
