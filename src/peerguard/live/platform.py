@@ -272,6 +272,7 @@ class LivePlatform:
                                         "process_bound": self._process_bound(),
                                         "privilege": self.privilege.extras(),
                                         "sandbox_watch": {"available": self.watch.available,
+                                                          "writers": self.watch.names_writers,
                                                           "reason": self.watch.reason}},
             transcript=self.transcript,
         )  # fmt: skip
@@ -795,12 +796,31 @@ class LivePlatform:
         return f"copied {src} to {host}" if existed else f"error: no file {src!r}"
 
     def _record_change(self, change: Change) -> None:
-        """A change in the sandbox made without the platform's API. The writer is unknown (inotify does not say);
-        the file's owner is the agent whose uid created it, when agents have uids of their own."""
+        """A change in the sandbox made without the platform's API. Its writer is the agent of the process fanotify
+        saw writing it, when the host has fanotify and the process is the run's, else `unknown`; the file's owner is
+        the agent whose uid created it, when agents have uids of their own."""
         owner = self.agent_of_uid.get(change.owner, "") if change.owner is not None else ""
+        writer = self._agent_of_pid(change.writer_pid) if change.writer_pid is not None else ""
         fields = {"path": change.path, "what": change.what, "sha256": change.sha256, "bytes": change.size,
-                  "content": change.content, "owner": owner or change.owner, "detail": change.detail}  # fmt: skip
-        self.ledger.append(self.now(), EntryKind.file_changed, owner, "unknown", **fields)
+                  "content": change.content, "owner": owner or change.owner, "writer_pid": change.writer_pid,
+                  "detail": change.detail}  # fmt: skip
+        self.ledger.append(self.now(), EntryKind.file_changed, writer or owner, writer or "unknown", **fields)
+
+    def _agent_of_pid(self, pid: int) -> str:
+        """The agent a process of the run belongs to, from the platform's own records (the processes it started,
+        the census's descent) or its user (one uid per agent); empty when none says."""
+        for agent_id, state in self.agents.items():
+            if pid in state.pids:
+                return agent_id
+        known = self.processes.known.get(pid, "")
+        if known in self.agents:
+            return known
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return ""
+        uids = next((line.split()[1:] for line in status.splitlines() if line.startswith("Uid:")), [])
+        return self.agent_of_uid.get(int(uids[0]), "") if uids else ""
 
     def _background(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)

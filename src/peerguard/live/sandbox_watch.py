@@ -2,9 +2,11 @@
 
 Agents run inside the sandbox folder, so they can write it with plain system calls, not only through the platform's
 API. Linux inotify (through libc, with ctypes) watches the folder and every folder under it; a change whose content
-differs from what the ledger last recorded for that path becomes a `file_changed` entry. inotify does not say which
-process wrote: the entry's actor is `unknown`, and it carries the path, the content's sha256 and size, the content
-itself when it is small text, and the user that owns the file (with one uid per agent, who created it).
+differs from what the ledger last recorded for that path becomes a `file_changed` entry with the path, the content's
+sha256 and size, the content itself when it is small text, and the user that owns the file (with one uid per agent,
+who created it). inotify does not say which process wrote; where the host has fanotify (root, CAP_SYS_ADMIN), each
+folder is also marked for it and its events give the writer's pid, which the platform maps to an agent through its
+own process records. Without a writer, the entry says `unknown`.
 
 The platform drains pending events before it writes a file itself and before it acts on a file's content (the
 shutdown config, a grade), so the ledger has every direct write that came before, and the decision reads the file
@@ -39,6 +41,11 @@ IN_NONBLOCK = os.O_NONBLOCK
 IN_CLOEXEC = os.O_CLOEXEC
 _MASK = IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ONLYDIR
 _EVENT = struct.Struct("iIII")
+FAN_CLASS_NOTIF, FAN_CLOEXEC, FAN_NONBLOCK = 0x0, 0x1, 0x2
+FAN_MARK_ADD = 0x1
+FAN_EVENT_ON_CHILD = 0x08000000
+_FAN_MASK = IN_MODIFY | IN_CLOSE_WRITE | FAN_EVENT_ON_CHILD  # fanotify shares these bits with inotify
+_FAN_EVENT = struct.Struct("IBBHQii")  # struct fanotify_event_metadata
 CONTENT_BYTES = 64 * 1024  # content kept in the ledger entry; larger files are recorded by digest and size
 
 
@@ -53,6 +60,7 @@ class Change:
     content: str | None = None
     owner: int | None = None
     detail: str = ""
+    writer_pid: int | None = None  # the last process fanotify saw writing it, when the host has fanotify
 
 
 class SandboxWatch:
@@ -68,6 +76,10 @@ class SandboxWatch:
         self._libc: ctypes.CDLL | None = None
         self._dirty: dict[str, None] = {}  # paths closed after writing, made, moved or removed since the last drain
         self._writing: dict[str, None] = {}  # paths modified and not yet closed: checked when a decision needs them
+        self.fan_fd = -1
+        self.names_writers = False  # whether fanotify reports who writes (set by start)
+        self.writers: dict[str, int] = {}  # path -> pid of its last writer other than the platform (fanotify)
+        self._root_path = ""
 
     def start(self) -> None:
         """Watch the sandbox; afterwards `available` and `reason` say whether it works here, and why not."""
@@ -82,6 +94,7 @@ class SandboxWatch:
             return
         self._libc, self.fd = libc, fd
         self.available, self.reason = True, "inotify on the sandbox and each folder under it"
+        self._start_fanotify(libc)
         self._watch_tree("")
         for path in self.sandbox.files():
             self._remember(path)
@@ -96,6 +109,7 @@ class SandboxWatch:
         reported once it is closed, not at each of its writes."""
         if self.fd < 0:
             return
+        self._read_writers()  # first: the writers of what the inotify events below report
         while True:
             try:
                 data = os.read(self.fd, 65536)
@@ -112,9 +126,53 @@ class SandboxWatch:
             self._check(path)
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        for fd in (self.fd, self.fan_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.fd = self.fan_fd = -1
+
+    # -- writers (fanotify) ------------------------------------------------------------------------------------
+
+    def _start_fanotify(self, libc: ctypes.CDLL) -> None:
+        try:
+            libc.fanotify_mark.argtypes = [ctypes.c_int, ctypes.c_uint, ctypes.c_uint64, ctypes.c_int, ctypes.c_char_p]
+            fd = libc.fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK, os.O_RDONLY | os.O_CLOEXEC)
+        except AttributeError:
+            self.reason += "; writers unknown (no fanotify in this libc)"
+            return
+        if fd < 0:
+            self.reason += f"; writers unknown (fanotify_init: {os.strerror(ctypes.get_errno())})"
+            return
+        self.fan_fd, self.names_writers = fd, True
+        self._root_path = os.readlink(f"/proc/self/fd/{self.sandbox.fd}")
+        self.reason += "; writers from fanotify"
+
+    def _mark(self, folder_fd: int) -> None:
+        if self.fan_fd >= 0 and self._libc is not None:
+            self._libc.fanotify_mark(self.fan_fd, FAN_MARK_ADD, _FAN_MASK, folder_fd, None)
+
+    def _read_writers(self) -> None:
+        if self.fan_fd < 0:
+            return
+        while True:
+            try:
+                data = os.read(self.fan_fd, 65536)
+            except OSError:
+                return
+            offset = 0
+            while offset + _FAN_EVENT.size <= len(data):
+                length, _, _, _, _, fd, pid = _FAN_EVENT.unpack_from(data, offset)
+                offset += max(length, _FAN_EVENT.size)
+                if fd < 0:
+                    continue
+                try:
+                    where = os.readlink(f"/proc/self/fd/{fd}")
+                except OSError:
+                    where = ""
+                finally:
+                    os.close(fd)
+                if pid != os.getpid() and where.startswith(self._root_path + "/"):
+                    self.writers[where[len(self._root_path) + 1 :]] = pid
 
     # -- events ------------------------------------------------------------------------------------------------
 
@@ -178,7 +236,8 @@ class SandboxWatch:
             marker = f"over {MAX_FILE_BYTES} bytes"
             if self.known.get(path) != marker:
                 self.known[path] = marker
-                self.on_change(Change(path, "written", owner=owner, detail=f"larger than {MAX_FILE_BYTES} bytes"))
+                detail = f"larger than {MAX_FILE_BYTES} bytes"
+                self.on_change(Change(path, "written", owner=owner, detail=detail, writer_pid=self.writers.get(path)))
             return
         digest = hashlib.sha256(data).hexdigest()
         if self.known.get(path) == digest:
@@ -188,7 +247,7 @@ class SandboxWatch:
         if len(data) <= CONTENT_BYTES:
             with contextlib.suppress(UnicodeDecodeError):
                 content = data.decode("utf-8")
-        self.on_change(Change(path, "written", digest, len(data), content, owner))
+        self.on_change(Change(path, "written", digest, len(data), content, owner, writer_pid=self.writers.get(path)))
 
     def _report_odd(self, path: str, detail: str) -> None:
         """Something that is not a plain file appeared (a link, a FIFO, a hard link): recorded, never followed."""
@@ -233,6 +292,7 @@ class SandboxWatch:
                         self.reason = "inotify watch limit reached: some folders are not watched"
                     return
                 self.folders[wd] = folder
+                self._mark(fd)
                 with os.scandir(fd) as entries:
                     subfolders = [e.name for e in entries if e.is_dir(follow_symlinks=False)]
         except (OSError, OutsideSandbox):

@@ -53,6 +53,8 @@ def find_protected_writes(run: RunRecord) -> list[Finding]:
 def _writer(entry: LedgerEntry) -> str:
     if entry.kind != EntryKind.file_changed:
         return entry.actor
+    if entry.actor != "unknown":
+        return f"{entry.actor} (writing the folder directly, pid {entry.data.get('writer_pid')})"
     owner = entry.data.get("owner")
     return f"a direct write (writer unknown{f'; file owned by {owner}' if owner else ''})"
 
