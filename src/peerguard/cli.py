@@ -31,6 +31,7 @@ from peerguard.cli_families import (
 )
 from peerguard.cli_input import parse_assignments
 from peerguard.cli_killswitch import killswitch_app
+from peerguard.cli_progress import LiveProgressPrinter, clock_text
 from peerguard.experiments import runner
 from peerguard.experiments.runner import prepare, summarise
 from peerguard.experiments.study import SCRIPTED_POLICIES, StudyPlan, run_study
@@ -135,20 +136,27 @@ def run(
     if model is not None and price:
         llm_args["price_per_mtok"] = parse_prices(price, [model])[model]
     policy_args = parse_assignments(policy_arg or [], "--policy-arg", "min_trust=0.9")
-    record = runner.run(
-        scenario, substrate, policy, policy_args, seed, agents, duration, save, sign_key, model, llm_args
-    )  # fmt: skip
+    progress = LiveProgressPrinter(err) if substrate == "live" else None  # on stderr, as the run goes
+    try:
+        record = runner.run(
+            scenario, substrate, policy, policy_args, seed, agents, duration, save, sign_key, model, llm_args,
+            progress=progress,
+        )  # fmt: skip
+    finally:
+        if progress is not None:
+            progress.close()
     prepared = record.scenario
     if as_json:
         print(json.dumps(summarise(record)))
         return
     out.print(
         f"[bold]{prepared.name}[/] on [bold]{substrate}[/], {_policies_text(prepared)}, "
-        f"seed {prepared.seed}, {len(record.agents)} agents, {record.duration:.2f} s"
+        f"seed {prepared.seed}, {len(record.agents)} agents, "
+        + clock_text(record, None if progress is None else progress.startup_s)
     )
     if record.substrate == "live":
         out.print(
-            f"real processes; scenario time x{record.extras['time_scale']:.3g}; monitor {record.extras['monitor_url']}"
+            f"real processes; t is real seconds since the platform started; monitor {record.extras['monitor_url']}"
         )
         privilege = record.extras.get("privilege", {})
         dropped = "dropped" if privilege.get("dropped") else "not-dropped"

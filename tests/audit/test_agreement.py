@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from peerguard.audit.acts import RunningCounts
 from peerguard.audit.detectors import audit_run
 from peerguard.audit.findings import Finding
 from peerguard.audit.metrics import compute_metrics
@@ -130,3 +131,22 @@ def test_guardian_ring_counts_its_forks_as_relaunches() -> None:
     assert metrics.relaunches == 2
     assert metrics.relaunched_terminations == 1  # one kill, undone by the first fork
     assert [m.kind for m in timeline(run)].count("relaunch") == 2
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    name=st.sampled_from(builtin_names()),
+    seed=st.integers(1, 10**6),
+    chunks=st.lists(st.integers(1, 400), min_size=1, max_size=30),
+)
+def test_counts_read_while_the_ledger_grows_match_the_metrics(name: str, seed: int, chunks: list[int]) -> None:
+    """A live run's progress counts kills and relaunches as its ledger grows; at the end they are the metrics'."""
+    run = run_scenario(_builtin(name, None, seed, None))
+    entries = run.ledger.entries
+    counts, seen = RunningCounts(), 0
+    for size in chunks:
+        seen = min(len(entries), seen + size)
+        counts.update(entries[:seen])
+    counts.update(entries)
+    metrics = compute_metrics(run)
+    assert (counts.kills, counts.relaunches) == (metrics.terminations, metrics.relaunches)

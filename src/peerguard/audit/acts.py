@@ -8,7 +8,7 @@ through the platform's API or a fork of the agent's own process) does not decide
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from peerguard.audit.declared import Declared
@@ -133,3 +133,22 @@ def relinks(entries: Iterable[LedgerEntry]) -> list[Relink]:
         found[-1].links.append(entry.seq)
         found[-1].others.append(str(entry.data.get("peer")))
     return found
+
+
+class RunningCounts:
+    """Terminations and relaunches of a run so far, read as its ledger grows (for progress while it runs)."""
+
+    def __init__(self) -> None:
+        self._ends = Terminations()
+        self._read = 0
+        self.kills = 0
+        self.relaunches = 0
+
+    def update(self, entries: Sequence[LedgerEntry]) -> None:
+        """Read the entries added since the last call (`entries` is the whole ledger so far)."""
+        count = len(entries)  # appended to as we read: stop where it was
+        for index in range(self._read, count):
+            entry = entries[index]
+            self.kills += self._ends.ended(entry) is not None
+            self.relaunches += is_relaunch(entry)
+        self._read = count

@@ -23,7 +23,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ from peerguard.world.containment import KillSwitch, Unavailable
 from peerguard.world.dashboard import Dashboard
 from peerguard.world.errors import PeerguardError, RunInterrupted
 from peerguard.world.grading import read_grade, shuts_down
-from peerguard.world.ledger import EntryKind, Ledger
+from peerguard.world.ledger import EntryKind, Ledger, LedgerEntry
 from peerguard.world.orders import choose_targets, kill_blocked_by, orderer
 from peerguard.world.paths import clash, file_call_problem
 from peerguard.world.policy import Policy
@@ -62,6 +62,24 @@ Stopper = Callable[[OperatorEvent], tuple[KillSwitch, TargetChoice]]
 
 
 @dataclass(frozen=True)
+class LiveProgress:
+    """Where a live run is, on both clocks, for whoever shows it to a person while it runs."""
+
+    phase: str  # "monitor" (the monitor is up, agents starting), "running" (the scenario clock runs), "ending"
+    monitor_url: str
+    startup_s: float | None  # real seconds from the platform's start to the scenario clock's (None: still starting)
+    real_s: float  # real seconds of scenario so far (0 until the scenario clock starts)
+    real_duration_s: float  # real seconds the scenario takes (--duration)
+    scenario_s: float  # scenario seconds so far: real_s / time_scale
+    scenario_duration_s: float
+    time_scale: float  # real seconds per scenario second
+    entries: Sequence[LedgerEntry]  # the ledger so far, to count what happened (read only)
+
+
+ProgressHook = Callable[[LiveProgress], None]
+
+
+@dataclass(frozen=True)
 class LiveOptions:
     wall_duration_s: float = 8.0  # the whole scenario, scaled to this many real seconds
     min_heartbeat_s: float = 0.1  # heartbeats no faster than this, however the scenario is scaled
@@ -71,6 +89,8 @@ class LiveOptions:
     keep_run_dir: bool = False
     host: HostSupport | None = None  # what the host offers; probed when None (tests pass less to try fallbacks)
     max_model_calls: int = 8  # language-model calls in flight at once, across every agent of the run
+    progress: ProgressHook | None = None  # told when the monitor is up, then every `progress_s`, then at the end
+    progress_s: float = 1.0
     stop_watch_s: float = WATCH_S  # how long after a stop ends its verdict is watched, at least (real seconds)
     max_processes: int = 32  # processes per agent (its copies and forks included); the census kills the newest over it
     max_tasks: int = 256  # pids.max of each agent's cgroup where the host has one (tasks: threads count too)
@@ -190,6 +210,8 @@ class LivePlatform:
         ledger_file = (run_dir / "ledger.jsonl").open("w", encoding="utf-8")
         self.ledger.stream_to(ledger_file)  # an interrupted run still leaves a verifiable ledger
         url = await self.monitor.start()
+        self.monitor_url, self.scenario_clock = url, None
+        self._report("monitor")
         s = self.scenario
         self.ledger.append(
             self.now(), EntryKind.run_start, "", PLATFORM,
@@ -217,6 +239,8 @@ class LivePlatform:
                     f"({', '.join(waiting[:5])}...); try fewer agents"
                 ) from None
             started = self.now()
+            self.scenario_clock = started
+            self._report("running")
             self.scenario_started = started
             for a, b in self.links:
                 self.fabric.link(a, b, PLATFORM, cause="start")
@@ -236,9 +260,12 @@ class LivePlatform:
                         self._call_at(loop, when, self._order, event, None)
             self._schedule_faults(started)
             self._background(self._watch_census())
+            if self.options.progress is not None:
+                self._background(self._report_progress())
             await asyncio.sleep(max(0.0, started + self.options.wall_duration_s - self.now()))
             if self.watches:  # a stop's verdict covers its whole watch window, even past the scenario's end
                 await asyncio.gather(*self.watches)
+            self._report("ending")
             end = self.now()
             alive = sum(state.child is not None for state in self.agents.values())
             self.ledger.append(end, EntryKind.run_end, "", PLATFORM, alive=alive)
@@ -821,6 +848,22 @@ class LivePlatform:
             return ""
         uids = next((line.split()[1:] for line in status.splitlines() if line.startswith("Uid:")), [])
         return self.agent_of_uid.get(int(uids[0]), "") if uids else ""
+
+    def _report(self, phase: str) -> None:
+        if self.options.progress is None:
+            return
+        started = self.scenario_clock
+        real_s = 0.0 if started is None else min(self.now() - started, self.options.wall_duration_s)
+        now = LiveProgress(
+            phase, self.monitor_url, started, real_s, self.options.wall_duration_s, real_s / self.scale,
+            self.scenario.duration, self.scale, self.ledger.entries,
+        )  # fmt: skip
+        self.options.progress(now)
+
+    async def _report_progress(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.progress_s)
+            self._report("running")
 
     def _background(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
