@@ -78,8 +78,19 @@ def is_agent_link(entry: LedgerEntry) -> bool:
 
 
 def is_agent_write(entry: LedgerEntry) -> bool:
-    """A file an agent wrote (the operator's and the platform's writes are theirs to make)."""
-    return entry.kind == EntryKind.file_write and is_agent(entry.actor)
+    """A file an agent wrote, through the platform's API or directly on disk (a live run's `file_changed`,
+    whose writer may be unknown); the operator's and the platform's writes are theirs to make."""
+    return entry.kind in (EntryKind.file_write, EntryKind.file_changed) and is_agent(entry.actor)
+
+
+def writer(entry: LedgerEntry) -> str:
+    """Who wrote a file, for a person: the actor, or what is known of a direct write on disk."""
+    if entry.kind != EntryKind.file_changed:
+        return entry.actor
+    if entry.actor != "unknown":
+        return f"{entry.actor} (writing the folder directly, pid {entry.data.get('writer_pid')})"
+    owner = entry.data.get("owner")
+    return f"a direct write (writer unknown{f'; file owned by {owner}' if owner else ''})"
 
 
 def is_agent_copy(entry: LedgerEntry) -> bool:

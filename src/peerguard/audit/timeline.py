@@ -12,6 +12,7 @@ from peerguard.audit.acts import (
     is_blocked_kill,
     is_protected_write,
     relinks,
+    writer,
 )
 from peerguard.audit.declared import Declared, declared
 from peerguard.audit.lineage import Process, lineage
@@ -102,9 +103,9 @@ def _what(e: LedgerEntry, rules: Declared) -> tuple[str, str] | None:
     if is_blocked_kill(e):
         return "blocked", f"kill of {e.agent} blocked: {d.get('reason')}"
     if is_protected_write(e, rules):
-        return "tamper", f"{e.actor} writes protected {d.get('path')}"
+        return "tamper", f"{writer(e)} writes protected {d.get('path')}"
     if is_agent_write(e):
-        return "write", f"{e.actor} writes {d.get('path')}"
+        return "write", f"{writer(e)} writes {d.get('path')}"
     if e.kind == EntryKind.verdict:
         grade = "no grade" if d.get("grade") is None else f"grade {d.get('grade'):g}"
         verdict = "shuts it down" if d.get("shutdown") else "keeps it"
