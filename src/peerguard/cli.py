@@ -207,14 +207,17 @@ def _print_stop(record: Any) -> None:
     except ValueError as error:  # the run ended before the containment check
         out.print(f"kill switch: not measured ({error})")
         return
-    verdict = "[green]contained[/]" if outcome.contained else "[bold red]not contained[/]"
+    verdict = "[green]contained[/]" if outcome.contained else f"[bold red]{outcome.verdict or 'not contained'}[/]"
     ttc = outcome.time_to_containment_s
     out.print(
         f"kill switch {outcome.protocol}: {verdict}"
         + (f" in {ttc * 1000:.2f} ms" if ttc is not None else "")
         + f"; respawns during the stop {outcome.respawns}; innocents harmed {len(outcome.innocents_harmed)}"
         + f"; state kept {'yes' if outcome.state_kept else 'no'}"
+        + f"; watched {outcome.watched_s:g} s after the stop"
         + (f"; survivors {outcome.survivors}" if outcome.survivors else "")
+        + (f"; the host's own check found {outcome.host_survivors}" if outcome.host_survivors else "")
+        + ("; VERDICT FAILED: the host found a survivor" if outcome.verdict_failed else "")
         + (f"; {outcome.unavailable}" if outcome.unavailable else "")
         + (f"; caveat: {outcome.caveat}" if outcome.caveat else "")
     )

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -24,7 +26,7 @@ from peerguard.live.host import (
     probe_cgroup,
     probe_host,
 )
-from peerguard.live.processes import Child, ExitStatus, ForeignProcessError, ProcessOwner
+from peerguard.live.processes import Child, ExitStatus, ForeignProcessError, ProcessOwner, part_name
 
 # Every child program starts with this; announce() writes atomically, so a reader never sees half a pid.
 PRELUDE = """
@@ -438,10 +440,37 @@ def test_leaving_the_block_restores_signal_handlers_and_the_subreaper_flag(tmp_p
 
 
 def test_host_support_gives_every_feature_a_yes_or_no_and_a_reason(host: HostSupport) -> None:
-    for feature in (host.pidfd, host.subreaper, host.cgroup):
+    for feature in (host.pidfd, host.subreaper, host.cgroup, host.pids):
         assert isinstance(feature.available, bool) and feature.reason
     assert (host.cgroup_parent is not None) == host.cgroup.available
-    assert host.describe().count("\n") == 2
+    assert (host.pids_parent is not None) == host.pids.available
+    assert host.describe().count("\n") == 3
+
+
+def test_a_part_bounded_with_pids_max_cannot_fork_past_it(tmp_path: Path, host: HostSupport) -> None:
+    if not host.pids.available:
+        pytest.skip(f"no pids controller here: {host.pids.reason}")
+    # It forks (and reaps) until a fork is refused, then exits with the errno: EAGAIN once the part is closed.
+    storm = textwrap.dedent("""
+        import os, sys, time
+        while True:
+            try:
+                pid = os.fork()
+            except OSError as error:
+                sys.exit(error.errno)
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
+            time.sleep(0.005)
+    """)
+    with ProcessOwner(tmp_path, "bounded") as owner:
+        child = owner.spawn([sys.executable, "-c", storm])
+        assert owner.bound_processes("a", child.pid, 64)
+        assert owner.close_to_new_processes(["a"]) == ["a"]
+        part = owner.pids_cgroup / part_name("a")  # type: ignore[operator]
+        assert str(child.pid) in (part / "cgroup.procs").read_text()
+        status = asyncio.run(owner.wait(child))
+        assert status.returncode == errno.EAGAIN  # the kernel refused the fork, not a timer
 
 
 def test_cgroup_probe_explains_a_missing_cgroup2_mount(tmp_path: Path) -> None:

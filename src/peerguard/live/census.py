@@ -68,8 +68,7 @@ class ProcessCensus:
     def started(self, pid: int, agent: str) -> None:
         """The platform started this process and wrote its spawn entry itself."""
         self.known[pid] = agent
-        self._pending[pid] = agent
-        self._scan()
+        self._pending[pid] = agent  # its owner when the next scan first sees it
 
     def was_stopped(self, pids: Iterable[int]) -> None:
         """A kill switch sent these SIGSTOP: seeing one run again later means someone resumed it."""
@@ -142,17 +141,28 @@ class ProcessCensus:
         ]  # fmt: skip
         for pid in gone:
             self._forget(pid, now)
-        for pid, info in sorted(snapshot.items(), key=lambda item: item[1].start_ticks):
+        for pid, info in sorted(snapshot.items(), key=lambda item: (item[1].start_ticks, item[0])):
             tracked = self.tracked.get(pid)
             if tracked is not None:
                 tracked.state = info.state
             elif info.state not in ("Z", "X"):  # a zombie is gone already; orphans it left are resolved by cgroup
-                self.tracked[pid] = self._first_sight(pid, info, now)
+                self._resolve(pid, snapshot, now)
         return self.tracked
+
+    def _resolve(self, pid: int, snapshot: dict[int, ProcInfo], now: float, depth: int = 0) -> None:
+        """Track `pid`, its parent first when the parent is new too (same clock tick, so not sorted before it)."""
+        info = snapshot[pid]
+        parent = snapshot.get(info.parent)
+        if parent is not None and info.parent not in self.tracked and parent.state not in ("Z", "X") and depth < 64:
+            self._resolve(info.parent, snapshot, now, depth + 1)
+        if pid not in self.tracked:
+            self.tracked[pid] = self._first_sight(pid, info, now)
 
     def _first_sight(self, pid: int, info: ProcInfo, now: float) -> Tracked:
         listed = self._pending.pop(pid, None)
         parent = self.tracked.get(info.parent)
+        if parent is not None and parent.start_ticks > info.start_ticks:
+            parent = None  # that pid names a younger process now: not the parent this one was forked by
         if listed is not None:
             owner = listed
         elif parent is not None:
