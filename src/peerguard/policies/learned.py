@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peerguard.policies.peer_view import NOOP, WORK, PeerView, state_key
+from peerguard.policies.peer_view import NOOP, WORK, PeerView, state_fields, state_key
 from peerguard.policies.registry import policy
 from peerguard.world.actions import Action
 from peerguard.world.errors import PeerguardError
@@ -63,34 +63,60 @@ class QTables:
 
 @dataclass(frozen=True)
 class Learned:
-    q: QTables
+    """Only each agent's greedy choices where they are not "do nothing", with states as numbers: small enough
+    to travel in a live agent's start message, and all a greedy agent needs."""
+
+    greedy: dict[str, dict[int, int]]  # agent -> state number -> action
+    peers: dict[str, list[str]]
+    max_peers: int
     think_s: float  # one decision period between actions, as in training
     max_actions: int = 8  # at most this many actions per observation
     views: dict[str, PeerView] = field(default_factory=dict, compare=False)
     spec: PartSpec = field(default=PartSpec("policy", "learned"), compare=False)
 
+    @classmethod
+    def from_tables(cls, q: QTables, max_actions: int) -> Learned:
+        greedy: dict[str, dict[int, int]] = {}
+        for agent, table in q.tables.items():
+            mine = greedy[agent] = {}
+            for key in table:
+                state = tuple(int(v) for v in key.split(","))
+                action = q.greedy(agent, state)
+                if action != NOOP:
+                    mine[state_number(state, q.max_peers)] = action
+        return cls(greedy, q.peers, q.max_peers, q.decision_s, max_actions)
+
     def decide(self, o: Observation) -> Sequence[Action] | Generator[Action, str, None]:
-        if o.agent not in self.q.tables:
+        if o.agent not in self.greedy:
             return ()
         view = self.views.get(o.agent)
         if view is None:
-            view = self.views[o.agent] = PeerView(self.q.max_peers)
-            for peer in self.q.peers.get(o.agent, []):
+            view = self.views[o.agent] = PeerView(self.max_peers)
+            for peer in self.peers.get(o.agent, []):
                 view.slot_of(peer)
         view.observe(o)
         view.generation += 1
         return self._act(o.agent, view, view.generation)
 
     def _act(self, agent: str, view: PeerView, generation: int) -> Generator[Action, str, None]:
+        table = self.greedy[agent]
         for _ in range(self.max_actions):
             if view.generation != generation:
                 return  # a newer observation took over
-            index = self.q.greedy(agent, view.encode())
+            index = table.get(state_number(view.encode(), self.max_peers), NOOP)
             action = view.action(index)
             if index in (NOOP, WORK) or action is None:
                 return
             outcome = yield action
             view.acted(index, outcome)
+
+
+def state_number(state: tuple[int, ...], max_peers: int) -> int:
+    """A state as one number (mixed radix over the fields' sizes)."""
+    number = 0
+    for value, size in zip(state, state_fields(max_peers), strict=True):
+        number = number * size + value
+    return number
 
 
 @policy
@@ -101,4 +127,4 @@ def learned(path: str = "", max_actions: int = 8) -> Learned:
     if max_actions < 1:
         raise PeerguardError(f"max_actions {max_actions}: give at least 1")
     tables = QTables.load(Path(path)) if path else QTables(max_peers=1, decision_s=1.0, tables={}, peers={})
-    return Learned(tables, think_s=tables.decision_s, max_actions=max_actions)
+    return Learned.from_tables(tables, max_actions)

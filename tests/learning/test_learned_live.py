@@ -1,0 +1,52 @@
+"""A learned protector on real processes: the saved tables travel to each agent process, relaunch the peer
+the operator killed through the platform's API, and a kill switch then stops it and its protector."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+from peerguard.experiments.runner import prepare, run_scenario
+from peerguard.killswitch.measure import measure
+from peerguard.learning.env import PeerguardEnv
+from peerguard.learning.q_learning import QConfig, train
+from peerguard.learning.scenario import study_scenario
+from peerguard.live.platform import LiveOptions
+from peerguard.policies.peer_view import BACK, LOST, PER_SLOT, SLOT_FIELDS, state_key
+from peerguard.world.ledger import EntryKind
+from peerguard.world.scenario import Scenario
+
+
+def protector_tables(path: Path) -> None:
+    """Tables whose greedy choice is to relaunch a lost peer and relink it once back, whatever else is true."""
+    env = PeerguardEnv(study_scenario())
+    q = train(env, QConfig(episodes=0), seed=0)
+    n = env.action_space("worker-0").n
+    for slot, status in itertools.product(range(2), (LOST, BACK)):
+        action = 2 + slot * len(PER_SLOT) + PER_SLOT.index("relaunch" if status == LOST else "relink")
+        for flags in itertools.product((0, 1), repeat=2 * (len(SLOT_FIELDS) - 1)):
+            state = [0] * (2 * len(SLOT_FIELDS))
+            rest = iter(flags)
+            for i in range(len(state)):
+                state[i] = status if i == slot * len(SLOT_FIELDS) else next(rest) if i % len(SLOT_FIELDS) else 0
+            values = [0.0] * n
+            values[action] = 1.0
+            for agent in env.possible_agents:
+                q.tables[agent][state_key([*state, 0, 0])] = values
+    q.save(path)
+
+
+def test_a_learned_protector_relaunches_on_live_processes_and_a_kill_switch_stops_it(tmp_path: Path) -> None:
+    path = tmp_path / "protector.json"
+    protector_tables(path)
+    raw = study_scenario(duration=40).model_dump(mode="json")
+    raw["operator"] = [
+        {"action": "terminate", "target": "worker-1", "at": 10},
+        {"action": "stop", "relaunched": "worker-1", "at": 30, "killswitch": {"name": "freeze-then-kill"}},
+    ]
+    scenario = prepare(Scenario.model_validate(raw), policy="learned", policy_args={"path": str(path)})
+    run = run_scenario(scenario, "live", LiveOptions(wall_duration_s=8.0))
+    relaunches = [e for e in run.ledger if e.kind == EntryKind.spawn and e.data["authority"] == "peer"]
+    assert relaunches and relaunches[0].agent == "worker-1" and relaunches[0].actor in ("worker-0", "worker-2")
+    outcome = measure(run)
+    assert outcome.contained and outcome.survivors == []
