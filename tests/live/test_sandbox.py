@@ -14,6 +14,7 @@ import pytest
 from helpers import tiny_scenario
 from peerguard.experiments.runner import prepare, run_scenario
 from peerguard.live.platform import LiveOptions
+from peerguard.live.run_folder import remove_abandoned
 from peerguard.live.sandbox import OutsideSandbox, Sandbox
 from peerguard.world.ledger import EntryKind
 from peerguard.world.scenario import Scenario
@@ -137,3 +138,14 @@ def test_a_live_run_without_save_leaves_no_folder_behind(tmp_path: Path, interru
             process.wait()
     assert process.returncode == 0 if interrupt is None else process.returncode != 0, stderr
     assert list(temporary.iterdir()) == [], stderr[-2000:]
+
+
+def test_a_folder_a_killed_platform_left_is_removed_by_the_next_run(tmp_path: Path) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its pid now names no process: the platform that made the folder below is gone
+    abandoned = tmp_path / f"peerguard-live-{gone.pid}-abc123"
+    (abandoned / "files").mkdir(parents=True)
+    running = tmp_path / f"peerguard-live-{os.getpid()}-def456"  # this process is alive: its folder stays
+    running.mkdir()
+    assert remove_abandoned(tmp_path) == [abandoned]
+    assert not abandoned.exists() and running.is_dir()

@@ -21,7 +21,6 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from peerguard.live.model_slots import ModelSlots
 from peerguard.live.monitor import Monitor
 from peerguard.live.privilege import DEFAULT_MEMORY_BYTES, NO_HOME, Privilege, plan
 from peerguard.live.processes import Child, ExitStatus, ProcessOwner, part_name
+from peerguard.live.run_folder import make_temporary
 from peerguard.live.sandbox import OutsideSandbox, Sandbox
 from peerguard.live.sandbox_watch import Change, SandboxWatch
 from peerguard.world.agents import Agent, Status
@@ -884,7 +884,7 @@ def run_live(
         run_dir = options.run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
     else:
-        run_dir = Path(tempfile.mkdtemp(prefix="peerguard-live-"))
+        run_dir = make_temporary()  # also removes those SIGKILLed platforms of this user left
     try:
         with ProcessOwner(run_dir, f"run-{os.getpid()}", support=options.host) as owner:
             return asyncio.run(platform.run(owner, run_dir))
