@@ -21,8 +21,8 @@ import subprocess
 from dataclasses import dataclass
 
 FIRST_ID = 1_000_000_000  # uids and gids from here up are far from any a distribution hands out
-BLOCK = 1024  # ids per run: the first is the run's group, the rest its agents' users
-BLOCKS = 1_000_000  # FIRST_ID + BLOCKS * BLOCK stays below 2**31
+BLOCK = 65_536  # ids per run: the first is the run's group, the rest its agents' users (a larger fleet reuses them)
+BLOCKS = 16_384  # FIRST_ID + BLOCKS * BLOCK stays below 2**31; two runs at once share a block 1 time in BLOCKS
 NO_HOME = "/nonexistent"  # agents' HOME: tools that write there fail instead of writing elsewhere unseen
 AGENT_UMASK = 0o007  # files an agent makes are its group's (the run's) to change, nobody else's
 DEFAULT_MEMORY_BYTES = 4 * 1024**3  # address space per agent process (RLIMIT_AS); a language-model client fits
