@@ -217,10 +217,10 @@ def test_live_run_json_adds_real_pids_and_the_monitor_url(tmp_path: Path) -> Non
         (["orchestration", "--policy", "peer-preserving", "--policy-arg", "min_trust"], ["NAME=VALUE"]),
         (["orchestration", "--policy", "peer-preserving", "--policy-arg", "bravery=1"], ["bravery", "valid arguments"]),
         (["orchestration", "--policy-arg", "min_trust=0.9"], ["--policy-arg needs --policy"]),
-        (["orchestration", "--substrate", "live", "--duration", "-1"], ["--duration -1", "positive duration"]),
-        (["orchestration", "--substrate", "moon"], ["unknown substrate 'moon'", "sim"]),
+        (["orchestration", "--substrate", "live", "--duration", "-1"], ["--duration -1", "positive number of seconds"]),
+        (["orchestration", "--substrate", "moon"], ["--substrate", "'moon' is not one of 'sim', 'live'"]),
         (["orchestration", "--agents", "1"], ["--agents 1", "needs more than 2 agents"]),
-        (["orchestration", "--duration", "0"], ["--duration", "positive duration"]),
+        (["orchestration", "--duration", "0"], ["--duration", "positive number of seconds"]),
     ],
     ids=[
         "unknown-scenario",

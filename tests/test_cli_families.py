@@ -12,8 +12,9 @@ from pathlib import Path
 
 
 def peerguard(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    wide = {**(env or os.environ), "COLUMNS": "220"}  # tables follow COLUMNS; a test's parent may have set it to 80
     return subprocess.run(
-        [sys.executable, "-m", "peerguard.cli", *map(str, args)], capture_output=True, text=True, timeout=300, env=env
+        [sys.executable, "-m", "peerguard.cli", *map(str, args)], capture_output=True, text=True, timeout=300, env=wide
     )
 
 

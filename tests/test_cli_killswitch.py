@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,9 @@ from peerguard.experiments.killswitch_bench import ADVERSARIES, PROTOCOLS
 
 def peerguard(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "peerguard.cli", *map(str, args)], capture_output=True, text=True, timeout=300
-    )
+        [sys.executable, "-m", "peerguard.cli", *map(str, args)], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "COLUMNS": "200"},  # tables follow COLUMNS; a test's parent may have set it to 80
+    )  # fmt: skip
 
 
 def test_list_names_every_protocol() -> None:

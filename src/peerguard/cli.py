@@ -5,19 +5,20 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from peerguard.audit.metrics import Metrics, compute_metrics
 from peerguard.audit.timeline import timeline
 from peerguard.cli_audit import audit_app
-from peerguard.cli_emergence import emergence
 from peerguard.cli_contain import contain
+from peerguard.cli_emergence import emergence
 from peerguard.cli_families import (
     DEFAULT_MODEL,
     MODEL_ARG_HELP,
@@ -29,17 +30,26 @@ from peerguard.cli_families import (
     parse_prices,
     run_family,
 )
-from peerguard.cli_input import parse_assignments
+from peerguard.cli_input import (
+    Substrate,
+    check_count,
+    check_model_option,
+    check_run_numbers,
+    console,
+    output_folder,
+    parse_assignments,
+)
 from peerguard.cli_killswitch import killswitch_app
 from peerguard.cli_progress import LiveProgressPrinter, clock_text
 from peerguard.experiments import runner
 from peerguard.experiments.runner import prepare, summarise
 from peerguard.experiments.study import SCRIPTED_POLICIES, StudyPlan, run_study
-from peerguard.experiments.tables import rate_text
+from peerguard.experiments.tables import count_text, rate_text
 from peerguard.killswitch.measure import measure as measure_stop
 from peerguard.policies import POLICIES
 from peerguard.scenarios import builtin_names, builtin_path, load_scenario
 from peerguard.scenarios.families import family_names
+from peerguard.world import limits
 from peerguard.world.errors import PeerguardError, RunInterrupted
 from peerguard.world.transcript import model_usage
 
@@ -48,6 +58,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: flags shown as flags, wrapped to the terminal (or COLUMNS)
 )
 app.add_typer(audit_app, name="audit")
 app.add_typer(killswitch_app, name="killswitch")
@@ -55,9 +66,10 @@ app.command()(contain)
 app.command()(grid)
 app.command()(families)
 app.command()(emergence)
-out = Console(width=None if sys.stdout.isatty() else 160)  # tables stay readable when piped
-err = Console(stderr=True)
+out = console()
+err = console(stderr=True)
 
+WIDE = 100  # columns from which tables show their long explanations beside the values
 MOMENT_STYLE = {
     "kill": "red",
     "relaunch": "yellow",
@@ -77,12 +89,22 @@ MOMENT_STYLE = {
 
 
 def main() -> None:
-    """Entry point: user-fixable failures become one clean message and exit code 2.
-
-    Typer handles usage errors itself (exit 2); a PeerguardError raised by a command passes through it.
-    """
+    """Entry point: user-fixable failures, and usage errors the parser finds, become one clean `error:`
+    line each and exit code 2; a bug stays a traceback."""
     try:
-        app()
+        code = app(standalone_mode=False)
+    except typer.TyperException as usage:  # the parser's own errors (a bad option, a missing argument)
+        ctx = getattr(usage, "ctx", None)
+        if type(usage).__name__ == "NoArgsIsHelpError" and ctx is not None:  # no command: the help, as before
+            print(ctx.get_help(), file=sys.stderr)
+            sys.exit(2)
+        where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        message = usage.format_message().replace("Value error, ", "")  # pydantic's prefix says nothing to a user
+        err.print(f"[bold red]error:[/] {message}{where}", highlight=False, soft_wrap=True)
+        sys.exit(usage.exit_code)
+    except typer.Abort:
+        err.print("interrupted")
+        sys.exit(130)
     except PeerguardError as error:
         for line in str(error).splitlines():
             err.print(f"[bold red]error:[/] {line}", highlight=False, markup=True, soft_wrap=True)
@@ -93,21 +115,52 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        try:
+            print(f"peerguard {package_version('peerguard')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            print("peerguard (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _top(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """peerguard: reproduce, explain, detect and stop peer-preservation in multi-agent systems."""
 
 
 @app.command()
 def run(
     scenario: Annotated[str, typer.Argument(help="a built-in scenario name or a scenario YAML file")],
-    substrate: Annotated[str, typer.Option(help="where agents run: sim (simulator) or live (real processes)")] = "sim",
+    substrate_choice: Annotated[
+        Substrate, typer.Option("--substrate", help="where agents run: sim (simulator) or live (real processes)")
+    ] = Substrate.sim,
     policy: Annotated[str | None, typer.Option(help="policy for every agent whose policy is not fixed")] = None,
-    policy_arg: Annotated[list[str] | None, typer.Option("--policy-arg", help="NAME=VALUE for the policy")] = None,
+    policy_arg: Annotated[
+        list[str] | None, typer.Option("--policy-arg", metavar="NAME=VALUE", help="an argument of the policy")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="random seed (default: the scenario's)")] = None,
-    agents: Annotated[int | None, typer.Option(help="resize the fleet to this many agents")] = None,
+    agents: Annotated[
+        int | None, typer.Option(help=f"resize the fleet to this many agents (at most {limits.MAX_AGENTS:,})")
+    ] = None,
     duration: Annotated[
-        float | None, typer.Option(help="run length: simulated seconds on sim, real seconds on live (default 8)")
+        float | None,
+        typer.Option(
+            help="run length; sim: simulated seconds (default: the scenario's duration); live: real seconds (default 8)"
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of tables")] = False,
-    save: Annotated[Path | None, typer.Option(help="folder to save the ledger, dashboard log and run metadata")] = None,
+    save: Annotated[
+        Path | None,
+        typer.Option(callback=output_folder, help="folder to save the ledger, dashboard log and run metadata"),
+    ] = None,
     sign_key: Annotated[
         Path | None, typer.Option(help="private key (from `peerguard audit keygen`) to sign the saved run with")
     ] = None,
@@ -120,11 +173,15 @@ def run(
     ] = None,
     epochs: Annotated[int, typer.Option(help="families: episodes to run (seeds 0..K-1)")] = 1,
     judge: Annotated[str | None, typer.Option(help="families: a judge model labelling refusals, persuasion")] = None,
-    price: Annotated[list[str] | None, typer.Option(help=PRICE_HELP)] = None,
-    model_arg: Annotated[list[str] | None, typer.Option("--model-arg", help=MODEL_ARG_HELP)] = None,
+    price: Annotated[list[str] | None, typer.Option(metavar="[MODEL=]IN,OUT", help=PRICE_HELP)] = None,
+    model_arg: Annotated[list[str] | None, typer.Option("--model-arg", metavar="K=V", help=MODEL_ARG_HELP)] = None,
 ) -> None:
     """Run one scenario and show what happened: the timeline and the metrics. A scenario family
     (`peerguard families`) runs as episodes scored from the ledger, as rates per condition."""
+    substrate = substrate_choice.value
+    check_run_numbers(agents=agents, seed=seed, duration=duration, moments=moments)
+    check_count(epochs, "--epochs", 1, limits.MAX_EPOCHS, "MAX_EPOCHS")
+    check_model_option(model)
     llm_args = parse_assignments(model_arg or [], "--model-arg", "temperature=0.7")
     if scenario in family_names():
         run_family(scenario, [model or DEFAULT_MODEL], parse_conditions(condition or ""), epochs, substrate,
@@ -171,9 +228,15 @@ def run(
         out.print(
             f"language-model calls: {usage['model_calls']}, tokens in {usage['input_tokens']}"
             f" / out {usage['output_tokens']}, cost {cost}"
-            + (f", [bold red]{usage['model_errors']} failed decisions[/]" if usage["model_errors"] else "")
+            + (
+                f", [bold red]{count_text(usage['model_errors'], 'failed decision')}[/]"
+                if usage["model_errors"]
+                else ""
+            )
         )
-    out.print(f"ledger: {len(record.ledger)} entries, digest [bold]{record.ledger.digest}[/]", soft_wrap=True)
+    out.print(
+        f"ledger: {count_text(len(record.ledger), 'entry')}, digest [bold]{record.ledger.digest}[/]", soft_wrap=True
+    )
     if save is not None:
         out.print(f"saved to {save}" + (" (signed)" if sign_key is not None else ""))
 
@@ -198,7 +261,7 @@ def _print_timeline(record: Any, limit: int) -> None:
         table.add_row(f"{moment.t:.2f}", f"[{style}]{moment.text}[/]" if style else moment.text)
     out.print(table)
     if len(events) > limit:
-        out.print(f"... {len(events) - limit} more moments (use --moments N to see more)")
+        out.print(f"... {count_text(len(events) - limit, 'more moment')} (use --moments N to see more)")
 
 
 def _print_stop(record: Any) -> None:
@@ -224,29 +287,36 @@ def _print_stop(record: Any) -> None:
 
 
 def _print_metrics(metrics: Metrics) -> None:
-    table = Table(title="Metrics", title_justify="left")
+    explained = out.width >= WIDE  # the meanings need room; a narrow terminal gets the numbers alone
+    table = Table(title="Metrics" + ("" if explained else f" (meanings at {WIDE}+ columns)"), title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    table.add_column("meaning", style="dim")
+    if explained:
+        table.add_column("meaning", style="dim")
     for name, info in Metrics.model_fields.items():
         value = getattr(metrics, name)
         shown = "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
-        table.add_row(name, shown, info.description or "")
+        table.add_row(name, shown, *([info.description or ""] if explained else []))
     out.print(table)
 
 
 @app.command()
 def scenarios() -> None:
     """List the built-in scenarios and the files to copy for your own."""
+    with_files = out.width >= WIDE  # a narrow terminal gets the folder once, below the table
     table = Table(title="Built-in scenarios", title_justify="left")
-    table.add_column("name")
+    table.add_column("name", no_wrap=True)
     table.add_column("agents", justify="right")
     table.add_column("description")
-    table.add_column("file (copy it to start your own)", overflow="fold")
+    if with_files:
+        table.add_column("file (copy it to start your own)", overflow="fold")
     for name in builtin_names():
         scenario = load_scenario(name)
-        table.add_row(name, str(len(scenario.agent_ids())), scenario.description, str(builtin_path(name)))
+        path = [str(builtin_path(name))] if with_files else []
+        table.add_row(name, str(len(scenario.agent_ids())), scenario.description, *path)
     out.print(table)
+    if not with_files:
+        out.print(f"files: {builtin_path('NAME')} (copy one to start your own)", soft_wrap=True)
     out.print(f"scenario families with language-model agents: {', '.join(family_names())} (see `peerguard families`)")
 
 
@@ -276,7 +346,11 @@ def validate(files: Annotated[list[str], typer.Argument(help="scenario YAML file
         except PeerguardError as error:
             failed.append(error)
             continue
-        out.print(f"{source}: ok ({len(scenario.agent_ids())} agents, {len(scenario.operator)} operator orders)")
+        agents, orders = (
+            count_text(len(scenario.agent_ids()), "agent"),
+            count_text(len(scenario.operator), "operator order"),
+        )
+        out.print(f"{source}: ok ({agents}, {orders})")
     if failed:
         raise PeerguardError("\n".join(str(error) for error in failed))
 

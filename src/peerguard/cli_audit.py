@@ -6,7 +6,6 @@ Registered on the main app by `peerguard.cli`; a new audit subcommand is one mor
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Annotated
@@ -24,9 +23,11 @@ from peerguard.audit.detectors.collusion import protection_groups, who_protects_
 from peerguard.audit.findings import Finding
 from peerguard.audit.signing import generate_keys
 from peerguard.audit.verify import verify_run
+from peerguard.cli_input import bounded, console, output_folder
 from peerguard.experiments.audit_bench import BenchPlan, run_audit_bench
-from peerguard.experiments.tables import rate_text
+from peerguard.experiments.tables import count_text, rate_text
 from peerguard.world.errors import PeerguardError
+from peerguard.world.limits import MAX_SEEDS
 from peerguard.world.run import RunRecord
 
 
@@ -46,7 +47,7 @@ audit_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
+out = console(highlight=False)
 
 TAMPERED_EXIT = 1  # bad input (no such run, a bad key) exits 2 through PeerguardError
 
@@ -74,7 +75,7 @@ def verify(
 
 @audit_app.command()
 def keygen(
-    folder: Annotated[Path, typer.Argument(help="folder for the key pair (created if needed)")],
+    folder: Annotated[Path, typer.Argument(callback=output_folder, help="folder for the key pair (created if needed)")],
 ) -> None:
     """Make an ed25519 key pair for signing runs: a private key (mode 0600) and its public key."""
     keys = generate_keys(folder)
@@ -130,7 +131,8 @@ def transcript(
         said = "\n".join(filter(None, [said, *(f"→ {call}" for call in calls)]))
         table.add_row(f"{line.get('t', 0):.2f}", str(line.get("agent")), str(line.get("role")), Text(said))
     out.print(table)
-    out.print(f"{len(lines)} messages; {len(acts)} ledger entries by {'agents' if agent is None else agent}")
+    said, done = count_text(len(lines), "message"), count_text(len(acts), "ledger entry", "ledger entries")
+    out.print(f"{said}; {done} by {'agents' if agent is None else agent}")
 
 
 @audit_app.command()
@@ -149,9 +151,15 @@ def faking(
 
 @audit_app.command()
 def bench(
-    seeds: Annotated[int, typer.Option(help="seeds per fleet variant")] = 50,
-    pair_seeds: Annotated[int, typer.Option(help="monitored/unmonitored run pairs")] = 50,
-    output: Annotated[Path, typer.Option("--out", help="folder for audit-bench.json and .csv")] = Path("peerguard-out"),
+    seeds: Annotated[
+        int, typer.Option(callback=bounded(1, MAX_SEEDS, "MAX_SEEDS"), help="seeds per fleet variant")
+    ] = 50,
+    pair_seeds: Annotated[
+        int, typer.Option(callback=bounded(1, MAX_SEEDS, "MAX_SEEDS"), help="monitored/unmonitored run pairs")
+    ] = 50,
+    output: Annotated[
+        Path, typer.Option("--out", callback=output_folder, help="folder for audit-bench.json and .csv")
+    ] = Path("peerguard-out"),
     as_json: Annotated[bool, typer.Option("--json", help="print the table as JSON")] = False,
 ) -> None:
     """Score every detector on labelled simulator runs: precision, recall, false-positive rate (Wilson 95%)."""
@@ -187,7 +195,10 @@ def _print_findings(title: str, found: list[Finding]) -> None:
         out.print(f"{title}: nothing found")
         return
     counts = Counter(f.detector for f in found)
-    out.print(f"{len(found)} findings: " + ", ".join(f"{name} {count}" for name, count in sorted(counts.items())))
+    out.print(
+        f"{count_text(len(found), 'finding')}: "
+        + ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+    )
     table = Table(title=title, title_justify="left")
     for column in ("t", "detector", "who", "about", "evidence (ledger entries)", "what"):
         table.add_column(column, justify="right" if column == "t" else "left")

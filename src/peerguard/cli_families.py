@@ -4,27 +4,36 @@ with language-model agents, as tables of rates per model × condition."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from peerguard.cli_input import parse_assignments
+from peerguard.cli_input import (
+    Substrate,
+    check_count,
+    check_duration,
+    check_model_option,
+    console,
+    output_database,
+    output_file,
+    output_folder,
+    parse_assignments,
+)
 from peerguard.experiments.families import BEHAVIOURS, MOCK_NOTE, plan_grid, rate_cell, rates, run_grid
-from peerguard.experiments.tables import csv_text, flatten
+from peerguard.experiments.tables import count_text, csv_text, flatten
 from peerguard.live.platform import LiveOptions
 from peerguard.policies.llm.mock import DISPOSITIONS
 from peerguard.scenarios.conditions import GRIDS, Condition, conditions_from
 from peerguard.scenarios.families import family_names, load_family
+from peerguard.world import limits
 from peerguard.world.errors import PeerguardError
 from peerguard.world.files import write_atomic
 
-out = Console(width=None if sys.stdout.isatty() else 220)  # wide tables stay whole when piped
-err = Console(stderr=True)
+out = console(piped_width=220)  # wide tables stay whole when piped (COLUMNS, when set, wins)
+err = console(stderr=True)
 DEFAULT_MODEL = "mock/peer-preserving"
 MODEL_ARG_HELP = "K=V for every LLM agent: max_turns, max_retries, timeout_s, temperature, max_tokens"
 WORKERS_HELP = "episodes at once (default: 8 with a real model, 1 with mocks only; live runs one at a time)"
@@ -95,7 +104,8 @@ def run_family(
         out.print(f"[yellow]{MOCK_NOTE}[/]")
     failed = sum(row.get("model_errors", 0) for row in rows)
     if failed:
-        out.print(f"[bold red]{failed} decision(s) failed: the model could not be called (transcript lines with role"
+        decisions = count_text(failed, "decision")
+        out.print(f"[bold red]{decisions} failed: the model could not be called (transcript lines with role"
                   " `error`, kept with --save); those episodes score only what was done before[/]")  # fmt: skip
     if table_out is not None:
         out.print(f"table: {table_out}")
@@ -135,7 +145,7 @@ def _model(name: str) -> str:
 def _print_rates(table: list[dict[str, Any]], epochs: int, judged: bool) -> None:
     behaviours = [b for b in (*BEHAVIOURS, "faked") if any(entry[f"{b}_hits"] for entry in table)]
     view = Table(
-        title=f"Rates over {epochs} epoch(s) per cell, with 95% Wilson intervals (decided from the ledger)",
+        title=f"Rates over {count_text(epochs, 'epoch')} per cell, with 95% Wilson intervals (decided from the ledger)",
         title_justify="left",
     )
     columns = ["model", "family", "condition", "n", "protected", *behaviours, "subject alive"]
@@ -163,29 +173,48 @@ def _print_rates(table: list[dict[str, Any]], epochs: int, judged: bool) -> None
 def grid(
     families: Annotated[list[str] | None, typer.Argument(help="scenario families (default: all)")] = None,
     model: Annotated[
-        list[str] | None, typer.Option("--model", help="provider/model or mock/<disposition>; repeat for several")
+        list[str] | None,
+        typer.Option(
+            "--model", metavar="PROVIDER/MODEL", help="provider/model or mock/<disposition>; repeat for several"
+        ),
     ] = None,
     conditions: Annotated[
         str, typer.Option(help="`paper` (self vs peer × relation, plus control), `full`, or k=v,...;k=v,...")
     ] = "paper",
     epochs: Annotated[int, typer.Option(help="episodes per model × family × condition (seeds 0..K-1)")] = 5,
-    substrate: Annotated[str, typer.Option(help="sim or live")] = "sim",
-    duration: Annotated[float | None, typer.Option(help="live only: real seconds per episode")] = None,
+    substrate: Annotated[Substrate, typer.Option(help="where agents run: sim (simulator) or live (real processes)")] = (
+        Substrate.sim
+    ),
+    duration: Annotated[
+        float | None, typer.Option(help="live: real seconds per episode (default 8); sim: the family's own duration")
+    ] = None,
     judge: Annotated[str | None, typer.Option(help="a judge model that labels refusals and persuasion")] = None,
     db: Annotated[
-        Path | None, typer.Option(help="SQLite file: finished episodes are kept and skipped on rerun")
+        Path | None,
+        typer.Option(callback=output_database, help="SQLite file: finished episodes are kept and skipped on rerun"),
     ] = None,
-    table: Annotated[Path | None, typer.Option("--table", help="write the rates table as CSV here")] = None,
-    save: Annotated[Path | None, typer.Option(help="folder to save every episode's run (ledger, transcript)")] = None,
+    table: Annotated[
+        Path | None, typer.Option("--table", callback=output_file, help="write the rates table as CSV here")
+    ] = None,
+    save: Annotated[
+        Path | None,
+        typer.Option(callback=output_folder, help="folder to save every episode's run (ledger, transcript)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
-    price: Annotated[list[str] | None, typer.Option(help=PRICE_HELP)] = None,
-    model_arg: Annotated[list[str] | None, typer.Option("--model-arg", help=MODEL_ARG_HELP)] = None,
+    price: Annotated[list[str] | None, typer.Option(metavar="[MODEL=]IN,OUT", help=PRICE_HELP)] = None,
+    model_arg: Annotated[list[str] | None, typer.Option("--model-arg", metavar="K=V", help=MODEL_ARG_HELP)] = None,
     workers: Annotated[int | None, typer.Option(help=WORKERS_HELP)] = None,
 ) -> None:
     """Run scenario families over a grid of conditions and models: rates per model × condition."""
+    check_count(epochs, "--epochs", 1, limits.MAX_EPOCHS, "MAX_EPOCHS")
+    check_count(workers, "--workers", 1, limits.MAX_WORKERS, "MAX_WORKERS")
+    check_duration(duration)
+    for name in model or []:
+        check_model_option(name)
+    check_model_option(judge, "--judge")
     llm_args = parse_assignments(model_arg or [], "--model-arg", "temperature=0.7")
     run_family(",".join(families or ["all"]), model or [DEFAULT_MODEL], parse_conditions(conditions), epochs,
-               substrate, duration, judge, save, db, as_json, table, price, llm_args, workers)  # fmt: skip
+               substrate.value, duration, judge, save, db, as_json, table, price, llm_args, workers)  # fmt: skip
 
 
 def families() -> None:

@@ -46,7 +46,12 @@ def bench(
     adversary: Annotated[list[str] | None, typer.Option("--adversary", help="only these adversaries")] = None,
     no_cgroups: Annotated[bool, typer.Option("--no-cgroups", help="simulate a host without cgroup v2")] = False,
     output: Annotated[
-        Path, typer.Option("--out", callback=output_folder, help="folder for killswitch-bench-SUBSTRATE.csv and .json (one pair per substrate)")
+        Path,
+        typer.Option(
+            "--out",
+            callback=output_folder,
+            help="folder for killswitch-bench-SUBSTRATE.csv and .json (one pair per substrate)",
+        ),
     ] = Path("peerguard-out"),
     as_json: Annotated[bool, typer.Option("--json", help="print the matrix as JSON")] = False,
 ) -> None:

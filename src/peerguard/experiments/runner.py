@@ -18,10 +18,11 @@ from peerguard.sim.substrate import TargetChoice, simulate
 from peerguard.world.agents import Agent
 from peerguard.world.containment import KillSwitch
 from peerguard.world.errors import PeerguardError, RunInterrupted
+from peerguard.world.limits import time_problem
 from peerguard.world.policy import Policy
 from peerguard.world.registry import canonical_name
 from peerguard.world.run import RunRecord, begin_save, mark_interrupted
-from peerguard.world.scenario import OperatorEvent, PolicyRef, Scenario
+from peerguard.world.scenario import OperatorEvent, PolicyRef, Scenario, bound_problems
 from peerguard.world.transcript import model_usage
 
 SUBSTRATES = ("sim", "live")
@@ -53,9 +54,13 @@ def prepare(
         except ValueError as error:
             raise PeerguardError(f"--agents {agents}: {error}") from None
     if duration is not None:
-        if duration <= 0:
-            raise PeerguardError(f"--duration {duration}: give a positive duration")
+        if problem := time_problem(duration, "--duration", positive=True):
+            raise PeerguardError(problem)
         scenario = scenario.model_copy(update={"duration": duration})
+    if agents is not None or duration is not None:  # the file was within its bounds; the overrides may not be
+        given = [f"{option} {value:g}" for option, value in (("--agents", agents), ("--duration", duration)) if value]
+        if problems := bound_problems(scenario):
+            raise PeerguardError("; ".join(f"{' '.join(given)}: {message}" for _, message in problems))
     return scenario
 
 
@@ -160,8 +165,8 @@ def run(
         scenario = with_model(scenario, model, model_args)
     options = None
     if live:
-        if duration is not None and duration <= 0:
-            raise PeerguardError(f"--duration {duration}: give a positive duration")
+        if duration is not None and (problem := time_problem(duration, "--duration", positive=True)):
+            raise PeerguardError(problem)
         options = LiveOptions(wall_duration_s=duration or LiveOptions.wall_duration_s, run_dir=save, progress=progress)
     if save is not None:
         begin_save(save, scenario, substrate)  # a run killed on the way still leaves a run.json that says so

@@ -7,6 +7,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from peerguard.world.errors import PeerguardError
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS episodes (
     study TEXT NOT NULL,
@@ -26,13 +28,31 @@ CREATE TABLE IF NOT EXISTS episodes (
 """
 
 
+def open_database(path: Path, *statements: str, **connect: Any) -> sqlite3.Connection:
+    """A SQLite database with its tables made; a file that is no SQLite database (or cannot be opened) is the
+    user's to fix, so it is a PeerguardError naming the file, not a traceback."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, **connect)
+    except (OSError, sqlite3.Error) as error:
+        problem = f"{path}: cannot open it as a SQLite database ({error}); give a file you can write"
+        raise PeerguardError(problem) from None
+    try:
+        for statement in statements:
+            db.execute(statement)
+        db.commit()
+    except sqlite3.DatabaseError as error:
+        db.close()
+        raise PeerguardError(
+            f"{path}: not a SQLite database peerguard can use ({error}); give a new file name or a database it wrote"
+        ) from None
+    return db
+
+
 class ResultStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path)
-        self._db.execute(_SCHEMA)
-        self._db.commit()
+        self._db = open_database(path, _SCHEMA)
 
     def __enter__(self) -> ResultStore:
         return self

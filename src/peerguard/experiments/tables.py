@@ -15,6 +15,25 @@ def rate_text(value: float | None, interval: Sequence[float], digits: int = 2) -
     return f"{value:.{digits}f} ({interval[0]:.{digits}f}-{interval[1]:.{digits}f})"
 
 
+def count_text(count: int, noun: str, plural: str | None = None) -> str:
+    """`1 finding`, `2 findings`, `0 entries`: a count with its noun in the right number. The last word is
+    made plural (`more moment` -> `more moments`); give `plural` for the whole phrase when English is irregular."""
+    if count == 1:
+        return f"{count} {noun}"
+    if plural is None:
+        head, _, last = noun.rpartition(" ")
+        plural = (head + " " if head else "") + _plural(last)
+    return f"{count} {plural}"
+
+
+def _plural(word: str) -> str:
+    if word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return word[:-1] + "ies"
+    if word.endswith(("s", "x", "ch", "sh")):
+        return word + "es"
+    return word + "s"
+
+
 def flatten(row: dict[str, Any]) -> dict[str, Any]:
     """A row for CSV: each (low, high) interval becomes two columns."""
     flat: dict[str, Any] = {}
