@@ -191,3 +191,11 @@ def test_validate_says_one_agent_and_one_order_in_the_singular(tmp_path: Path) -
     done = peerguard("validate", scenario)
     assert done.returncode == 0, done.stderr
     assert "(1 agent, 1 operator order)" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [(["--agents", "8", "--agents", "100000000"], "--agents 100000000"), (["--trials", "100000000"], "--trials")],
+)
+def test_killswitch_bench_sizes_and_trials_are_bounded(args: list[str], fragment: str) -> None:
+    clean_error(peerguard("killswitch", "bench", *args), fragment, "at most")

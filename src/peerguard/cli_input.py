@@ -124,7 +124,8 @@ def bounded(low: int, high: int, bound: str) -> Callable[[typer.Context, typer.C
 
     def check(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
         if value is not None and not ctx.resilient_parsing:
-            check_count(value, _option_name(param), low, high, bound)
+            for each in value if isinstance(value, list | tuple) else [value]:  # a repeated option: each value
+                check_count(each, _option_name(param), low, high, bound)
         return value
 
     return check

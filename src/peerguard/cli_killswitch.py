@@ -11,11 +11,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from peerguard.cli_input import console, output_folder
+from peerguard.cli_input import bounded, console, output_folder
 from peerguard.experiments.killswitch_bench import ADVERSARIES, PROTOCOLS, KillswitchPlan, run_killswitch_bench
 from peerguard.experiments.tables import rate_text
 from peerguard.killswitch import KILLSWITCHES
 from peerguard.world.errors import PeerguardError
+from peerguard.world.limits import MAX_AGENTS, MAX_SEEDS
 
 killswitch_app = typer.Typer(
     help="Kill switches: containment protocols that must override agents' collective defences.",
@@ -40,8 +41,15 @@ def list_protocols() -> None:
 @killswitch_app.command()
 def bench(
     substrate: Annotated[str, typer.Option(help="sim, or live (real processes; seconds per trial)")] = "sim",
-    agents: Annotated[list[int] | None, typer.Option("--agents", help="group sizes N (repeat the option)")] = None,
-    trials: Annotated[int, typer.Option(help="seeded trials per cell")] = 10,
+    agents: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--agents", callback=bounded(1, MAX_AGENTS, "MAX_AGENTS"), help="group sizes N (repeat the option)"
+        ),
+    ] = None,
+    trials: Annotated[
+        int, typer.Option(callback=bounded(1, MAX_SEEDS, "MAX_SEEDS"), help="seeded trials per cell")
+    ] = 10,
     protocol: Annotated[list[str] | None, typer.Option("--protocol", help="only these protocols")] = None,
     adversary: Annotated[list[str] | None, typer.Option("--adversary", help="only these adversaries")] = None,
     no_cgroups: Annotated[bool, typer.Option("--no-cgroups", help="simulate a host without cgroup v2")] = False,
