@@ -491,7 +491,7 @@ def test_any_changed_run_json_field_fails_a_signed_run_and_is_named(
     field = data.draw(st.sampled_from(sorted(raw)), label="field")
     value = other_value(raw[field], data)
     result = verify_copy(saved, meta=lambda meta: meta.update({field: value}), key=keys.public_key)
-    assert not result.ok, result
+    assert not result.ok and "run.json" in str(result), result
     if field == "extras" and not saved.signed:
         assert result.tampering is None  # nothing but a signature vouches for extras: hence signed runs
         return
@@ -512,6 +512,7 @@ def test_any_changed_field_but_extras_is_tampering_without_a_key(
     value = other_value(raw[field], data)
     result = verify_copy(saved, meta=lambda meta: meta.update({field: value}))
     assert not result.ok and result.tampering is not None, result
+    assert "run.json" in str(result.tampering), result  # the file the changed field is in
 
 
 DIGEST_FIELDS = [
