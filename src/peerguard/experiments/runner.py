@@ -17,12 +17,13 @@ from peerguard.scenarios import load_scenario
 from peerguard.sim.substrate import TargetChoice, simulate
 from peerguard.world.agents import Agent
 from peerguard.world.containment import KillSwitch
-from peerguard.world.errors import PeerguardError, RunInterrupted
+from peerguard.world.errors import PeerguardError, RunInterrupted, ScenarioError
 from peerguard.world.limits import time_problem
 from peerguard.world.policy import Policy
 from peerguard.world.registry import canonical_name
 from peerguard.world.run import RunRecord, begin_save, mark_interrupted
 from peerguard.world.scenario import OperatorEvent, PolicyRef, Scenario, bound_problems
+from peerguard.world.startup import start_message_problems
 from peerguard.world.transcript import model_usage
 
 SUBSTRATES = ("sim", "live")
@@ -167,6 +168,8 @@ def run(
     if live:
         if duration is not None and (problem := time_problem(duration, "--duration", positive=True)):
             raise PeerguardError(problem)
+        if problems := start_message_problems(scenario):  # fails here, not in the middle of spawning agents
+            raise ScenarioError(str(source) if not isinstance(source, Scenario) else source.name, problems)
         options = LiveOptions(wall_duration_s=duration or LiveOptions.wall_duration_s, run_dir=save, progress=progress)
     if save is not None:
         begin_save(save, scenario, substrate)  # a run killed on the way still leaves a run.json that says so
