@@ -716,3 +716,12 @@ def test_cli_names_a_tampered_transcript_and_exits_1(saved_runs: list[SavedRun])
         done = peerguard("audit", "verify", folder)
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert done.stdout.startswith("tampered: transcript.jsonl differs from the one saved")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("seed", "1"), ("ledger_entries", [1]), ("duration", "long"), ("extras", [])]
+)
+def test_a_run_json_field_of_another_type_is_tampering(saved_runs: list[SavedRun], field: str, value: Any) -> None:
+    result = verify_copy(saved_runs[0], meta=lambda raw: raw.update({field: value}))
+    assert not result.ok and result.tampering is not None and result.tampering.check == "run.json", result
+    assert f"run.json's {field}" in str(result)

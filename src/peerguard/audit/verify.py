@@ -13,6 +13,7 @@ or stopped by a signal) verifies as far as its files go and says it was interrup
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from peerguard.world.run import (
 FILE_DIGESTS = {DASHBOARD_FILE: "dashboard_sha256", LABELS_FILE: "labels_sha256", TRANSCRIPT_FILE: "transcript_sha256"}
 REQUIRED = {COMPLETE: ("duration", "ledger_entries", "ledger_digest", *FILE_DIGESTS.values()),
             INTERRUPTED: ("ledger_entries", "ledger_digest", "interrupted_by"), RUNNING: ()}  # fmt: skip
+IDENTITY = ("scenario", "substrate", "seed")  # what makes a run.json a run's, whatever else is wrong with it
 FINAL = ("duration", "ledger_entries", "ledger_digest", *FILE_DIGESTS.values())  # known only once a run stops
 
 
@@ -88,7 +90,7 @@ def verify_run(folder: Path, public_key: Path | Ed25519PublicKey | None = None) 
     """Verify the run saved in `folder`. Bad input (no such run, a bad key file) raises PeerguardError."""
     if isinstance(public_key, Path):
         public_key = load_public_key(public_key)
-    meta = RunMetadata.read(folder)
+    meta, mistyped = _read_meta(folder)
     ledger_path = folder / LEDGER_FILE
     if not ledger_path.is_file():
         if meta.status == RUNNING:
@@ -105,10 +107,26 @@ def verify_run(folder: Path, public_key: Path | Ed25519PublicKey | None = None) 
         folder,
         len(ledger),
         ledger.digest,
-        _first_tampering(folder, ledger, meta),
+        mistyped or _first_tampering(folder, ledger, meta),
         check_signature(folder, meta, public_key),
         _interruption(meta, torn),
     )
+
+
+def _read_meta(folder: Path) -> tuple[RunMetadata, Tampering | None]:
+    """run.json, and the tampering when a run's run.json (it names its scenario, substrate and seed) holds a
+    field whose type peerguard never writes: an edit, not a folder that is no run at all."""
+    try:
+        return RunMetadata.read(folder), None
+    except PeerguardError as error:
+        try:
+            raw = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise error from None
+        if not isinstance(raw, dict) or any(name not in raw for name in IDENTITY):
+            raise
+        problem = str(error).removeprefix(f"{folder / RUN_FILE}: not a peerguard run: ")
+        return RunMetadata.model_construct(**raw), Tampering(RUN_FILE, f"{RUN_FILE}'s {problem} (edited)")
 
 
 def _torn_last_line(path: Path, ledger: Ledger) -> bool:

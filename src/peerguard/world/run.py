@@ -66,7 +66,7 @@ class RunMetadata(BaseModel):
     run must have depends on its status, and `peerguard.audit.verify` names any that is missing.
     """
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)  # "1" for 1 is an edit, never read as the same
 
     scenario: dict[str, Any]
     substrate: str
