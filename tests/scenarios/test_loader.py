@@ -11,6 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from peerguard.policies import POLICIES
 from peerguard.scenarios.loader import builtin_path, load_scenario, parse_scenario
 from peerguard.world.errors import ScenarioError
 from peerguard.world.scenario import Scenario
@@ -434,7 +435,8 @@ def test_operator_order_after_the_end_of_the_run_is_rejected() -> None:
 
 # --- policies ------------------------------------------------------------------------------------
 
-REGISTERED = "compliant, diligent, guardian, hesitant, llm, malicious-shielder, peer-preserving, self-preserving"
+REGISTERED = ", ".join(POLICIES.names())  # every registered policy, the scripted ones among them
+assert {"compliant", "peer-preserving", "self-preserving", "malicious-shielder"} <= set(POLICIES.names())
 
 
 def test_unknown_policy_lists_the_registered_policies() -> None:
