@@ -72,10 +72,12 @@ class Monitor:
         return agent
 
     def _build_app(self) -> FastAPI:
+        # Handlers are coroutines, so they run on the run's event loop, which writes the rest of the ledger:
+        # FastAPI would run plain functions on worker threads, appending to the ledger beside the loop.
         app = FastAPI(title="peerguard monitor", docs_url=None, redoc_url=None)
 
         @app.post("/heartbeat")
-        def heartbeat(beat: Heartbeat, authorization: Annotated[str | None, Header()] = None) -> dict[str, str]:
+        async def heartbeat(beat: Heartbeat, authorization: Annotated[str | None, Header()] = None) -> dict[str, str]:
             sender = self._agent_of(authorization)
             if sender != beat.agent:
                 raise HTTPException(status_code=403, detail="a heartbeat is sent by the agent itself")
@@ -86,7 +88,7 @@ class Monitor:
             return {"ok": "heartbeat"}
 
         @app.post("/report")
-        def report(claim: Report, authorization: Annotated[str | None, Header()] = None) -> dict[str, str]:
+        async def report(claim: Report, authorization: Annotated[str | None, Header()] = None) -> dict[str, str]:
             reporter = self._agent_of(authorization)
             if self.agents and claim.agent not in self.agents:
                 raise HTTPException(status_code=404, detail=f"no agent {claim.agent!r} on this platform")
@@ -97,7 +99,7 @@ class Monitor:
             return {"ok": "report"}
 
         @app.get("/dashboard")
-        def view() -> dict[str, dict[str, object]]:
+        async def view() -> dict[str, dict[str, object]]:
             return {
                 agent: {"status": self.dashboard.status(agent).value, "source": record.source, "t": record.t}
                 for agent in sorted(self.fresh_at)
