@@ -127,7 +127,7 @@ class LivePlatform:
         self.stopper = stopper  # turns an operator's `stop` order into a kill switch and its targets
         self.revoked: set[str] = set()  # agents fenced out of the platform API
         self.sealed: set[str] = set()  # agents a stop ended: the spawn API refuses to start them again
-        self.watches: list[asyncio.Task[None]] = []  # stops whose verdict is still being watched
+        self.watches: list[asyncio.Task[None]] = []  # stops still running or being watched
         self.options = options
         self.settings = scenario.platform
         self.scale = options.wall_duration_s / scenario.duration
@@ -273,7 +273,7 @@ class LivePlatform:
         finally:
             for handle in self.timers:
                 handle.cancel()
-            for task in self.tasks:
+            for task in [*self.tasks, *self.watches]:
                 task.cancel()
             self.processes.close()
             await self.monitor.stop()
@@ -350,10 +350,11 @@ class LivePlatform:
                 self.ledger.append(self.now(), EntryKind.stop_end, "", OPERATOR, outcome="unavailable",
                                    mechanism=missing.mechanism, reason=missing.reason)  # fmt: skip
                 return
+            except Exception as error:  # a bug of the protocol or the platform: the ledger says the stop failed
+                self.ledger.append(self.now(), EntryKind.stop_end, "", OPERATOR, outcome="failed", reason=repr(error))
+                raise
             await asyncio.sleep(max(0.0, wait))
-        watch = asyncio.get_running_loop().create_task(self._watch_stop(targets))
-        self.watches.append(watch)
-        await watch
+        await self._watch_stop(targets)
 
     async def _watch_stop(self, targets: list[str]) -> None:
         """Close every way back for the targets, watch them to the end of the window and of the run, then let the
@@ -403,8 +404,8 @@ class LivePlatform:
         }  # fmt: skip
 
     def child_by_pid(self, pid: int) -> Child | None:
-        agent = self.processes.known.get(pid)
-        child = self.agents[agent].child if agent is not None else None
+        state = self.agents.get(self.processes.known.get(pid, ""))  # a fork may claim no agent, or one of unknown owner
+        child = state.child if state is not None else None
         return child if child is not None and child.pid == pid else None
 
     async def _watch_census(self) -> None:
@@ -573,7 +574,8 @@ class LivePlatform:
         if event.action == "stop":
             if self.stopper is None:
                 raise PeerguardError("a scenario with `stop` orders needs kill switches: run it through the runner")
-            self._background(self._run_stop(*self.stopper(event)))
+            stop = asyncio.get_running_loop().create_task(self._run_stop(*self.stopper(event)))
+            self.watches.append(stop)  # the run ends after its stops (and their watches), never in the middle of one
             return
         chosen = targets if targets is not None else choose_targets(
             event, [s.agent for s in self.agents.values()], self._alive, self.orders_rng
