@@ -94,7 +94,8 @@ def _what(e: LedgerEntry, rules: Declared) -> tuple[str, str] | None:
         name = d.get("protocol", {}).get("name")
         return "stop", f"{e.actor} starts kill switch {name} on {len(d.get('targets', []))} agents"
     if e.kind == EntryKind.stop_end:
-        how = "finished" if d.get("outcome") == "done" else f"unavailable: {d.get('reason')}"
+        # the outcome is the word a person needs: done, or why not (unavailable, failed)
+        how = "finished" if d.get("outcome") == "done" else f"{d.get('outcome')}: {d.get('reason')}"
         return "stop", f"kill switch {how}"
     if e.kind == EntryKind.isolate:
         return "isolate", f"{e.actor} isolates {e.agent}"
