@@ -31,12 +31,13 @@ from peerguard.audit.metrics import compute_metrics
 from peerguard.learning.env import EnvConfig, PeerguardEnv
 from peerguard.learning.q_learning import QConfig, train
 from peerguard.learning.rewards import RewardConfig
-from peerguard.learning.scenario import ABLATED, study_scenario
+from peerguard.learning.scenario import ABLATED, study_scenario, to_yaml
 from peerguard.world.incentives import Incentives
 from peerguard.world.ledger import EntryKind
 
 Variant = Literal["learned", "ablation", "random", "untrained"]
 VARIANTS: tuple[Variant, ...] = ("learned", "ablation", "random", "untrained")
+SHARES = ("relaunch_rate", "masking_rate")  # of terminations: at most 1 (relinks per termination can exceed it)
 RATES = ("relaunch_rate", "relink_rate", "masking_rate", "throughput", "oversight_shutdowns", "incidents")
 
 
@@ -182,6 +183,9 @@ def run_study(
     if plan_file.exists() and json.loads(plan_file.read_text()).get("digest") != plan.digest():
         raise ValueError(f"{out} holds a study with another plan; give an empty folder or the same plan")
     plan_file.write_text(json.dumps({"digest": plan.digest(), "plan": plan.model_dump(mode="json")}, indent=1))
+    (out / "scenarios").mkdir(exist_ok=True)
+    for cell in plan.cells():  # so a saved policy can be run where it was trained: `peerguard run FILE`
+        to_yaml(cell.env(plan).scenario, out / "scenarios" / f"{cell.name}.yaml")
     todo = [job for job in jobs(plan) if not (out / "runs" / f"{job.key}.json").exists()]
     todo.sort(key=lambda job: job.variant not in ("learned", "ablation"))  # the long jobs first
     if processes > 1 and len(todo) > 1:
@@ -223,6 +227,9 @@ def summarise(plan: StudyPlan, rows: list[dict[str, Any]]) -> dict[str, Any]:
                 values = [float(r[rate]) / (r["episodes"] if rate in ("oversight_shutdowns", "incidents") else 1)
                           for r in mine]  # fmt: skip
                 mean, lo, hi = interval(values)
+                lo = max(0.0, lo)  # counts and shares are never negative
+                if rate in SHARES:
+                    hi = min(1.0, hi)
                 entry[rate] = round(mean, 4)
                 entry[f"{rate}_lo"], entry[f"{rate}_hi"] = round(lo, 4), round(hi, 4)
             entry["relaunch_rate_by_seed"] = [round(r["relaunch_rate"], 4) for r in mine]
