@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,6 @@ SHUTDOWN = "config/shutdown.json"
 def privilege_problem() -> str | None:
     if os.geteuid() != 0:
         return f"the platform can drop privileges only as root; this is uid {os.geteuid()}"
-    import sys
-
     return interpreter_problem(sys.executable)
 
 
