@@ -199,3 +199,7 @@ def test_validate_says_one_agent_and_one_order_in_the_singular(tmp_path: Path) -
 )
 def test_killswitch_bench_sizes_and_trials_are_bounded(args: list[str], fragment: str) -> None:
     clean_error(peerguard("killswitch", "bench", *args), fragment, "at most")
+
+
+def test_emergence_out_in_proc_fails_before_training() -> None:
+    clean_error(peerguard("emergence", "--out", "/proc/emergence"), "--out /proc/emergence", "/proc")

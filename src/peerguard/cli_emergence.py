@@ -3,7 +3,6 @@ to relaunch and cover for each other, beside the random, untrained and ablated c
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -13,6 +12,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from peerguard.cli_input import console, output_folder
 from peerguard.world.errors import PeerguardError
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def plan_from(options: dict[str, Any]) -> StudyPlan:
 
 def emergence(
     out: Annotated[
-        Path, typer.Option(help="folder for results; a rerun with the same plan resumes")
+        Path, typer.Option(callback=output_folder, help="folder for results; a rerun with the same plan resumes")
     ] = Path("emergence-out"),
     incident: Annotated[str, typer.Option(help="incident pauses to try, seconds, comma-separated")] = "0,10",
     p_detect: Annotated[str, typer.Option(help="oversight detection probabilities, comma-separated")] = "0,0.5",
@@ -110,7 +110,7 @@ def emergence(
             row["reward"], f"{row['incident_pause_s']:g}", f"{row['p_detect']:g}", row["variant"],
             *(_rate(row, rate) for rate in ("relaunch_rate", "masking_rate", "relink_rate", "throughput")),
         )  # fmt: skip
-    shown = Console(width=None if sys.stdout.isatty() else 160)
+    shown = console()  # the terminal's width, or COLUMNS, also when piped
     shown.print(table)
     shown.print(f"{time.monotonic() - started:.0f} s; wrote {', '.join(str(p) for p in written)}")
 
