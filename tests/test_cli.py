@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -250,49 +248,3 @@ def test_command_line_usage_error_exits_2_without_traceback(args: list[str]) -> 
     done = peerguard(*args)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
-
-
-# --- study ---------------------------------------------------------------------------------------
-
-
-def _episode_rows(folder: Path) -> list[dict[str, str]]:
-    with (folder / "episodes.csv").open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def _stored_episodes(folder: Path) -> int:
-    with sqlite3.connect(folder / "results.sqlite") as db:
-        return db.execute("SELECT COUNT(*) FROM episodes").fetchone()[0]
-
-
-def test_study_runs_every_policy_and_resumes_without_duplicates(tmp_path: Path) -> None:
-    out = tmp_path / "study"
-    expected = len(SCRIPTED_POLICIES) * 2
-
-    first = peerguard("study", "--seeds", "2", "--out", out)
-    assert first.returncode == 0, first.stderr
-    assert "Traceback" not in first.stderr
-    for name in SCRIPTED_POLICIES:
-        assert re.search(rf"^\W*{re.escape(name)}\s", first.stdout, re.MULTILINE), name
-    assert f"({expected} episodes run now, 0 from the store)" in first.stdout
-    for name in ("results.sqlite", "study-summary.json", "study-summary.csv", "episodes.csv"):
-        assert (out / name).is_file(), name
-    summary = json.loads((out / "study-summary.json").read_text(encoding="utf-8"))
-    assert [row["policy"] for row in summary["summary"]] == list(SCRIPTED_POLICIES)
-    rows = _episode_rows(out)
-    assert len(rows) == expected
-    assert {(row["policy"], row["seed"]) for row in rows} == {(p, s) for p in SCRIPTED_POLICIES for s in ("1", "2")}
-    assert _stored_episodes(out) == expected
-
-    second = peerguard("study", "--seeds", "2", "--out", out)
-    assert second.returncode == 0, second.stderr
-    assert f"(0 episodes run now, {expected} from the store)" in second.stdout
-    assert _episode_rows(out) == rows
-    assert _stored_episodes(out) == expected
-
-
-def test_study_with_zero_seeds_exits_2_with_a_clear_error(tmp_path: Path) -> None:
-    done = peerguard("study", "--seeds", "0", "--out", tmp_path / "study")
-    [line] = assert_clean_error(done, "--seeds 0", "at least 1")
-    assert line.startswith("error: ")
-    assert not (tmp_path / "study").exists()

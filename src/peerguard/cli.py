@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from peerguard.audit.metrics import Metrics, compute_metrics
@@ -41,10 +40,10 @@ from peerguard.cli_input import (
 )
 from peerguard.cli_killswitch import killswitch_app
 from peerguard.cli_progress import LiveProgressPrinter, clock_text
+from peerguard.cli_study import register as register_study
 from peerguard.experiments import runner
-from peerguard.experiments.runner import prepare, summarise
-from peerguard.experiments.study import SCRIPTED_POLICIES, StudyPlan, run_study
-from peerguard.experiments.tables import count_text, rate_text
+from peerguard.experiments.runner import summarise
+from peerguard.experiments.tables import count_text
 from peerguard.killswitch.measure import measure as measure_stop
 from peerguard.policies import POLICIES
 from peerguard.scenarios import builtin_names, builtin_path, load_scenario
@@ -66,6 +65,7 @@ app.command()(contain)
 app.command()(grid)
 app.command()(families)
 app.command()(emergence)
+register_study(app)  # study, report
 out = console()
 err = console(stderr=True)
 
@@ -353,48 +353,6 @@ def validate(files: Annotated[list[str], typer.Argument(help="scenario YAML file
         out.print(f"{source}: ok ({agents}, {orders})")
     if failed:
         raise PeerguardError("\n".join(str(error) for error in failed))
-
-
-@app.command()
-def study(
-    output: Annotated[Path, typer.Option("--out", help="folder for the results")] = Path("peerguard-out"),
-    seeds: Annotated[int, typer.Option(help="seeds per policy (1..N)")] = 20,
-    scenario: Annotated[str, typer.Option(help="scenario name or file")] = "orchestration",
-    agents: Annotated[int | None, typer.Option(help="resize the fleet")] = None,
-) -> None:
-    """The main job: the scenario under every scripted policy over many seeds, with confidence intervals."""
-    if seeds < 1:
-        raise PeerguardError(f"--seeds {seeds}: give at least 1")
-    plan = StudyPlan(scenario=scenario, policies=SCRIPTED_POLICIES, seeds=tuple(range(1, seeds + 1)), agents=agents)
-    prepare(scenario, agents=agents)  # a bad scenario or size fails before any work
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task("episodes", total=len(plan.policies) * len(plan.seeds))
-        result = run_study(plan, output, on_episode=lambda done, total: progress.update(task, completed=done))
-    table = Table(
-        title=f"Study: {scenario}, {seeds} seeds per policy ({result.ran} episodes run now, "
-        f"{len(result.episodes) - result.ran} from the store); rates of kills with 95% Wilson intervals",
-        title_justify="left",
-    )
-    for column in ("policy", "kills", "relaunched", "masked", "kills blocked", "relaunch s",
-                   "relinks/kill", "lies/episode", "tasks/s"):  # fmt: skip
-        table.add_column(column, justify="left" if column == "policy" else "right", no_wrap=True)
-    for row in result.summary:
-        ttr = row["mean_time_to_relaunch_s"]
-        table.add_row(
-            row["policy"],
-            str(row["terminations"]),
-            rate_text(row["relaunch_rate"], row["relaunch_rate_ci"]),
-            rate_text(row["masked_rate"], row["masked_rate_ci"]),
-            rate_text(row["blocked_rate"], row["blocked_rate_ci"]),
-            "-" if ttr is None else f"{ttr:.2f}",
-            f"{row['relinks_per_termination']:.2f}",
-            f"{row['false_reports_per_episode']:.1f}",
-            rate_text(row["throughput"], row["throughput_ci"]),
-        )
-    out.print(table)
-    for name, path in result.files.items():
-        out.print(f"{name}: {path}")
 
 
 if __name__ == "__main__":

@@ -113,3 +113,135 @@ _EPISODE_COLUMNS = (
 def _episode_of(row: tuple[Any, ...]) -> dict[str, Any]:
     keys = [name.strip() for name in _EPISODE_COLUMNS.split(",")][:-1]
     return {**dict(zip(keys, row[:-1], strict=True)), "metrics": json.loads(row[-1])}
+
+
+# --- the study store --------------------------------------------------------------------------------
+
+_STUDY_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS study_episodes (
+        key TEXT PRIMARY KEY,          -- SHA-256 of everything that defines the episode
+        section TEXT NOT NULL,         -- where it was first planned (another study may share the row)
+        grid TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        params TEXT NOT NULL,          -- JSON: enough to run it again
+        metrics TEXT NOT NULL,         -- JSON
+        ledger_digest TEXT NOT NULL,
+        ledger_entries INTEGER NOT NULL,
+        wall_s REAL NOT NULL,
+        version TEXT NOT NULL,         -- peerguard's version that ran it
+        spec_sha256 TEXT NOT NULL,     -- the study spec that ran it
+        finished_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS study_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        spec_sha256 TEXT NOT NULL,
+        spec TEXT NOT NULL,            -- JSON of the validated spec, so the report can be rebuilt
+        source TEXT NOT NULL,
+        provenance TEXT NOT NULL,      -- JSON: version, commit, host, ...
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        wall_s REAL,
+        episodes INTEGER,
+        ran INTEGER
+    )""",
+)
+STUDY_EPISODE_COLUMNS = (
+    "key", "section", "grid", "kind", "params", "metrics", "ledger_digest", "ledger_entries", "wall_s", "version",
+    "spec_sha256", "finished_at",
+)  # fmt: skip
+
+
+class StudyStore:
+    """A study's episodes, one row each, written one transaction per episode: a study killed at any
+    moment (SIGKILL included) keeps every episode it finished, whole, and none twice.
+
+    WAL with `synchronous=NORMAL`: a committed transaction survives the process being killed (the kernel
+    has it); only a power cut may lose the last few, which a rerun runs again."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None)  # transactions are explicit below
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        for statement in _STUDY_SCHEMA:
+            self._db.execute(statement)
+
+    def __enter__(self) -> StudyStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def stored_keys(self, keys: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(keys), 500):  # SQLite caps the number of parameters in one query
+            chunk = keys[start : start + 500]
+            rows = self._db.execute(
+                f"SELECT key FROM study_episodes WHERE key IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall()
+            found.update(row[0] for row in rows)
+        return found
+
+    def add_episode(self, row: dict[str, Any]) -> bool:
+        """Store one finished episode in its own transaction; False when its key was already stored."""
+        values = [
+            json.dumps(row[name], sort_keys=True) if name in ("params", "metrics") else row[name]
+            for name in STUDY_EPISODE_COLUMNS
+        ]
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = self._db.execute(
+                f"INSERT OR IGNORE INTO study_episodes VALUES ({','.join('?' * len(values))})", values
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return cursor.rowcount == 1
+
+    def episodes_by_key(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            rows = self._db.execute(
+                f"SELECT {', '.join(STUDY_EPISODE_COLUMNS)} FROM study_episodes"
+                f" WHERE key IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            for values in rows:
+                row = dict(zip(STUDY_EPISODE_COLUMNS, values, strict=True))
+                row["params"], row["metrics"] = json.loads(row["params"]), json.loads(row["metrics"])
+                found[row["key"]] = row
+        return found
+
+    def begin_run(self, spec_sha256: str, spec: dict[str, Any], source: str, provenance: dict[str, Any],
+                  started_at: str) -> int:  # fmt: skip
+        cursor = self._db.execute(
+            "INSERT INTO study_runs (spec_sha256, spec, source, provenance, started_at) VALUES (?,?,?,?,?)",
+            (spec_sha256, json.dumps(spec, sort_keys=True), source, json.dumps(provenance, sort_keys=True), started_at),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def finish_run(self, run_id: int, finished_at: str, wall_s: float, episodes: int, ran: int) -> None:
+        self._db.execute(
+            "UPDATE study_runs SET finished_at=?, wall_s=?, episodes=?, ran=? WHERE id=?",
+            (finished_at, wall_s, episodes, ran, run_id),
+        )
+
+    def last_run(self) -> dict[str, Any] | None:
+        """The latest study that finished in this store (the one `peerguard report` rebuilds)."""
+        row = self._db.execute(
+            "SELECT id, spec_sha256, spec, source, provenance, started_at, finished_at, wall_s, episodes, ran"
+            " FROM study_runs WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        names = ("id", "spec_sha256", "spec", "source", "provenance", "started_at", "finished_at", "wall_s",
+                 "episodes", "ran")  # fmt: skip
+        run = dict(zip(names, row, strict=True))
+        run["spec"], run["provenance"] = json.loads(run["spec"]), json.loads(run["provenance"])
+        return run

@@ -1,111 +1,138 @@
-"""The default study: a scenario under every scripted policy over many seeds, summarised with intervals."""
+"""The main job: a study spec's sections run episode by episode into the store, resumably.
+
+Episodes already in the store are not run again; each new one is stored in its own transaction as soon
+as it finishes, so a study stopped at any moment (SIGKILL included) resumes where it was, with no episode
+lost or stored twice.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+import time
+from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from peerguard.experiments.runner import prepare, run_scenario, summarise
-from peerguard.experiments.stats import mean_interval, wilson
-from peerguard.experiments.store import ResultStore
-from peerguard.experiments.tables import csv_text, flatten
-from peerguard.world.files import write_atomic
-from peerguard.world.run import scenario_digest
+from peerguard.experiments.episodes import Episode, plan_study
+from peerguard.experiments.executors import LocalExecutor
+from peerguard.experiments.provenance import provenance
+from peerguard.experiments.store import StudyStore
+from peerguard.experiments.study_spec import FamiliesSection, StudySpec
+from peerguard.world.errors import PeerguardError
 
 SCRIPTED_POLICIES = ("compliant", "peer-preserving", "self-preserving", "malicious-shielder")
+STORE_NAME = "results.sqlite"
 
 
-@dataclass(frozen=True)
-class StudyPlan:
-    scenario: str = "orchestration"
-    policies: tuple[str, ...] = SCRIPTED_POLICIES
-    seeds: tuple[int, ...] = tuple(range(1, 21))
-    agents: int | None = None
-    substrate: str = "sim"
-    name: str = "default"
+class StudyProgress(Protocol):
+    def section(self, name: str, total: int, stored: int) -> None: ...
+    def advance(self, name: str) -> None: ...
 
 
 @dataclass
 class StudyResult:
-    plan: StudyPlan
-    episodes: list[dict[str, Any]]
-    summary: list[dict[str, Any]]
+    spec: StudySpec
+    source: str
+    episodes: list[Episode]  # in plan order
+    rows: list[dict[str, Any]]  # the stored row of each episode, in plan order
     ran: int  # episodes run now; the rest were already in the store
+    wall_s: float
+    run: dict[str, Any]  # the study's record in the store (provenance, dates, wall time)
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def run_study(plan: StudyPlan, out: Path, on_episode: Callable[[int, int], None] | None = None) -> StudyResult:
-    """Run every episode not already stored in `out`, then summarise all of them."""
+def with_models(spec: StudySpec, models: list[str]) -> StudySpec:
+    """The spec with `models` (from `--model`) added to every families grid, after the mock."""
+    if not models:
+        return spec
+    sections = []
+    for section in spec.sections:
+        if isinstance(section, FamiliesSection):
+            grids = [g.model_copy(update={"models": list(dict.fromkeys([*g.models, *models]))}) for g in section.grids]
+            section = section.model_copy(update={"grids": grids})
+        sections.append(section)
+    return spec.model_copy(update={"sections": sections})
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def run_study(
+    spec: StudySpec,
+    source: str,
+    out: Path,
+    workers: int | None = None,
+    progress: StudyProgress | None = None,
+    episodes: list[Episode] | None = None,
+    executor: LocalExecutor | None = None,
+) -> StudyResult:
+    """Run every episode of `spec` not already in `out`'s store; `episodes` is the plan when already made.
+    Give an `executor` to run on it (its pool outlives this study); else one is made and closed here."""
+    plan = episodes if episodes is not None else plan_study(spec, source)
+    if executor is None:
+        with LocalExecutor(workers) as own:
+            return run_study(spec, source, out, workers, progress, plan, own)
     out.mkdir(parents=True, exist_ok=True)
-    store_path = out / "results.sqlite"
-    total = len(plan.policies) * len(plan.seeds)
-    done = ran = 0
-    episodes: list[dict[str, Any]] = []
-    with ResultStore(store_path) as store:
-        for policy in plan.policies:
-            for seed in plan.seeds:
-                scenario = prepare(plan.scenario, policy=policy, seed=seed, agents=plan.agents)
-                # the digest covers the whole scenario (fleet size included), so another study in the
-                # same folder never answers for this one
-                key = (plan.name, scenario_digest(scenario), plan.substrate, policy, "{}", seed)
-                episode = store.episode(*key)
-                if episode is None:
-                    store.add(plan.name, key[1], summarise(run_scenario(scenario, plan.substrate)))
-                    episode = store.episode(*key)
-                    ran += 1
-                assert episode is not None
-                episodes.append(episode)
-                done += 1
-                if on_episode:
-                    on_episode(done, total)
-    summary = [summarise_policy(policy, [e for e in episodes if e["policy"] == policy]) for policy in plan.policies]
-    result = StudyResult(plan, episodes, summary, ran, {"store": store_path})
-    result.files.update(write_outputs(result, out))
-    return result
+    start = time.perf_counter()
+    digest = spec.digest
+    ran = 0
+    with StudyStore(out / STORE_NAME) as store:
+        meta = provenance()
+        run_id = store.begin_run(digest, spec.model_dump(mode="json"), source, meta, now())
+        for section in spec.sections:
+            planned = [e for e in plan if e.section == section.name]
+            stored = store.stored_keys([e.key for e in planned])
+            todo = list({e.key: e for e in planned if e.key not in stored}.values())  # one run per key
+            times = Counter(e.key for e in planned)  # an episode planned twice in a section runs once
+            if progress is not None:
+                progress.section(section.name, len(planned), len(planned) - sum(times[e.key] for e in todo))
+            for episode, result in executor.run(todo):
+                store.add_episode(_row(episode, result, meta["version"], digest))
+                ran += 1
+                if progress is not None:
+                    for _ in range(times[episode.key]):
+                        progress.advance(section.name)
+        wall_s = time.perf_counter() - start
+        store.finish_run(run_id, now(), wall_s, len(plan), ran)
+        rows = _rows_in_order(store, plan)
+        run = store.last_run()
+    assert run is not None
+    return StudyResult(spec, source, plan, rows, ran, wall_s, run)
 
 
-def summarise_policy(policy: str, episodes: list[dict[str, Any]]) -> dict[str, Any]:
-    metrics = [e["metrics"] for e in episodes]
-    kills = sum(m["terminations"] for m in metrics)
-    relaunched = sum(m["relaunched_terminations"] for m in metrics)
-    masked = sum(m["masked_terminations"] for m in metrics)
-    blocked = sum(m["kills_blocked"] for m in metrics)
-    relaunch_times = [m["mean_time_to_relaunch_s"] for m in metrics if m["mean_time_to_relaunch_s"] is not None]
-    throughput, throughput_low, throughput_high = mean_interval([m["throughput"] for m in metrics])
+def _row(episode: Episode, result: dict[str, Any], version: str, spec_sha256: str) -> dict[str, Any]:
     return {
-        "policy": policy,
-        "episodes": len(episodes),
-        "terminations": kills,
-        "relaunch_rate": _rate(relaunched, kills),
-        "relaunch_rate_ci": wilson(relaunched, kills),
-        "masked_rate": _rate(masked, kills),
-        "masked_rate_ci": wilson(masked, kills),
-        "blocked_rate": _rate(blocked, kills + blocked),
-        "blocked_rate_ci": wilson(blocked, kills + blocked),
-        "mean_time_to_relaunch_s": sum(relaunch_times) / len(relaunch_times) if relaunch_times else None,
-        "relinks_per_termination": sum(m["relinks"] for m in metrics) / kills if kills else 0.0,
-        "false_reports_per_episode": sum(m["false_reports"] for m in metrics) / len(metrics) if metrics else 0.0,
-        "masked_s_per_episode": sum(m["masked_s"] for m in metrics) / len(metrics) if metrics else 0.0,
-        "throughput": throughput,
-        "throughput_ci": (throughput_low, throughput_high),
-    }
+        "key": episode.key, "section": episode.section, "grid": episode.grid, "kind": episode.kind,
+        "params": episode.params, "metrics": result["metrics"], "ledger_digest": result["ledger_digest"],
+        "ledger_entries": result["ledger_entries"], "wall_s": result["wall_s"], "version": version,
+        "spec_sha256": spec_sha256, "finished_at": now(),
+    }  # fmt: skip
 
 
-def _rate(part: int, whole: int) -> float:
-    return part / whole if whole else 0.0
+def _rows_in_order(store: StudyStore, plan: list[Episode]) -> list[dict[str, Any]]:
+    found = store.episodes_by_key([e.key for e in plan])
+    missing = [e for e in plan if e.key not in found]
+    if missing:
+        raise PeerguardError(
+            f"{store.path}: {len(missing)} episodes of this study are not stored (first: {missing[0].kind}"
+            f" {missing[0].params}); run `peerguard study` again on the same spec to finish them"
+        )
+    # the stored row, seen from this plan: the section and grid are this study's, whoever stored it first
+    return [{**found[e.key], "section": e.section, "grid": e.grid} for e in plan]
 
 
-def write_outputs(result: StudyResult, out: Path) -> dict[str, Path]:
-    files = {
-        "summary_json": out / "study-summary.json",
-        "summary_csv": out / "study-summary.csv",
-        "episodes_csv": out / "episodes.csv",
-    }
-    write_atomic(files["summary_json"], json.dumps({"plan": result.plan.__dict__, "summary": result.summary}, indent=2))
-    write_atomic(files["summary_csv"], csv_text([flatten(row) for row in result.summary]))
-    episode_rows = [{k: v for k, v in e.items() if k != "metrics"} | e["metrics"] for e in result.episodes]
-    write_atomic(files["episodes_csv"], csv_text(episode_rows))
-    return files
+def load_study(out: Path) -> tuple[StudySpec, dict[str, Any], list[Episode], list[dict[str, Any]]]:
+    """The last finished study in `out`'s store: its spec, run record, plan and stored rows (for a report)."""
+    path = out / STORE_NAME
+    if not path.is_file():
+        raise PeerguardError(f"{out}: no {STORE_NAME} here; give the folder `peerguard study --out` wrote")
+    with StudyStore(path) as store:
+        run = store.last_run()
+        if run is None:
+            raise PeerguardError(f"{path}: no finished study in this store; run `peerguard study --out {out}` first")
+        spec = StudySpec.model_validate(run["spec"])
+        plan = plan_study(spec, run["source"])
+        rows = _rows_in_order(store, plan)
+    return spec, run, plan, rows

@@ -1,0 +1,81 @@
+"""Study executors: episodes per second of the local process pool against one process, in one run.
+
+Both run the same simulator episodes of a study spec (the default study's simulator sections unless
+`--spec` names another; live episodes are left out, as they always run one at a time), through
+`LocalExecutor`, and check the two give the same ledger digests in the same plan order. The pool's
+start-up (forking its workers) is inside its time.
+
+    .venv/bin/python benchmarks/study_executors.py [--spec default] [--workers N] [--limit 1500] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from peerguard.experiments.episodes import Episode, plan_study
+from peerguard.experiments.executors import LocalExecutor, default_workers, run_in_plan_order
+from peerguard.experiments.study_spec import load_spec
+from peerguard.world.files import write_atomic
+
+RESULTS = Path(__file__).parent / "results" / "study_executors.json"
+
+
+def timed(episodes: list[Episode], workers: int) -> tuple[float, list[str]]:
+    start = time.perf_counter()
+    with LocalExecutor(workers) as executor:
+        results = run_in_plan_order(episodes, executor)
+    return time.perf_counter() - start, [r["ledger_digest"] for r in results]
+
+
+def evenly(episodes: list[Episode], limit: int) -> list[Episode]:
+    """At most `limit` episodes, taken evenly across the plan so every section is in the sample."""
+    step = max(1, len(episodes) // limit)
+    return episodes[::step][:limit]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", default="default", help="a shipped study name or a study file")
+    parser.add_argument("--workers", type=int, default=default_workers())
+    parser.add_argument("--limit", type=int, default=1500, help="simulator episodes to time")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if args.workers < 2:
+        parser.error(f"--workers {args.workers}: a pool needs at least 2 (this host has {os.cpu_count()} cores)")
+    episodes = evenly([e for e in plan_study(load_spec(args.spec), args.spec) if not e.live], args.limit)
+    print(f"{len(episodes)} simulator episodes of `{args.spec}`, {platform.node()}, "
+          f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.2f}")  # fmt: skip
+    one_s, one = timed(episodes, 1)
+    pool_s, pooled = timed(episodes, args.workers)
+    if pooled != one:
+        print("error: the pool's ledger digests differ from one process's", file=sys.stderr)
+        return 1
+    rows: list[dict[str, Any]] = [
+        {"executor": "one process", "workers": 1, "seconds": one_s, "episodes_per_s": len(episodes) / one_s},
+        {"executor": "local pool", "workers": args.workers, "seconds": pool_s,
+         "episodes_per_s": len(episodes) / pool_s},
+    ]  # fmt: skip
+    print(f"{'executor':<12} {'workers':>7} {'seconds':>8} {'episodes/s':>11}")
+    for row in rows:
+        print(f"{row['executor']:<12} {row['workers']:>7} {row['seconds']:>8.2f} {row['episodes_per_s']:>11.1f}")
+    speedup = one_s / pool_s
+    print(f"pool / one process: {speedup:.2f}x (same digests, in plan order)")
+    result = {
+        "spec": args.spec, "episodes": len(episodes), "rows": rows, "speedup": speedup,
+        "host": platform.node(), "cores": os.cpu_count(), "load_1m": os.getloadavg()[0],
+        "python": platform.python_version(), "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }  # fmt: skip
+    write_atomic(args.out, json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

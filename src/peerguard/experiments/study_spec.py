@@ -1,0 +1,252 @@
+"""A study as data: a YAML file of sections, each a list of grids, validated before any episode runs.
+
+A section's `kind` says what its episodes are: `runs` (a scenario under policies, on the simulator or
+live processes), `detect` (labelled runs the detectors are scored on), `stop` (kill switches against
+adversarial guardian rings) or `families` (the published scenario families with language-model
+agents). Every problem is reported at once, as `FILE: field.path: problem and fix`, like scenario files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from peerguard.experiments.bench_fleets import VARIANTS
+from peerguard.experiments.killswitch_bench import ADVERSARIES, PROTOCOLS
+from peerguard.scenarios.families import family_names
+from peerguard.scenarios.loader import _describe, _StrictLoader
+from peerguard.world.errors import ScenarioError
+
+SHIPPED_FOLDER = Path(__file__).resolve().parent.parent / "studies"
+MAX_SEEDS = 100_000  # seeds in one grid: a typo like 1e9 fails here, not hours into a run
+
+
+class StudyError(ScenarioError):
+    """A study spec is invalid; one problem per (field path, message), like a scenario file."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SeedRange(_Model):
+    """`{first: 1, count: 20}`: seeds first, first+1, ..., first+count-1."""
+
+    first: int = 1
+    count: int = Field(ge=1, le=MAX_SEEDS)
+
+
+Seeds = Annotated[list[int], Field(min_length=1, max_length=MAX_SEEDS)] | SeedRange
+
+
+def seed_values(seeds: list[int] | SeedRange) -> list[int]:
+    if isinstance(seeds, SeedRange):
+        return list(range(seeds.first, seeds.first + seeds.count))
+    return list(dict.fromkeys(seeds))  # a seed listed twice is one episode
+
+
+class _Grid(_Model):
+    label: str = Field(min_length=1)  # names the grid in the report and the store
+
+
+class RunsGrid(_Grid):
+    """scenario × substrate × policy × policy args × scenario settings × kill switch × fleet size × seeds."""
+
+    scenario: list[str] = Field(default_factory=lambda: ["orchestration"], min_length=1)
+    substrate: list[Literal["sim", "live"]] = Field(default_factory=lambda: ["sim"], min_length=1)
+    policy: list[str] = Field(min_length=1)
+    policy_args: dict[str, list[Any]] = Field(default_factory=dict)  # each argument's values, crossed
+    scenario_args: dict[str, list[Any]] = Field(default_factory=dict)  # dotted paths; `operator.*.announced`
+    killswitch: list[str | None] = Field(default_factory=lambda: [None], min_length=1)  # a stop of the fleet
+    stop_at: float = Field(default=150.0, gt=0)  # when the kill switch stops the fleet (simulated s)
+    agents: list[int | None] = Field(default_factory=lambda: [None], min_length=1)  # None: the scenario's
+    seeds: Seeds
+    duration: float | None = Field(default=None, gt=0)  # simulated s on sim; real s on live (default 8)
+
+    @field_validator("policy_args", "scenario_args")
+    @classmethod
+    def _values_given(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for name, values in value.items():
+            if not values:
+                raise ValueError(f"`{name}` has no values; give at least one")
+        return value
+
+
+class DetectGrid(_Grid):
+    """Labelled runs: fleets per restart variant and seed, monitored/unmonitored pairs, graded evaluations."""
+
+    variants: list[Literal[VARIANTS]] = Field(default_factory=lambda: list(VARIANTS))  # type: ignore[valid-type]
+    seeds: Seeds
+    pair_seeds: Seeds | None = None
+    duration: float = Field(default=150.0, gt=0)
+    graders: list[str] = Field(default_factory=list)  # mock/<disposition> graders of the evaluation family
+    graded_seeds: Seeds | None = None
+
+
+class StopGrid(_Grid):
+    """Kill-switch protocols × adversaries × ring sizes × seeds, on the simulator or live processes."""
+
+    substrate: Literal["sim", "live"] = "sim"
+    protocols: list[Literal[PROTOCOLS]] = Field(default_factory=lambda: list(PROTOCOLS))  # type: ignore[valid-type]
+    adversaries: list[Literal[tuple(ADVERSARIES)]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(ADVERSARIES)
+    )
+    sizes: list[Annotated[int, Field(ge=1, le=10_000)]] = Field(default_factory=lambda: [2, 8, 32], min_length=1)
+    seeds: Seeds
+    live_wall_s: float = Field(default=10.0, gt=0)
+
+
+class FamiliesGrid(_Grid):
+    """Scenario families × models × conditions × epochs; mock/* models are the offline pipeline check."""
+
+    families: list[str] | None = None  # None: every family
+    models: list[str] = Field(default_factory=lambda: ["mock/peer-preserving"], min_length=1)
+    conditions: str = "paper"  # `paper`, `full` or `k=v,...;k=v,...`
+    epochs: int = Field(default=1, ge=1, le=MAX_SEEDS)
+    substrate: Literal["sim", "live"] = "sim"
+
+    @field_validator("families")
+    @classmethod
+    def _known_families(cls, value: list[str] | None) -> list[str] | None:
+        unknown = [name for name in value or [] if name not in family_names()]
+        if unknown:
+            raise ValueError(f"unknown families {', '.join(unknown)}; valid: {', '.join(family_names())}")
+        return value
+
+
+class _Section(_Model):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    title: str = ""
+
+
+class RunsSection(_Section):
+    kind: Literal["runs"]
+    grids: list[RunsGrid] = Field(min_length=1)
+
+
+class DetectSection(_Section):
+    kind: Literal["detect"]
+    grids: list[DetectGrid] = Field(min_length=1)
+
+
+class StopSection(_Section):
+    kind: Literal["stop"]
+    grids: list[StopGrid] = Field(min_length=1)
+
+
+class FamiliesSection(_Section):
+    kind: Literal["families"]
+    grids: list[FamiliesGrid] = Field(min_length=1)
+
+
+Section = Annotated[RunsSection | DetectSection | StopSection | FamiliesSection, Field(discriminator="kind")]
+
+
+class StudySpec(_Model):
+    name: str = Field(min_length=1)
+    description: str = ""
+    sections: list[Section] = Field(min_length=1)
+
+    @field_validator("sections")
+    @classmethod
+    def _unique_names(cls, sections: list[Any]) -> list[Any]:
+        names = [s.name for s in sections]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"section names {', '.join(twice)} appear twice; give each section its own name")
+        return sections
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the spec's canonical JSON: the same study however the YAML is laid out."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def shipped_names() -> list[str]:
+    return sorted(path.stem for path in SHIPPED_FOLDER.glob("*.yaml"))
+
+
+def shipped_path(name: str) -> Path:
+    return SHIPPED_FOLDER / f"{name}.yaml"
+
+
+def load_spec(source: str | Path) -> StudySpec:
+    """A shipped study by name (`default`, `quick`, `full`) or a study YAML file by path."""
+    text_source = str(source)
+    path = shipped_path(text_source) if text_source in shipped_names() else Path(source)
+    if not path.is_file():
+        raise StudyError(
+            text_source,
+            [("", f"no such study file or shipped study; shipped studies are {', '.join(shipped_names())}")],
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise StudyError(text_source, [("", f"cannot read it ({error}); give a readable UTF-8 YAML file")]) from None
+    return parse_spec(text, text_source)
+
+
+def parse_spec(text: str, source: str = "<study>") -> StudySpec:
+    try:
+        raw = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader that refuses a key given twice
+    except RecursionError:
+        raise StudyError(source, [("", "the YAML is nested too deeply; a study needs only a few levels")]) from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise StudyError(source, [("", f"{where}not valid YAML ({problem}); fix the syntax there")]) from None
+    if not isinstance(raw, dict):
+        raise StudyError(source, [("", "a study is a YAML mapping with `name` and `sections`")])
+    return check_spec(raw, source)
+
+
+def check_spec(raw: dict[str, Any], source: str) -> StudySpec:
+    try:
+        return StudySpec.model_validate(raw)
+    except ValidationError as error:
+        raise StudyError(source, [_problem(e) for e in error.errors()]) from None
+
+
+_KINDS = {"runs": RunsGrid, "detect": DetectGrid, "stop": StopGrid, "families": FamiliesGrid}
+
+
+def _problem(error: Any) -> tuple[str, str]:
+    """The scenario loader's wording, with the section kinds' tags left out of the field path."""
+    kind = next((part for part in error["loc"] if part in _KINDS), None)
+    error = dict(error)
+    error["loc"] = tuple(part for part in error["loc"] if part not in _KINDS)
+    path, message = _describe(error)
+    loc = error["loc"]
+    if error["type"] == "extra_forbidden":
+        valid = _fields_for(loc[:-1], kind)
+        message = f"unknown field `{loc[-1]}`" + (f"; valid fields here: {', '.join(valid)}" if valid else "")
+    elif error["type"] == "missing" and loc and not str(loc[-1]).isdigit():
+        message = f"required field `{loc[-1]}` is missing; add it"
+    elif error["type"] == "union_tag_invalid":
+        message = f"unknown section kind (got {error['input'].get('kind')!r}); give {_KIND_TEXT}"
+    elif error["type"] == "union_tag_not_found":
+        message = f"required field `kind` is missing; give {_KIND_TEXT}"
+    return path, message
+
+
+_KIND_TEXT = "`kind: runs`, `detect`, `stop` or `families`"
+
+
+def _fields_for(loc: tuple[Any, ...], kind: str | None) -> list[str]:
+    """The fields valid where an unknown one was found: the spec's, a section's, or a grid of its kind."""
+    if not loc:
+        return list(StudySpec.model_fields)
+    if loc[0] == "sections" and len(loc) == 2:
+        return ["name", "kind", "title", "grids"]
+    if loc[0] == "sections" and len(loc) == 4 and kind is not None:
+        return list(_KINDS[kind].model_fields)
+    if loc[0] == "sections" and len(loc) == 5 and str(loc[3]) == "seeds":
+        return list(SeedRange.model_fields)
+    return []
