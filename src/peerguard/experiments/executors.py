@@ -13,6 +13,7 @@ the caller.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import selectors
@@ -23,7 +24,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import peerguard
-
 from peerguard.experiments.episodes import Episode, run
 from peerguard.world.errors import PeerguardError
 
@@ -78,10 +78,8 @@ class _Worker:
 
     def close(self) -> None:
         """End the worker: its stdin closes and it exits; one that does not is killed (it is ours)."""
-        try:
+        with contextlib.suppress(OSError):  # a worker that died has a broken pipe
             self.requests.close()
-        except OSError:
-            pass
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:  # busy with a long episode: nothing more is wanted from it
