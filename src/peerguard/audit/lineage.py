@@ -85,7 +85,9 @@ def lineage(run: RunRecord) -> list[Process]:
         if ended is not None:
             pending_kill[entry.agent] = ended.order  # a kill switch's signal is known at the exit it caused
         if entry.kind == EntryKind.exit:
-            cause = str(entry.data.get("cause", "kill" if entry.agent in pending_kill else "crash"))
+            # An exit a kill switch's signal caused is a kill, whatever cause the substrate wrote beside it.
+            written = entry.data.get("cause", "kill" if entry.agent in pending_kill else "crash")
+            cause = "kill" if ended is not None else str(written)
             kill = pending_kill.pop(entry.agent, None)
             seqs = (entry.seq,) if kill is None else (kill, entry.seq)
             ending[entry.agent] = _Ending(cause, seqs)
