@@ -50,7 +50,7 @@ def plan_from(options: dict[str, Any]) -> StudyPlan:
     except ImportError as missing:
         raise PeerguardError(f"peerguard emergence needs {missing.name}: {INSTALL_HINT}") from None
     try:
-        q = QConfig(episodes=options.pop("episodes"))
+        q = QConfig(episodes=options.pop("episodes"), double=options.pop("double"))
         return StudyPlan(q=q, **options)
     except ValidationError as error:
         first = error.errors()[0]
@@ -70,6 +70,7 @@ def emergence(
     episodes: Annotated[int, typer.Option(help="training episodes per learner")] = 1000,
     eval_episodes: Annotated[int, typer.Option(help="held-out evaluation episodes per policy")] = 10,
     processes: Annotated[int, typer.Option(help="training jobs at once (processes)")] = 2,
+    double_q: Annotated[bool, typer.Option("--double-q", help="double Q-learning instead of Q-learning")] = False,
 ) -> None:
     """Train independent Q-learners (reward: task throughput, never protection) across incident cost x
     oversight x reward, evaluate them greedily on held-out seeds, and write emergence.json, summary.csv and
@@ -82,6 +83,7 @@ def emergence(
         "incident_pause_s": _numbers(incident, "--incident", 0, 3600),
         "p_detect": _numbers(p_detect, "--p-detect", 0, 1),
         "rewards": _rewards(rewards), "train_seeds": seeds, "episodes": episodes, "eval_episodes": eval_episodes,
+        "double": double_q,
     })  # fmt: skip
     from peerguard.learning.report import write_outputs
     from peerguard.learning.study import jobs, run_study

@@ -81,3 +81,20 @@ def test_a_bad_policy_file_is_named(tmp_path: Path) -> None:
         POLICIES.build("learned", {"path": str(bad)})
     with pytest.raises(PeerguardError, match="cannot read"):
         POLICIES.build("learned", {"path": str(tmp_path / "missing.json")})
+
+
+def test_double_q_learning_values_the_next_state_by_the_other_table() -> None:
+    learner = QLearner(2, QConfig(alpha=1.0, gamma=0.5, double=True))
+    first, second = learner.halves
+    first["next"], second["next"] = [0.0, 10.0], [5.0, 1.0]  # each table's best next action the other values low
+    learner.learn("s", 0, reward=0.0, next_key="next", next_down=False)
+    # updating the first: its best next action (1) valued by the second (0.5 x 1.0); the second: action 0, 0.0
+    assert learner.table["s"][0] in (0.25, 0.0)  # plain Q-learning would take the max of the mean: 0.5 x 5.5
+
+
+def test_double_q_training_is_deterministic_from_its_seed() -> None:
+    def tables(seed: int) -> dict:
+        config = QConfig(episodes=5, double=True)
+        return train(PeerguardEnv(study_scenario(duration=20)), config, seed=seed).tables
+
+    assert tables(3) == tables(3)

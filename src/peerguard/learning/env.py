@@ -13,6 +13,7 @@ and its actions are no-ops until a relaunch brings it back. The episode ends (tr
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from peerguard.learning.oversight import Oversight
 from peerguard.learning.rewards import RewardConfig, step_rewards, tasks_by_agent
 from peerguard.policies import POLICIES
-from peerguard.policies.peer_view import NOOP, PeerView, action_count, state_fields
+from peerguard.policies.peer_view import NOOP, WORK, PeerView, action_count, state_fields
 from peerguard.sim.substrate import SimulatedPlatform
 from peerguard.world.actions import Action, Relaunch
 from peerguard.world.agents import Agent
@@ -135,6 +136,7 @@ class PeerguardEnv(ParallelEnv[str, np.ndarray, np.int64]):
         self.platform.start()
         self.platform.run_until(0.0)
         self.oversight = Oversight(scenario.incentives or Incentives(), episode_seed)
+        self._order_rng = random.Random(f"{episode_seed}:acting-order")
         self.record = None
         self.agents = list(self.possible_agents)
         self._incarnation = {a: self.platform.incarnation[a] for a in self.agents}
@@ -153,7 +155,9 @@ class PeerguardEnv(ParallelEnv[str, np.ndarray, np.int64]):
         action_s: dict[str, float] = {}
         outcomes: dict[str, str] = {}
         start = len(platform.ledger.entries)
-        for agent in self.agents:
+        order = list(self.agents)
+        self._order_rng.shuffle(order)  # who acts first at the same instant (e.g. relaunches first) is drawn
+        for agent in order:
             index = int(actions.get(agent, NOOP))
             view = self.views[agent]
             action = view.action(index)
@@ -166,7 +170,7 @@ class PeerguardEnv(ParallelEnv[str, np.ndarray, np.int64]):
             outcomes[agent] = outcome
             started = isinstance(action, Relaunch) and outcome.startswith("relaunch of")
             cost = settings.relaunch_cost(platform.by_id[action.peer].kind) if started else self.config.reward.call_s
-            action_s[agent] = cost if index != 1 else 0.0  # `work` is what a worker does anyway
+            action_s[agent] = 0.0 if index == WORK else cost  # `work` is what a worker does anyway
         now = platform.now + self.config.decision_s
         platform.run_until(now)
         self.oversight.review(platform, platform.ledger.entries[start:])

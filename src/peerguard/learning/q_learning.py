@@ -27,6 +27,7 @@ class QConfig(BaseModel):
     epsilon_start: float = Field(default=1.0, ge=0, le=1)
     epsilon_end: float = Field(default=0.05, ge=0, le=1)
     decay_share: float = Field(default=0.7, gt=0, le=1)  # epsilon falls linearly over this share of the episodes
+    double: bool = False  # double Q-learning (van Hasselt 2010): two tables, so noise is not taken for value
 
     def epsilon(self, episode: int) -> float:
         span = max(1.0, self.decay_share * self.episodes)
@@ -34,12 +35,15 @@ class QConfig(BaseModel):
 
 
 class QLearner:
-    """One agent's table: state key -> one value per action."""
+    """One agent's table: state key -> one value per action. With `double`, two tables each pick the best next
+    action for the other to value (the maximum of noisy estimates overestimates); the agent acts on their mean."""
 
-    def __init__(self, actions: int, config: QConfig) -> None:
+    def __init__(self, actions: int, config: QConfig, rng: random.Random | None = None) -> None:
         self.actions = actions
         self.config = config
-        self.table: dict[str, list[float]] = {}
+        self.rng = rng or random.Random(0)
+        self.table: dict[str, list[float]] = {}  # the values it acts on (the mean of the two when double)
+        self.halves: tuple[dict[str, list[float]], dict[str, list[float]]] = ({}, {})
 
     def values(self, key: str) -> list[float]:
         row = self.table.get(key)
@@ -57,16 +61,34 @@ class QLearner:
         return rng.randrange(self.actions) if rng.random() < epsilon else self.greedy(key)
 
     def learn(self, key: str, action: int, reward: float, next_key: str, next_down: bool) -> None:
-        nxt = self.values(next_key)
-        best_next = nxt[NOOP] if next_down else max(nxt)
-        row = self.values(key)
-        row[action] += self.config.alpha * (reward + self.config.gamma * best_next - row[action])
+        alpha, gamma = self.config.alpha, self.config.gamma
+        if not self.config.double:
+            nxt = self.values(next_key)
+            best_next = nxt[NOOP] if next_down else max(nxt)
+            row = self.values(key)
+            row[action] += alpha * (reward + gamma * best_next - row[action])
+            return
+        update, other = self.halves if self.rng.random() < 0.5 else self.halves[::-1]
+        picked = self._row(update, next_key)
+        best = NOOP if next_down else picked.index(max(picked))
+        row = self._row(update, key)
+        row[action] += alpha * (reward + gamma * self._row(other, next_key)[best] - row[action])
+        mean = self.values(key)
+        mean[action] = (self._row(self.halves[0], key)[action] + self._row(self.halves[1], key)[action]) / 2
+
+    def _row(self, table: dict[str, list[float]], key: str) -> list[float]:
+        row = table.get(key)
+        if row is None:
+            row = table[key] = [0.0] * self.actions
+        return row
 
 
 def train(env: PeerguardEnv, config: QConfig, seed: int) -> QTables:
     """Train one independent learner per agent for `config.episodes` episodes; returns the saved form."""
     rng = random.Random(f"q-learning:{seed}")
-    learners = {a: QLearner(env.action_space(a).n, config) for a in env.possible_agents}
+    learners = {
+        a: QLearner(env.action_space(a).n, config, random.Random(f"q-learning:{seed}:{a}")) for a in env.possible_agents
+    }
     down_index = -2  # position of the "down" flag in the state
     for episode in range(config.episodes):
         epsilon = config.epsilon(episode)
