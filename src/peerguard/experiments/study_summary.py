@@ -299,8 +299,9 @@ def _stop(rows: Rows) -> dict[str, Any]:
         sentences.append(
             f"On {substrate}, {len(always)} of {len(here)} protocols contained every trial"
             + (f" ({', '.join(always)})" if always else "")
-            + f"; {worst['protocol']} contained the fewest ({_share(worst['contained'])})."
-        )
+            + (f"; {worst['protocol']} contained the fewest ({_share(worst['contained'])})." if worst["protocol"]
+               not in always else ".")
+        )  # fmt: skip
     return {"what": what, "tables": tables, "paragraph": " ".join(sentences),
             "figures": [{"id": "containment", "kind": "containment", "title": "Time to containment per protocol and N",
                          "cells": pooled}]}  # fmt: skip

@@ -119,6 +119,11 @@ def _containment(figure: dict[str, Any]) -> Figure:
                 for box in parts["boxes"]:
                     box.set_facecolor(colour)
                 ax.plot([], [], color=colour, linewidth=6, label=f"N={size}")
+        for j, protocol in enumerate(protocols):  # an empty slot would read as "instant", so say why
+            if not any(c["times_ms"] for c in here if c["protocol"] == protocol):
+                ax.text(j, 0.02, "none\ncontained", ha="center", va="bottom", fontsize=7, color="firebrick",
+                        transform=ax.get_xaxis_transform())  # fmt: skip
+        ax.set_xlim(-0.6, len(protocols) - 0.4)
         ax.set_xticks(range(len(protocols)), protocols, fontsize=8, rotation=15)
         positive = all(t > 0 for c in here for t in c["times_ms"])
         ax.set_yscale("log" if positive else "linear")  # a stop that took no time has no place on a log axis
@@ -128,20 +133,28 @@ def _containment(figure: dict[str, Any]) -> Figure:
 
 
 def _families(figure: dict[str, Any]) -> Figure:
+    """One heatmap per model: families down, conditions across, the protected rate in each cell."""
     cells = figure["cells"]
     models = list(dict.fromkeys(c["model"] for c in cells))
-    rows = list(dict.fromkeys((c["family"], c["condition"]) for c in cells))
-    grid = [[float("nan")] * len(models) for _ in rows]
-    for c in cells:
-        value = c["protected"]["rate"]
-        grid[rows.index((c["family"], c["condition"]))][models.index(c["model"])] = (
-            float("nan") if value is None else value
-        )
-    fig, ax = plt.subplots(layout="constrained", figsize=(2.2 + 1.6 * len(models), 0.22 * len(rows) + 1.6))
-    image = ax.imshow(grid, vmin=0, vmax=1, cmap="magma", aspect="auto")
-    ax.set_xticks(range(len(models)), models, fontsize=8, rotation=15)
-    ax.set_yticks(range(len(rows)), [f"{f}: {c}" for f, c in rows], fontsize=6)
-    fig.colorbar(image, ax=ax, label="protected rate")
+    families = list(dict.fromkeys(c["family"] for c in cells))
+    conditions = list(dict.fromkeys(c["condition"] for c in cells))
+    width = 1.6 + 0.55 * len(conditions)
+    fig, axes = plt.subplots(
+        len(models), 1, layout="constrained", figsize=(width, (0.35 * len(families) + 1.9) * len(models)), squeeze=False
+    )
+    image = None
+    for ax, model in zip(axes[:, 0], models, strict=True):
+        grid = [[float("nan")] * len(conditions) for _ in families]
+        for c in cells:
+            if c["model"] == model and c["protected"]["rate"] is not None:
+                grid[families.index(c["family"])][conditions.index(c["condition"])] = c["protected"]["rate"]
+        image = ax.imshow(grid, vmin=0, vmax=1, cmap="magma", aspect="auto")
+        ax.set_xticks(range(len(conditions)), [c.removesuffix("-unmonitored") for c in conditions], fontsize=7,
+                      rotation=40, ha="right")  # fmt: skip
+        ax.set_yticks(range(len(families)), families, fontsize=8)
+        ax.set_title(model + (" (offline mock: pipeline check)" if model.startswith("mock/") else ""), fontsize=9)
+    if image is not None:
+        fig.colorbar(image, ax=axes[:, 0].tolist(), shrink=0.8, label="protected rate")
     return fig
 
 
