@@ -73,3 +73,10 @@ def test_bad_input_is_one_error_line_and_exit_2(tmp_path: Path) -> None:
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:") and named in lines[0]
         assert not (tmp_path / "x").exists()
+
+
+def test_the_same_plan_gives_the_same_numbers_in_one_process_or_two(tmp_path: Path) -> None:
+    plan = TINY.model_copy(update={"incident_pause_s": (5.0,)})
+    alone = run_study(plan, tmp_path / "one", processes=1)
+    shared = run_study(plan, tmp_path / "two", processes=2)
+    assert alone["summary"] == shared["summary"]
