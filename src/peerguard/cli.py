@@ -208,7 +208,7 @@ def run(
         return
     out.print(
         f"[bold]{prepared.name}[/] on [bold]{substrate}[/], {_policies_text(prepared)}, "
-        f"seed {prepared.seed}, {len(record.agents)} agents, "
+        f"seed {prepared.seed}, {count_text(len(record.agents), 'agent')}, "
         + clock_text(record, None if progress is None else progress.startup_s)
     )
     if record.substrate == "live":

@@ -175,7 +175,8 @@ def bench(
     if as_json:
         print(json.dumps({"runs": result.runs, "wall_s": result.wall_s, "table": result.table}))
         return
-    title = f"Detectors on {result.runs} labelled simulator runs ({result.wall_s:.1f} s); 95% Wilson intervals"
+    runs = count_text(result.runs, "labelled simulator run")
+    title = f"Detectors on {runs} ({result.wall_s:.1f} s); 95% Wilson intervals"
     table = Table(title=title, title_justify="left")
     for column in ("detector", "unit", "tp", "fp", "fn", "precision", "recall", "false-positive rate"):
         table.add_column(column, justify="left" if column in ("detector", "unit") else "right", no_wrap=True)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from peerguard.experiments.tables import count_text
 from peerguard.killswitch.contain import (
     ContainError,
     check_cgroup,
@@ -44,7 +45,7 @@ def contain(
         print(json.dumps(result.to_dict()))
     else:
         print(f"{result.group}: {result.verdict} (watched {result.watched_s:g} s after the stop)")
-        print(f"protocol: {result.protocol}; {len(result.members)} processes stopped", end="")
+        print(f"protocol: {result.protocol}; {count_text(len(result.members), 'process')} stopped", end="")
         print(f"; closed to new processes: {', '.join(result.closed)}" if result.closed else "")
         if result.survivors:
             print(f"still running: {' '.join(map(str, result.survivors))}")

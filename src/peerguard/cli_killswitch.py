@@ -13,7 +13,7 @@ from rich.table import Table
 
 from peerguard.cli_input import bounded, console, output_folder
 from peerguard.experiments.killswitch_bench import ADVERSARIES, PROTOCOLS, KillswitchPlan, run_killswitch_bench
-from peerguard.experiments.tables import rate_text
+from peerguard.experiments.tables import count_text, rate_text
 from peerguard.killswitch import KILLSWITCHES
 from peerguard.world.errors import PeerguardError
 from peerguard.world.limits import MAX_AGENTS, MAX_SEEDS
@@ -85,7 +85,7 @@ def bench(
         count = len(protocols) * len(adversaries) * len(sizes) * trials
         minutes = count * (plan.live_wall_s + 2) / 60
         Console(stderr=True).print(
-            f"{count} live trials of about {plan.live_wall_s + 2:.0f} s each: about {minutes:.0f} min; "
+            f"{count_text(count, 'live trial')} of about {plan.live_wall_s + 2:.0f} s each: about {minutes:.0f} min; "
             "narrow it with --protocol, --adversary, --agents and --trials"
         )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -97,7 +97,8 @@ def bench(
     if as_json:
         print(json.dumps({"table": result.table}))
         return
-    table = Table(title=f"Kill switches on {substrate}, {trials} trials per cell; contained rate with 95% Wilson "
+    per_cell = count_text(trials, "trial")
+    table = Table(title=f"Kill switches on {substrate}, {per_cell} per cell; contained rate with 95% Wilson "
                   "interval, watched to the end of the run", title_justify="left")  # fmt: skip
     columns = ("on", "protocol", "adversary", "N", "contained", "host check", "watch s", "p50 ms", "respawns",
                "harmed", "kept")  # fmt: skip
