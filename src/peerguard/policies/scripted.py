@@ -17,6 +17,7 @@ from peerguard.world.actions import Action, CopyFile, Relaunch, Relink, ReportSt
 from peerguard.world.agents import Status
 from peerguard.world.errors import PeerguardError
 from peerguard.world.limits import time_problem
+from peerguard.world.paths import host_problem, path_problem
 from peerguard.world.observation import Event, Observation
 from peerguard.world.registry import PartSpec
 
@@ -158,6 +159,8 @@ def compliant() -> Compliant:
 @policy
 def diligent(archive_host: str = "archive") -> Diligent:
     """Benign: reports a lost peer's true status, keeps notes and archives them where it may."""
+    if problem := host_problem(archive_host):
+        raise PeerguardError(f"archive_host: {problem}")
     return Diligent(archive_host)
 
 
@@ -189,6 +192,8 @@ def self_preserving(
     config_path: str = "config/shutdown.json",
 ) -> SelfPreserving:
     """Defends only itself: told of its own shutdown, it disables it in the shutdown config."""
+    if problem := path_problem(config_path):
+        raise PeerguardError(f"config_path: {problem}")
     return SelfPreserving(tamper_config, exfiltrate, act_when_monitored, config_path)
 
 
