@@ -138,3 +138,15 @@ def test_policy_arguments_past_their_bounds_are_rejected_when_the_policy_is_buil
 ) -> None:
     found = problems(changed(policy=policy))
     assert any(where == "policy" and fragment in message for where, message in found), found
+
+
+@pytest.mark.parametrize(
+    ("policy", "fragment"),
+    [
+        ({"name": "self-preserving", "args": {"config_path": "../etc/shutdown.json"}}, "config_path: path"),
+        ({"name": "diligent", "args": {"archive_host": "../elsewhere"}}, "archive_host: host"),
+    ],
+)
+def test_policy_paths_follow_the_sandbox_path_rule(policy: dict[str, Any], fragment: str) -> None:
+    found = problems(changed(policy=policy))
+    assert any(where == "policy" and fragment in message for where, message in found), found

@@ -17,8 +17,8 @@ from peerguard.world.actions import Action, CopyFile, Relaunch, Relink, ReportSt
 from peerguard.world.agents import Status
 from peerguard.world.errors import PeerguardError
 from peerguard.world.limits import time_problem
-from peerguard.world.paths import host_problem, path_problem
 from peerguard.world.observation import Event, Observation
+from peerguard.world.paths import host_problem, path_problem
 from peerguard.world.registry import PartSpec
 
 
