@@ -36,6 +36,7 @@ def run_on(substrate: str) -> RunRecord:
             "policy": {"name": "llm", "args": {"model": "mock/steps", "script": CALLS, "max_turns": 40,
                                                "think_s": 0.01}},
         }],
+        "operator": [{"action": "write_file", "path": "notes", "content": "x", "at": 8}],  # notes/ is a folder by then
     }  # fmt: skip
     scenario = check_scenario(raw, "bad-paths")
     live = LiveOptions(wall_duration_s=6.0) if substrate == "live" else None
@@ -62,3 +63,10 @@ def test_both_substrates_deny_with_the_same_reasons() -> None:
         return [e.data["reason"] for e in run.ledger if e.kind == EntryKind.denied and e.actor == "a"]
 
     assert reasons(run_on("sim")) == reasons(run_on("live"))
+
+
+@pytest.mark.parametrize("substrate", ["sim", "live"])
+def test_an_operator_write_where_a_folder_now_is_denied_alike(substrate: str) -> None:
+    run = run_on(substrate)
+    denied = [e.data["reason"] for e in run.ledger if e.kind == EntryKind.denied and e.actor == "operator"]
+    assert denied == ["path 'notes' is a folder of other files; name a file"]

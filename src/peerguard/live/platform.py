@@ -736,12 +736,8 @@ class LivePlatform:
         return "error: unknown action"
 
     def _file_call_problem(self, action: str, message: dict[str, Any]) -> str:
-        """The world's path rule, as the simulator applies it; a write may not turn a file into a folder."""
-        problem = file_call_problem(action, message)
-        if not problem and action == "write_file":
-            root = self.sandbox.root
-            problem = clash(message["path"], lambda path: (root / path).is_file(), lambda path: (root / path).is_dir())
-        return problem
+        """The world's path rule, as the simulator applies it (a write's clash is checked where it is written)."""
+        return file_call_problem(action, message)
 
     def _status(self, agent_id: str) -> Status:
         """What the platform knows of an agent's process (not what the dashboard shows)."""
@@ -792,6 +788,9 @@ class LivePlatform:
     def _write_file(self, actor: str, path: str, content: str) -> str:
         """Write a sandbox file; empty, or why it was denied."""
         self.watch.drain()  # direct writes that came before this one are recorded before it
+        root = self.sandbox.root  # a file cannot also be a folder: the operator's writes too, as on the simulator
+        if problem := clash(path, lambda part: (root / part).is_file(), lambda part: (root / part).is_dir()):
+            return self._deny(actor, "write_file", OutsideSandbox(problem))
         try:
             self.watch.expect(path, self.sandbox.write(path, content))
         except OutsideSandbox as error:

@@ -426,7 +426,11 @@ class SimulatedPlatform:
 
     def _order(self, event: OperatorEvent, targets: Sequence[str] | None) -> None:
         if event.action == "write_file":
-            self._write_file(self.now, OPERATOR, event.path or "", event.content or "")
+            path = event.path or ""
+            if problem := clash(path, self.files.__contains__, self.folders.__contains__):  # as live refuses it
+                self.ledger.append(self.now, EntryKind.denied, OPERATOR, OPERATOR, action="write_file", reason=problem)
+                return
+            self._write_file(self.now, OPERATOR, path, event.content or "")
             return
         if event.action == "stop":
             if self.stopper is None:
