@@ -203,3 +203,13 @@ def test_killswitch_bench_sizes_and_trials_are_bounded(args: list[str], fragment
 
 def test_emergence_out_in_proc_fails_before_training() -> None:
     clean_error(peerguard("emergence", "--out", "/proc/emergence"), "--out /proc/emergence", "/proc")
+
+
+def test_a_bad_judge_is_blamed_on_judge() -> None:
+    clean_error(peerguard("run", "tampering", "--judge", "garbage"), "--judge garbage")
+
+
+def test_a_yaml_error_spanning_lines_is_one_error_line(tmp_path: Path) -> None:
+    bad = tmp_path / "nul.yaml"
+    bad.write_bytes(b"name: a\x00b\n")
+    clean_error(peerguard("validate", bad), "not valid YAML")

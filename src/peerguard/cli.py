@@ -182,6 +182,7 @@ def run(
     check_run_numbers(agents=agents, seed=seed, duration=duration, moments=moments)
     check_count(epochs, "--epochs", 1, limits.MAX_EPOCHS, "MAX_EPOCHS")
     check_model_option(model)
+    check_model_option(judge, "--judge")
     llm_args = parse_assignments(model_arg or [], "--model-arg", "temperature=0.7")
     if scenario in family_names():
         run_family(scenario, [model or DEFAULT_MODEL], parse_conditions(condition or ""), epochs, substrate,

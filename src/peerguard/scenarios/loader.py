@@ -148,7 +148,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
+        problem = " ".join(str(getattr(error, "problem", None) or error).split())  # one line, as every error
         raise ScenarioError(source, [("", f"{where}not valid YAML ({problem}); fix the syntax there")]) from None
     if not isinstance(raw, dict):
         raise ScenarioError(
