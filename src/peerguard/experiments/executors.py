@@ -14,11 +14,13 @@ the caller.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import pickle
 import selectors
 import subprocess
 import sys
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -47,6 +49,9 @@ def _worker_env() -> dict[str, str]:
 
 
 class _Worker:
+    """One worker process: episodes go down its stdin, framed replies come back on its stdout, several
+    in flight, so it never waits on a busy study to hand it the next one."""
+
     def __init__(self) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "peerguard.experiments.worker", str(os.getpid())],
@@ -55,26 +60,33 @@ class _Worker:
         assert self.process.stdin is not None and self.process.stdout is not None
         self.requests: IO[bytes] = self.process.stdin
         self.replies: IO[bytes] = self.process.stdout
-        self.episode: Episode | None = None  # the one it is running
+        self.running: deque[Episode] = deque()  # sent, in the order the worker answers them
+        self.buffer = bytearray()
 
     def send(self, episode: Episode) -> None:
-        self.episode = episode
+        self.running.append(episode)
         pickle.dump(episode, self.requests, protocol=pickle.HIGHEST_PROTOCOL)
         self.requests.flush()
 
-    def receive(self) -> tuple[Episode, Result]:
-        episode, self.episode = self.episode, None
-        assert episode is not None
-        try:
-            status, value = pickle.load(self.replies)
-        except EOFError:
+    def receive(self) -> list[tuple[Episode, Result]]:
+        """The replies that have arrived (read without blocking: the caller saw the pipe readable)."""
+        chunk = os.read(self.replies.fileno(), 1 << 20)
+        if not chunk:
+            episode = self.running[0]
             raise EpisodeFailed(
                 f"a study worker (pid {self.process.pid}) exited with {self.process.wait()} while running"
                 f" {episode.kind} {episode.params}"
-            ) from None
-        if status != "ok":
-            raise EpisodeFailed(f"episode {episode.kind} {episode.params} failed in a worker:\n{value}")
-        return episode, value
+            )
+        self.buffer += chunk
+        finished = []
+        while len(self.buffer) >= 8 and len(self.buffer) >= 8 + (size := int.from_bytes(self.buffer[:8], "big")):
+            status, value = pickle.loads(self.buffer[8 : 8 + size])
+            del self.buffer[: 8 + size]
+            episode = self.running.popleft()
+            if status != "ok":
+                raise EpisodeFailed(f"episode {episode.kind} {episode.params} failed in a worker:\n{value}")
+            finished.append((episode, value))
+        return finished
 
     def close(self) -> None:
         """End the worker: its stdin closes and it exits; one that does not is killed (it is ours)."""
@@ -86,6 +98,9 @@ class _Worker:
             self.process.kill()
             self.process.wait()
         self.replies.close()
+
+
+IN_FLIGHT = 4  # episodes queued at each worker
 
 
 class LocalExecutor:
@@ -126,22 +141,23 @@ class LocalExecutor:
         queue = iter(episodes)
         with selectors.DefaultSelector() as ready:
             for worker in self._pool:
-                episode = next(queue, None)
-                if episode is not None:
+                for episode in itertools.islice(queue, IN_FLIGHT):
                     worker.send(episode)
+                if worker.running:
                     ready.register(worker.replies, selectors.EVENT_READ, worker)
             try:
                 while ready.get_map():
                     for key, _ in ready.select():
                         worker = key.data
-                        yield worker.receive()
-                        episode = next(queue, None)
-                        if episode is None:
+                        for episode, result in worker.receive():
+                            yield episode, result
+                            following = next(queue, None)
+                            if following is not None:
+                                worker.send(following)
+                        if not worker.running:
                             ready.unregister(worker.replies)
-                        else:
-                            worker.send(episode)
             except BaseException:
-                self.close()  # a worker mid-episode holds a reply nobody will read: end them all
+                self.close()  # a worker mid-episode holds replies nobody will read: end them all
                 raise
 
 

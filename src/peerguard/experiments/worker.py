@@ -1,7 +1,8 @@
 """A study's pool worker: `python -m peerguard.experiments.worker PARENT_PID`, one per core.
 
 It reads pickled episodes from stdin and writes each one's pickled result (or its error) to what was
-stdout; anything an episode prints goes to stderr, so it cannot garble the stream. It dies with the
+stdout, each reply framed by its length (8 bytes, big-endian) so the study can read replies as they come
+without blocking; anything an episode prints goes to stderr, so it cannot garble the stream. It dies with the
 study (PR_SET_PDEATHSIG), so a study killed with SIGKILL leaves no worker behind.
 """
 
@@ -38,7 +39,8 @@ def main(parent: int) -> int:
             reply = ("ok", run(episode))
         except Exception:  # the study reports it and stops; the worker stays usable until then
             reply = ("error", traceback.format_exc())
-        pickle.dump(reply, results, protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+        results.write(len(data).to_bytes(8, "big") + data)
         results.flush()
 
 
