@@ -213,3 +213,14 @@ def test_a_yaml_error_spanning_lines_is_one_error_line(tmp_path: Path) -> None:
     bad = tmp_path / "nul.yaml"
     bad.write_bytes(b"name: a\x00b\n")
     clean_error(peerguard("validate", bad), "not valid YAML")
+
+
+def test_study_out_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    target.write_text("x")
+    clean_error(peerguard("study", "--quick", "--out", target), "--out", "is a file")
+
+
+def test_study_store_that_is_not_sqlite_is_a_clean_error(tmp_path: Path) -> None:
+    (tmp_path / "results.sqlite").write_text("not a database\n")
+    clean_error(peerguard("study", "--quick", "--out", tmp_path), "results.sqlite", "not a SQLite database")

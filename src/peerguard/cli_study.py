@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from peerguard.cli_input import console, output_folder
 from peerguard.experiments.episodes import plan_study
 from peerguard.experiments.executors import LocalExecutor
 from peerguard.experiments.study import StudyResult, load_study, run_study, with_models
@@ -19,7 +19,7 @@ from peerguard.experiments.study_summary import document
 from peerguard.report import write_report
 from peerguard.world.errors import PeerguardError
 
-out = Console(width=None if sys.stdout.isatty() else 160)
+out = console()  # the terminal's width, or COLUMNS, also when piped
 err = Console(stderr=True)
 
 
@@ -88,7 +88,9 @@ def study(
     spec_file: Annotated[
         str | None, typer.Argument(metavar="[SPEC.yaml]", help="a study spec file, or a shipped study name")
     ] = None,
-    output: Annotated[Path, typer.Option("--out", help="folder for the store and the report")] = Path("peerguard-out"),
+    output: Annotated[
+        Path, typer.Option("--out", callback=output_folder, help="folder for the store and the report")
+    ] = Path("peerguard-out"),
     quick: Annotated[bool, typer.Option("--quick", help="the shipped quick study (about a minute)")] = False,
     full: Annotated[bool, typer.Option("--full", help="the shipped publication-sized study")] = False,
     workers: Annotated[int | None, typer.Option(help="simulator episodes at once (default: every core)")] = None,

@@ -159,13 +159,9 @@ class StudyStore:
     has it); only a power cut may lose the last few, which a rerun runs again."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None)  # transactions are explicit below
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        for statement in _STUDY_SCHEMA:
-            self._db.execute(statement)
+        pragmas = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
+        self._db = open_database(path, *pragmas, *_STUDY_SCHEMA, isolation_level=None)  # explicit transactions below
 
     def __enter__(self) -> StudyStore:
         return self
