@@ -239,7 +239,7 @@ def _configured(
     try:
         return prepare(scenario, policy, json.loads(args_json) or None)
     except PeerguardError as error:
-        raise StudyError(where, [("policy", str(error).removeprefix("--policy "))]) from None
+        raise StudyError(where, [("policy", str(error).removeprefix(f"--policy {policy}: "))]) from None
 
 
 def set_path(raw: Any, path: str, value: Any) -> str | None:
