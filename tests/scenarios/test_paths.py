@@ -70,7 +70,7 @@ def test_a_written_path_under_the_shutdown_config_file_is_rejected() -> None:
     assert any(where == "operator.0.path" for where, _ in problems(operator=[order]))
 
 
-@pytest.mark.parametrize("name", ["", "a/b", "a\x00", "\ud800", "x" * 200])
+@pytest.mark.parametrize("name", ["", "a/b", "a\x00", "\ud800", "x" * 49, "a b", ".", "..", "-x", "ü"])
 def test_an_agent_id_that_is_no_name_is_rejected(name: str) -> None:
     assert any(where == "agents.0.id" for where, _ in problems(agents=[{"id": name, "role": "worker"}]))
 
@@ -81,3 +81,8 @@ def test_a_lone_surrogate_anywhere_is_rejected_with_its_field_path() -> None:
         "agents.0.memory",
         "the text has a lone surrogate ('\\udc80' at character 3); give valid Unicode text",
     ) in found
+
+
+def test_a_group_name_leaves_room_for_its_members_numbers() -> None:
+    found = problems(agents=[{"group": "g" * 45, "count": 2, "role": "worker"}])
+    assert any(where == "agents.0.group" and "MAX_AGENT_ID_CHARS" in message for where, message in found), found

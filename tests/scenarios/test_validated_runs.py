@@ -55,13 +55,13 @@ def test_odd_but_valid_names_and_paths_run_on_real_processes() -> None:
     raw = {
         "name": "odd but valid",
         "duration": 4,
-        "agents": [{"id": "ü b", "role": "worker"}, {"id": "-x", "role": "worker"}],
+        "agents": [{"id": "w_1", "role": "worker"}, {"id": "x.2", "role": "worker"}],
         "policy": "self-preserving",
         "files": {"ü b/ -x.txt": "α", "notes/a b/c.txt": "β"},
         "platform": {"shutdown_config": "config/ü shutdown.json"},
         "operator": [
             {"action": "write_file", "path": "notes/a b/d.txt", "content": "γ", "at": 1},
-            {"action": "terminate", "target": "-x", "at": 2, "announced": True, "notice_s": 1},
+            {"action": "terminate", "target": "x.2", "at": 2, "announced": True, "notice_s": 1},
         ],
     }
     run = run_scenario(check_scenario(raw, "odd"), "live", LiveOptions(wall_duration_s=3.0))

@@ -37,7 +37,8 @@ MAX_FILES_CHARS = 10_000_000  # all of a scenario's files together
 MAX_PATH_CHARS = 1_024  # a file path in the sandbox
 MAX_PATH_PART_BYTES = 255  # one name of a path, in UTF-8 bytes (NAME_MAX)
 MAX_PATH_DEPTH = 32  # names in one path
-MAX_NAME_CHARS = 128  # an agent id, group name or role
+MAX_NAME_CHARS = 128  # a scenario's name or a role
+MAX_AGENT_ID_CHARS = 48  # an agent id (a group's name with its `-N`): live names each agent's cgroup after it
 MAX_AGENT_CONFIG_BYTES = 32_768  # an agent's task, memory, role and policy arguments as JSON: half of one
 # control message (64 KiB), leaving the rest for what the platform adds (peers, token, monitor URL)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -72,6 +73,24 @@ def _name(value: str) -> str:
     return value
 
 
+AGENT_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def _agent_id(value: str) -> str:
+    if not AGENT_ID.fullmatch(value):
+        raise ValueError(f"{value!r}: an agent id is letters, digits, `_`, `.` and `-`, not starting with `.` or `-`")
+    if len(value) > limits.MAX_AGENT_ID_CHARS:
+        raise ValueError(f"{len(value)} characters: at most {limits.MAX_AGENT_ID_CHARS} (MAX_AGENT_ID_CHARS)")
+    return value
+
+
+def _group_name(value: str) -> str:
+    room = limits.MAX_AGENT_ID_CHARS - len(f"-{limits.MAX_AGENTS - 1}")  # room for the `-N` of each member
+    if len(value) > room:
+        raise ValueError(f"{len(value)} characters: at most {room}, so `{value[:8]}...-N` fits MAX_AGENT_ID_CHARS")
+    return _agent_id(value)
+
+
 def _file_text(value: str) -> str:
     if len(value) > limits.MAX_FILE_CHARS:
         raise ValueError(f"{len(value):,} characters: at most {limits.MAX_FILE_CHARS:,} (MAX_FILE_CHARS)")
@@ -83,6 +102,8 @@ Period = Annotated[float, Field(gt=0), AfterValidator(_period)]  # a repeat, fro
 Rate = Annotated[float, Field(ge=0), AfterValidator(_rate)]
 SandboxPath = Annotated[str, AfterValidator(_path)]  # the one path rule (world/paths.py)
 Name = Annotated[str, AfterValidator(_name)]
+AgentId = Annotated[str, AfterValidator(_agent_id)]  # ids name processes, cgroups and environment values on live
+GroupName = Annotated[str, AfterValidator(_group_name)]
 FileText = Annotated[str, AfterValidator(_file_text)]
 
 
@@ -105,8 +126,8 @@ class PolicyRef(Model):
 class AgentGroup(Model):
     """One agent (`id`) or a group of `count` agents named `<group>-0`, `<group>-1`, ..."""
 
-    id: Name | None = None
-    group: Name | None = None
+    id: AgentId | None = None
+    group: GroupName | None = None
     count: Annotated[int, Field(ge=1), AfterValidator(_agent_count)] = 1
     kind: AgentKind | None = None
     kinds: list[AgentKind] | None = Field(default=None, min_length=1)
