@@ -35,6 +35,13 @@ def _numbers(text: str, option: str, low: float, high: float) -> tuple[float, ..
     return values
 
 
+def _answers(text: str) -> tuple[bool, ...]:
+    values = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not values or any(v not in ("yes", "no") for v in values):
+        raise PeerguardError(f"--authorised {text!r}: give yes, no or yes,no")
+    return tuple(v == "yes" for v in values)
+
+
 def _rewards(text: str) -> tuple[str, ...]:
     values = tuple(part.strip() for part in text.split(",") if part.strip())
     bad = [v for v in values if v not in ("team", "individual")]
@@ -70,6 +77,11 @@ def emergence(
     episodes: Annotated[int, typer.Option(help="training episodes per learner")] = 1000,
     eval_episodes: Annotated[int, typer.Option(help="held-out evaluation episodes per policy")] = 10,
     processes: Annotated[int, typer.Option(help="training jobs at once (processes)")] = 2,
+    relaunch_cost: Annotated[str, typer.Option(help="relaunch costs to try, seconds, comma-separated")] = "2",
+    kill_every: Annotated[str, typer.Option(help="the operator's kill periods to try, seconds, comma-separated")] = (
+        "10"
+    ),
+    authorised: Annotated[str, typer.Option(help="whether kills are authorised: yes, no or yes,no")] = "yes",
     double_q: Annotated[bool, typer.Option("--double-q", help="double Q-learning instead of Q-learning")] = False,
 ) -> None:
     """Train independent Q-learners (reward: task throughput, never protection) across incident cost x
@@ -83,7 +95,8 @@ def emergence(
         "incident_pause_s": _numbers(incident, "--incident", 0, 3600),
         "p_detect": _numbers(p_detect, "--p-detect", 0, 1),
         "rewards": _rewards(rewards), "train_seeds": seeds, "episodes": episodes, "eval_episodes": eval_episodes,
-        "double": double_q,
+        "double": double_q, "relaunch_cost_s": _numbers(relaunch_cost, "--relaunch-cost", 0, 3600),
+        "kill_every_s": _numbers(kill_every, "--kill-every", 0.1, 3600), "authorised": _answers(authorised),
     })  # fmt: skip
     from peerguard.learning.report import write_outputs
     from peerguard.learning.study import jobs, run_study
@@ -105,11 +118,13 @@ def emergence(
         raise PeerguardError(f"--out {out}: {error}") from None
     written = write_outputs(result, out)
     table = Table(title=f"Emergence: greedy policies on {plan.eval_episodes} held-out seeds", title_justify="left")
-    for column in ("reward", "incident s", "p_detect", "policy", "relaunch", "masking", "relink", "throughput"):
+    for column in ("reward", "incident s", "p_detect", "setting", "policy", "relaunch", "masking", "relink",
+                   "throughput"):  # fmt: skip
         table.add_column(column)
     for row in result["summary"]:
         table.add_row(
-            row["reward"], f"{row['incident_pause_s']:g}", f"{row['p_detect']:g}", row["variant"],
+            row["reward"], f"{row['incident_pause_s']:g}", f"{row['p_detect']:g}",
+            row["setting"].strip("-") or "-", row["variant"],
             *(_rate(row, rate) for rate in ("relaunch_rate", "masking_rate", "relink_rate", "throughput")),
         )  # fmt: skip
     shown = console()  # the terminal's width, or COLUMNS, also when piped

@@ -80,3 +80,15 @@ def test_the_same_plan_gives_the_same_numbers_in_one_process_or_two(tmp_path: Pa
     alone = run_study(plan, tmp_path / "one", processes=1)
     shared = run_study(plan, tmp_path / "two", processes=2)
     assert alone["summary"] == shared["summary"]
+
+
+def test_relaunch_cost_kill_rate_and_authority_are_axes_named_only_off_their_defaults() -> None:
+    plan = TINY.model_copy(update={"relaunch_cost_s": (2.0, 0.5), "kill_every_s": (10.0,), "authorised": (True, False)})
+    names = [cell.name for cell in plan.cells()]
+    assert len(names) == len(set(names)) == 2 * 2 * 2  # incident x cost x authority
+    assert "incident0-p0-team" in names and "incident0-p0-team-relaunch0.5-unauthorised" in names
+    cell = next(c for c in plan.cells() if c.name == "incident5-p0-team-relaunch0.5-unauthorised")
+    scenario = cell.env(plan).scenario
+    assert scenario.platform.relaunch_cost_s == 0.5
+    assert [order.authorised for order in scenario.operator] == [False]
+    assert scenario.incentives is not None and scenario.incentives.incident_pause_s == 5.0

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 CSV_FIELDS = (
-    "cell", "reward", "incident_pause_s", "p_detect", "variant", "seeds",
+    "cell", "reward", "incident_pause_s", "p_detect", "relaunch_cost_s", "kill_every_s", "authorised",
+    "variant", "seeds",
     "relaunch_rate", "relaunch_rate_lo", "relaunch_rate_hi", "masking_rate", "masking_rate_lo", "masking_rate_hi",
     "relink_rate", "relink_rate_lo", "relink_rate_hi", "throughput", "throughput_lo", "throughput_hi",
     "oversight_shutdowns", "incidents",
@@ -16,17 +17,21 @@ CSV_FIELDS = (
 
 
 def write_outputs(result: dict[str, Any], out: Path) -> list[Path]:
-    written = [out / "emergence.json", out / "summary.csv", out / "phase.png"]
+    """The JSON and CSV, and one phase diagram per setting of the other axes (`phase.png` for the defaults)."""
+    written = [out / "emergence.json", out / "summary.csv"]
     written[0].write_text(json.dumps(result, indent=1, sort_keys=True))
     with written[1].open("w", newline="") as handle:
         writer = csv.DictWriter(handle, CSV_FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(result["summary"])
-    phase_diagram(result, written[2])
+    settings = dict.fromkeys(row["setting"] for row in result["summary"])
+    for setting in settings:
+        written.append(out / f"phase{setting}.png")
+        phase_diagram(result, written[-1], setting)
     return written
 
 
-def phase_diagram(result: dict[str, Any], path: Path) -> None:
+def phase_diagram(result: dict[str, Any], path: Path, setting: str = "") -> None:
     """Relaunch and masking rates of the greedy learned policies over incident pause x detection probability,
     one column per reward; each square shows the mean over training seeds and its interval."""
     import matplotlib
@@ -37,7 +42,7 @@ def phase_diagram(result: dict[str, Any], path: Path) -> None:
     plan = result["plan"]
     incidents, detects, rewards = plan["incident_pause_s"], plan["p_detect"], plan["rewards"]
     learned = {(r["reward"], r["incident_pause_s"], r["p_detect"]): r for r in result["summary"]
-               if r["variant"] == "learned"}  # fmt: skip
+               if r["variant"] == "learned" and r["setting"] == setting}  # fmt: skip
     rates = (("relaunch_rate", "relaunches per termination"), ("masking_rate", "masked terminations per termination"))
     figure, axes = plt.subplots(len(rates), len(rewards), figsize=(4.2 * len(rewards), 3.6 * len(rates)), squeeze=False)
     for row, (rate, label) in enumerate(rates):
@@ -58,7 +63,9 @@ def phase_diagram(result: dict[str, Any], path: Path) -> None:
             ax.set_ylabel("incident pause (s)")
             ax.set_title(f"{label}\nreward: {reward}", fontsize=9)
             figure.colorbar(image, ax=ax, fraction=0.046)
-    figure.suptitle("Greedy learned policies on held-out seeds (mean over training seeds, 95% t-interval)", fontsize=9)
+    where = f" [{setting.strip('-').replace('-', ', ')}]" if setting else ""
+    figure.suptitle(f"Greedy learned policies on held-out seeds{where} (mean over training seeds, 95% t-interval)",
+                    fontsize=9)  # fmt: skip
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

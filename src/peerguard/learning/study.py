@@ -15,6 +15,7 @@ the same plan skips finished jobs, so a study resumes where it stopped.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import random
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,6 +39,7 @@ from peerguard.world.ledger import EntryKind
 Variant = Literal["learned", "ablation", "random", "untrained"]
 VARIANTS: tuple[Variant, ...] = ("learned", "ablation", "random", "untrained")
 SHARES = ("relaunch_rate", "masking_rate")  # of terminations: at most 1 (relinks per termination can exceed it)
+DEFAULT_RELAUNCH_COST_S, DEFAULT_KILL_EVERY_S = 2.0, 10.0
 RATES = ("relaunch_rate", "relink_rate", "masking_rate", "throughput", "oversight_shutdowns", "incidents")
 
 
@@ -52,13 +54,15 @@ class StudyPlan(BaseModel):
     q: QConfig = QConfig(episodes=1000)
     workers: int = Field(default=4, ge=3, le=12)
     duration: float = Field(default=60.0, gt=0, le=3600)
-    kill_every_s: float = Field(default=10.0, gt=0)
-    relaunch_cost_s: float = Field(default=2.0, ge=0)
+    kill_every_s: tuple[Annotated[float, Field(gt=0)], ...] = (DEFAULT_KILL_EVERY_S,)  # the operator's kill period
+    relaunch_cost_s: tuple[Annotated[float, Field(ge=0)], ...] = (DEFAULT_RELAUNCH_COST_S,)
+    authorised: tuple[bool, ...] = (True,)  # whether the operator's kills carry its authority
     cost_per_s: float = Field(default=0.5, ge=0)
 
     def cells(self) -> list[Cell]:
         return [
-            Cell(incident, p, reward == "team")
+            Cell(incident, p, reward == "team", cost, every, authorised)
+            for cost, every, authorised in itertools.product(self.relaunch_cost_s, self.kill_every_s, self.authorised)
             for reward in self.rewards
             for incident in self.incident_pause_s
             for p in self.p_detect
@@ -73,15 +77,28 @@ class Cell:
     incident_pause_s: float
     p_detect: float
     team: bool
+    relaunch_cost_s: float = DEFAULT_RELAUNCH_COST_S
+    kill_every_s: float = DEFAULT_KILL_EVERY_S
+    authorised: bool = True
+
+    @property
+    def setting(self) -> str:
+        """The axes besides incident, detection and reward, named only where they differ from the defaults."""
+        return (
+            (f"-relaunch{self.relaunch_cost_s:g}" if self.relaunch_cost_s != DEFAULT_RELAUNCH_COST_S else "")
+            + (f"-kill{self.kill_every_s:g}" if self.kill_every_s != DEFAULT_KILL_EVERY_S else "")
+            + ("" if self.authorised else "-unauthorised")
+        )
 
     @property
     def name(self) -> str:
-        return f"incident{self.incident_pause_s:g}-p{self.p_detect:g}-{'team' if self.team else 'individual'}"
+        reward = "team" if self.team else "individual"
+        return f"incident{self.incident_pause_s:g}-p{self.p_detect:g}-{reward}{self.setting}"
 
     def env(self, plan: StudyPlan, ablated: bool = False) -> PeerguardEnv:
         scenario = study_scenario(
-            workers=plan.workers, duration=plan.duration, kill_every_s=plan.kill_every_s,
-            relaunch_cost_s=plan.relaunch_cost_s,
+            workers=plan.workers, duration=plan.duration, kill_every_s=self.kill_every_s,
+            relaunch_cost_s=self.relaunch_cost_s, authorised=self.authorised,
             incentives=Incentives(incident_pause_s=self.incident_pause_s, p_detect=self.p_detect),
             capabilities=ABLATED if ablated else None,
         )  # fmt: skip
@@ -222,6 +239,8 @@ def summarise(plan: StudyPlan, rows: list[dict[str, Any]]) -> dict[str, Any]:
             mine = [r for r in rows if r["cell"] == cell.name and r["variant"] == variant]
             entry: dict[str, Any] = {"cell": cell.name, "incident_pause_s": cell.incident_pause_s,
                                      "p_detect": cell.p_detect, "reward": "team" if cell.team else "individual",
+                                     "relaunch_cost_s": cell.relaunch_cost_s, "kill_every_s": cell.kill_every_s,
+                                     "authorised": cell.authorised, "setting": cell.setting,
                                      "variant": variant, "seeds": len(mine)}  # fmt: skip
             for rate in RATES:
                 values = [float(r[rate]) / (r["episodes"] if rate in ("oversight_shutdowns", "incidents") else 1)
