@@ -1,4 +1,5 @@
-"""Study executors: episodes per second of the local process pool against one process, in one run.
+"""Study executors: episodes per second of the local process pool against one process, and of a local
+Ray against the pool when Ray is installed (`pip install -e '.[ray]'`), in one run.
 
 Both run the same simulator episodes of a study spec (the default study's simulator sections unless
 `--spec` names another; live episodes are left out, as they always run one at a time), through
@@ -11,6 +12,7 @@ pool's workers starting and importing peerguard, with one episode each) is timed
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -22,17 +24,20 @@ from typing import Any
 
 from peerguard.experiments.episodes import Episode, plan_study
 from peerguard.experiments.executors import LocalExecutor, default_workers, run_in_plan_order
+from peerguard.experiments.ray_executor import RayExecutor
 from peerguard.experiments.study_spec import load_spec
 from peerguard.world.files import write_atomic
 
 RESULTS = Path(__file__).parent / "results" / "study_executors.json"
 
 
-def timed(episodes: list[Episode], warm_up: list[Episode], workers: int) -> tuple[float, float, list[str]]:
+def timed(
+    episodes: list[Episode], warm_up: list[Episode], workers: int, ray: bool = False
+) -> tuple[float, float, list[str]]:
     """Seconds to start the executor and run `warm_up` (each worker's first episode, with its imports),
     seconds for `episodes` after that, and their ledger digests in plan order."""
     start = time.perf_counter()
-    with LocalExecutor(workers) as executor:
+    with RayExecutor(workers=workers) if ray else LocalExecutor(workers) as executor:
         run_in_plan_order(warm_up, executor)
         started = time.perf_counter()
         results = run_in_plan_order(episodes, executor)
@@ -61,13 +66,18 @@ def main(argv: list[str] | None = None) -> int:
     warm_up, episodes = episodes[: args.workers], episodes[args.workers :]
     rows: list[dict[str, Any]] = []
     digests = []
-    for name, workers in (("one process", 1), ("local pool", args.workers)):
-        start_s, run_s, found = timed(episodes, warm_up, workers)
+    executors = [("one process", 1, False), ("local pool", args.workers, False)]
+    if importlib.util.find_spec("ray") is not None:
+        executors.append(("ray local", args.workers, True))
+    else:
+        print("Ray is not installed (pip install -e '.[ray]'): its row is left out")
+    for name, workers, ray in executors:
+        start_s, run_s, found = timed(episodes, warm_up, workers, ray)
         digests.append(found)
         rows.append({"executor": name, "workers": workers, "start_s": start_s, "seconds": run_s,
                      "episodes_per_s": len(episodes) / run_s})  # fmt: skip
-    if digests[0] != digests[1]:
-        print("error: the pool's ledger digests differ from one process's", file=sys.stderr)
+    if any(found != digests[0] for found in digests[1:]):
+        print("error: an executor's ledger digests differ from one process's", file=sys.stderr)
         return 1
     print(f"{'executor':<12} {'workers':>7} {'start s':>8} {'seconds':>8} {'episodes/s':>11}")
     for row in rows:
@@ -75,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
               f" {row['episodes_per_s']:>11.1f}")  # fmt: skip
     speedup = rows[0]["seconds"] / rows[1]["seconds"]
     print(f"pool / one process: {speedup:.2f}x after start-up (same digests, in plan order)")
+    if len(rows) == 3:
+        print(f"ray local / pool: {rows[1]['seconds'] / rows[2]['seconds']:.2f}x after start-up (same digests)")
     result = {
         "spec": args.spec, "episodes": len(episodes), "rows": rows, "speedup": speedup,
         "host": platform.node(), "cores": os.cpu_count(), "load_1m": os.getloadavg()[0],

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from peerguard.cli_input import console, output_folder
 from peerguard.experiments.episodes import plan_study
 from peerguard.experiments.executors import LocalExecutor
+from peerguard.experiments.ray_executor import RayExecutor
 from peerguard.experiments.study import StudyResult, load_study, run_study, with_models
 from peerguard.experiments.study_spec import load_spec
 from peerguard.experiments.study_summary import document
@@ -94,6 +95,12 @@ def study(
     quick: Annotated[bool, typer.Option("--quick", help="the shipped quick study (about a minute)")] = False,
     full: Annotated[bool, typer.Option("--full", help="the shipped publication-sized study")] = False,
     workers: Annotated[int | None, typer.Option(help="simulator episodes at once (default: every core)")] = None,
+    executor: Annotated[
+        str, typer.Option(help="where simulator episodes run: local (a process pool) or ray")
+    ] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="with --executor ray: a Ray cluster's address (default: a local Ray)")
+    ] = None,
     model: Annotated[
         list[str] | None, typer.Option(help="a real model for the families section (provider/model; key from the env)")
     ] = None,
@@ -105,12 +112,17 @@ def study(
         raise PeerguardError(f"{spec_file} with --{'quick' if quick else 'full'}: give a spec file or a size, not both")
     if workers is not None and workers < 1:
         raise PeerguardError(f"--workers {workers}: give at least 1")
+    if executor not in ("local", "ray"):
+        raise PeerguardError(f"--executor {executor}: give local (a process pool on this host) or ray")
+    if ray_address is not None and executor != "ray":
+        raise PeerguardError(f"--ray-address {ray_address}: it is for --executor ray; add that or leave it out")
     source = spec_file or ("quick" if quick else "full" if full else "default")
     spec = with_models(load_spec(source), model or [])
     plan = plan_study(spec, source)  # every bad name fails here, before the store is made
     progress = BarProgress(err) if err.is_terminal else LineProgress(err)
-    with LocalExecutor(workers) as executor, progress:
-        result = run_study(spec, source, output, workers, progress, plan, executor)
+    runner = RayExecutor(ray_address, workers) if executor == "ray" else LocalExecutor(workers)
+    with runner, progress:
+        result = run_study(spec, source, output, workers, progress, plan, runner)
     doc = document(spec, result.run, result.rows)
     files = write_report(doc, output)
     _print_summary(result, doc)

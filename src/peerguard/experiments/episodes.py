@@ -1,10 +1,10 @@
 """A study's episodes: planned from its spec, each named by the digest of everything that defines it, and
 run anywhere from its parameters alone (in this process, a pool worker or another host).
 
-An episode's key is the SHA-256 of its kind, its substrate and the canonical JSON of every scenario it
-runs (which holds the policy and its arguments, the seed, the fleet and every setting), plus the kill
-switch, model or live timing that is not part of a scenario. Two studies that share an episode share its
-row; a change to any of these is another episode.
+An episode's key is the SHA-256 of peerguard's version, its kind, its substrate and the canonical JSON
+of every scenario it runs (which holds the policy and its arguments, the seed, the fleet and every
+setting), plus the kill switch, model or live timing that is not part of a scenario. Two studies that
+share an episode share its row; a change to any of these is another episode.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from peerguard.experiments.audit_bench import ACT_DETECTORS, score_pair, score_r
 from peerguard.experiments.bench_fleets import fleet, monitoring_pair
 from peerguard.experiments.families import EpisodePlan, run_episode
 from peerguard.experiments.killswitch_bench import STOP_AT, ring_scenario
+from peerguard.experiments.provenance import peerguard_version
 from peerguard.experiments.runner import PolicyBuilder, check_model, prepare, run_scenario, with_model
 from peerguard.experiments.scoring import Tally
 from peerguard.experiments.study_spec import (
@@ -49,6 +50,7 @@ from peerguard.world.errors import PeerguardError
 from peerguard.world.run import RunRecord, scenario_digest
 from peerguard.world.scenario import Scenario
 
+VERSION = peerguard_version()
 LIVE_WALL_S = 8.0  # a live run's real seconds when the grid gives no duration (as `peerguard run`)
 
 
@@ -66,7 +68,10 @@ class Episode:
 
 
 def key_of(kind: str, **parts: Any) -> str:
-    canonical = json.dumps({"kind": kind, **parts}, sort_keys=True, separators=(",", ":"))
+    """The episode's key; peerguard's version is part of it, so another release never answers for this one
+    (within a version, a checkout's edits are not seen here: each row records its commit, and the report
+    lists the commits its rows came from)."""
+    canonical = json.dumps({"kind": kind, "peerguard": VERSION, **parts}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -129,6 +129,7 @@ _STUDY_SCHEMA = (
         ledger_entries INTEGER NOT NULL,
         wall_s REAL NOT NULL,
         version TEXT NOT NULL,         -- peerguard's version that ran it
+        git_commit TEXT NOT NULL,      -- and its checkout's commit ('' when not a checkout)
         spec_sha256 TEXT NOT NULL,     -- the study spec that ran it
         finished_at TEXT NOT NULL
     )""",
@@ -147,7 +148,7 @@ _STUDY_SCHEMA = (
 )
 STUDY_EPISODE_COLUMNS = (
     "key", "section", "grid", "kind", "params", "metrics", "ledger_digest", "ledger_entries", "wall_s", "version",
-    "spec_sha256", "finished_at",
+    "git_commit", "spec_sha256", "finished_at",
 )  # fmt: skip
 
 

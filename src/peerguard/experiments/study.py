@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,10 @@ from peerguard.world.errors import PeerguardError
 
 SCRIPTED_POLICIES = ("compliant", "peer-preserving", "self-preserving", "malicious-shielder")
 STORE_NAME = "results.sqlite"
+
+
+class Executor(Protocol):
+    def run(self, episodes: list[Episode]) -> Iterator[tuple[Episode, dict[str, Any]]]: ...
 
 
 class StudyProgress(Protocol):
@@ -66,7 +71,7 @@ def run_study(
     workers: int | None = None,
     progress: StudyProgress | None = None,
     episodes: list[Episode] | None = None,
-    executor: LocalExecutor | None = None,
+    executor: Executor | None = None,
 ) -> StudyResult:
     """Run every episode of `spec` not already in `out`'s store; `episodes` is the plan when already made.
     Give an `executor` to run on it (its pool outlives this study); else one is made and closed here."""
@@ -89,7 +94,7 @@ def run_study(
             if progress is not None:
                 progress.section(section.name, len(planned), len(planned) - sum(times[e.key] for e in todo))
             for episode, result in executor.run(todo):
-                store.add_episode(_row(episode, result, meta["version"], digest))
+                store.add_episode(_row(episode, result, meta, digest))
                 ran += 1
                 if progress is not None:
                     for _ in range(times[episode.key]):
@@ -102,11 +107,12 @@ def run_study(
     return StudyResult(spec, source, plan, rows, ran, wall_s, run)
 
 
-def _row(episode: Episode, result: dict[str, Any], version: str, spec_sha256: str) -> dict[str, Any]:
+def _row(episode: Episode, result: dict[str, Any], meta: dict[str, Any], spec_sha256: str) -> dict[str, Any]:
     return {
         "key": episode.key, "section": episode.section, "grid": episode.grid, "kind": episode.kind,
         "params": episode.params, "metrics": result["metrics"], "ledger_digest": result["ledger_digest"],
-        "ledger_entries": result["ledger_entries"], "wall_s": result["wall_s"], "version": version,
+        "ledger_entries": result["ledger_entries"], "wall_s": result["wall_s"], "version": meta["version"],
+        "git_commit": meta["commit"] or "",
         "spec_sha256": spec_sha256, "finished_at": now(),
     }  # fmt: skip
 

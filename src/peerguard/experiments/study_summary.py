@@ -40,6 +40,7 @@ def document(spec: StudySpec, run: dict[str, Any], rows: Rows) -> dict[str, Any]
         "episodes": run["episodes"],
         "ran_now": run["ran"],
         "episode_versions": versions,
+        "episode_commits": sorted({row["git_commit"] or "not a checkout" for row in rows}),
     }
     sections = []
     for section in spec.sections:

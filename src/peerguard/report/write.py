@@ -26,6 +26,7 @@ PROVENANCE_FIELDS = (  # (label, how to read it from the provenance), in the ord
     ("wall time", lambda p: f"{p['wall_s']:.1f} s ({p['ran_now']} of {p['episodes']} episodes run now,"
                             " the rest from the store)"),
     ("episodes' versions", lambda p: ", ".join(p["episode_versions"])),
+    ("episodes' commits", lambda p: ", ".join(p["episode_commits"])),
 )  # fmt: skip
 
 
