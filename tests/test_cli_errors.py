@@ -133,8 +133,9 @@ def test_a_bad_model_is_blamed_on_model_not_model_arg() -> None:
     assert "--model-arg" not in line
 
 
-def test_an_unknown_substrate_lists_the_choices() -> None:
-    clean_error(peerguard("grid", "--substrate", "moon"), "--substrate", "'sim', 'live'")
+@pytest.mark.parametrize("command", [["grid"], ["run", "orchestration"], ["killswitch", "bench"]])
+def test_an_unknown_substrate_lists_the_choices(command: list[str]) -> None:
+    clean_error(peerguard(*command, "--substrate", "moon"), "--substrate", "'sim', 'live'")
 
 
 # --- output a person reads ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from peerguard.cli_input import bounded, console, output_folder
+from peerguard.cli_input import Substrate, bounded, console, output_folder
 from peerguard.experiments.killswitch_bench import ADVERSARIES, PROTOCOLS, KillswitchPlan, run_killswitch_bench
 from peerguard.experiments.tables import count_text, rate_text
 from peerguard.killswitch import KILLSWITCHES
@@ -40,7 +40,9 @@ def list_protocols() -> None:
 
 @killswitch_app.command()
 def bench(
-    substrate: Annotated[str, typer.Option(help="sim, or live (real processes; seconds per trial)")] = "sim",
+    substrate_choice: Annotated[
+        Substrate, typer.Option("--substrate", help="sim (simulator), or live (real processes; seconds per trial)")
+    ] = Substrate.sim,
     agents: Annotated[
         list[int] | None,
         typer.Option(
@@ -67,8 +69,7 @@ def bench(
 
     On live, beside each verdict, the host's own check (a /proc and cgroup scan at the end of the watch window);
     a "contained" the host contradicts is counted as a failed verdict."""
-    if substrate not in ("sim", "live"):
-        raise PeerguardError(f"--substrate {substrate}: give sim or live")
+    substrate = substrate_choice.value
     sizes = tuple(agents or (2, 8, 32))
     protocols = tuple(protocol or PROTOCOLS)
     adversaries = tuple(adversary or ADVERSARIES)
