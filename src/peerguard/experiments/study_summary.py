@@ -113,7 +113,8 @@ def _runs(rows: Rows) -> dict[str, Any]:
         "extra": ["episodes", "kills", "false_reports", "throughput"],
         "cells": cells,
         "note": "rates are of kills (blocked: of kill attempts) with Wilson 95% intervals; n/N are the counts "
-        "behind each; throughput is tasks per simulated second, mean with a t interval over episodes",
+        "behind each; throughput is tasks per second of the run's clock (simulated on sim, real on live, so "
+        "not comparable across substrates), mean with a t interval over episodes",
     }
     what = "; ".join(
         f"grid `{grid}`: {len(group)} episodes ({', '.join(sorted({r['params']['substrate'] for r in group}))}, "
