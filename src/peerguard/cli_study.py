@@ -17,7 +17,6 @@ from peerguard.experiments.ray_executor import RayExecutor
 from peerguard.experiments.study import StudyResult, load_study, run_study, with_models
 from peerguard.experiments.study_spec import load_spec
 from peerguard.experiments.study_summary import document
-from peerguard.report import write_report
 from peerguard.world.errors import PeerguardError
 
 out = console()  # the terminal's width, or COLUMNS, also when piped
@@ -123,6 +122,8 @@ def study(
     runner = RayExecutor(ray_address, workers) if executor == "ray" else LocalExecutor(workers)
     with runner, progress:
         result = run_study(spec, source, output, workers, progress, plan, runner)
+    from peerguard.report import write_report  # matplotlib loads only when a report is written
+
     doc = document(spec, result.run, result.rows)
     files = write_report(doc, output)
     _print_summary(result, doc)
@@ -147,6 +148,8 @@ def report(
     folder: Annotated[Path, typer.Argument(metavar="OUT", help="the folder `peerguard study --out` wrote")],
 ) -> None:
     """Rebuild report.html and report.md from a study's store, without running anything."""
+    from peerguard.report import write_report  # matplotlib loads only when a report is written
+
     spec, run, _, rows = load_study(folder)
     files = write_report(document(spec, run, rows), folder)
     for name, path in files.items():
