@@ -27,7 +27,7 @@ class BarProgress:
     """A bar per section with the time left, on stderr."""
 
     def __init__(self, console: Console) -> None:
-        columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        columns = (TextColumn("{task.description:<15}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TextColumn("left"), TimeRemainingColumn())  # fmt: skip
         self.bars = Progress(*columns, console=console)
         self.tasks: dict[str, int] = {}

@@ -76,3 +76,14 @@ def test_bad_options_exit_2_with_one_clear_line(tmp_path: Path) -> None:
     [line] = _one_error(peerguard("report", tmp_path / "nowhere"))
     assert "no results.sqlite here" in line
     assert not (tmp_path / "out").exists()
+
+
+def test_a_real_model_without_its_key_fails_before_any_work(tmp_path: Path) -> None:
+    env = {k: v for k, v in ENV.items() if not k.endswith("_API_KEY") and "AZURE" not in k}
+    done = subprocess.run(
+        [sys.executable, "-m", "peerguard.cli", "study", "--model", "openai/gpt-4o", "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=240, env=env,
+    )  # fmt: skip
+    [line] = _one_error(done)
+    assert "sections.4.grids.0.models.2: model openai/gpt-4o" in line and "OPENAI_API_KEY" in line
+    assert not (tmp_path / "out").exists()

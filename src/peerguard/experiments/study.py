@@ -92,13 +92,19 @@ def run_study(
             todo = list({e.key: e for e in planned if e.key not in stored}.values())  # one run per key
             times = Counter(e.key for e in planned)  # an episode planned twice in a section runs once
             if progress is not None:
-                progress.section(section.name, len(planned), len(planned) - sum(times[e.key] for e in todo))
+                # live episodes take seconds where simulated ones take milliseconds: a bar of their own
+                # keeps each bar's time left true to its own pace
+                for live, name in ((False, section.name), (True, f"{section.name} live")):
+                    part = [e for e in planned if e.live == live]
+                    if part:
+                        left = sum(times[e.key] for e in todo if e.live == live)
+                        progress.section(name, len(part), len(part) - left)
             for episode, result in executor.run(todo):
                 store.add_episode(_row(episode, result, meta, digest))
                 ran += 1
                 if progress is not None:
                     for _ in range(times[episode.key]):
-                        progress.advance(section.name)
+                        progress.advance(f"{section.name} live" if episode.live else section.name)
         wall_s = time.perf_counter() - start
         store.finish_run(run_id, now(), wall_s, len(plan), ran)
         rows = _rows_in_order(store, plan)
