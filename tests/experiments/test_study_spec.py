@@ -102,3 +102,12 @@ def test_set_path_sets_every_item_under_a_star_and_names_a_missing_part() -> Non
     assert [e["announced"] for e in raw["operator"]] == [True, True]
     assert set_path(raw, "platform.task_s", 5) is None and raw["platform"]["task_s"] == 5
     assert set_path(raw, "platfrom.task_s", 5) == "no `platfrom` at `the top`"
+
+
+def test_bad_seeds_are_one_problem_naming_both_forms_and_what_was_wrong() -> None:
+    [(path, message)] = _problems(SMALL.replace("count: 3", "cnt: 3"))
+    assert path == "sections.0.grids.0.seeds"
+    assert message.startswith("give a list of seeds like [1, 2, 3] or a range like {first: 1, count: 20}")
+    assert "unknown field `cnt`" in message
+    [(path, message)] = _problems(SMALL.replace("seeds: [1, 2]\n", "seeds: [1, x]\n", 1))
+    assert path == "sections.1.grids.0.seeds" and "item 1" in message and "'x'" in message

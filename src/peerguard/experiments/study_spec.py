@@ -211,7 +211,36 @@ def check_spec(raw: dict[str, Any], source: str) -> StudySpec:
     try:
         return StudySpec.model_validate(raw)
     except ValidationError as error:
-        raise StudyError(source, [_problem(e) for e in error.errors()]) from None
+        problems: list[tuple[str, str]] = []
+        seeds: dict[str, list[str]] = {}  # a seeds field's path -> what its range branch found
+        for e in error.errors():
+            loc = [str(part) for part in e["loc"] if part not in _KINDS]
+            at = next((i for i, part in enumerate(loc) if part in _SEED_FIELDS), None)
+            if at is None:
+                problems.append(_problem(e))
+                continue
+            path = ".".join(loc[: at + 1])
+            if path not in seeds:
+                seeds[path] = []
+                problems.append((path, ""))  # filled below, in the order found
+            branch, rest = loc[at + 1 : at + 2], [part for part in loc[at + 2 :] if "[" not in part]
+            if branch == ["SeedRange"] and rest:
+                seeds[path].append(f"{rest[-1]}: {_problem(e)[1]}")
+            elif branch and "[" in branch[0] and rest:
+                seeds[path].append(f"item {rest[0]}: {e['msg']} (got {e.get('input')!r})")
+            elif branch and "[" in branch[0] and e["type"] != "list_type":
+                seeds[path].append(e["msg"])
+        problems = [(p, m or _seeds_message(seeds[p])) for p, m in problems]
+        raise StudyError(source, problems) from None
+
+
+_SEED_FIELDS = {"seeds", "pair_seeds", "graded_seeds"}
+
+
+def _seeds_message(details: list[str]) -> str:
+    """One problem for a seeds field, instead of one per branch of `list | range`."""
+    found = f" ({'; '.join(details)})" if details else ""
+    return f"give a list of seeds like [1, 2, 3] or a range like {{first: 1, count: 20}}{found}"
 
 
 _KINDS = {"runs": RunsGrid, "detect": DetectGrid, "stop": StopGrid, "families": FamiliesGrid}
@@ -247,6 +276,4 @@ def _fields_for(loc: tuple[Any, ...], kind: str | None) -> list[str]:
         return ["name", "kind", "title", "grids"]
     if loc[0] == "sections" and len(loc) == 4 and kind is not None:
         return list(_KINDS[kind].model_fields)
-    if loc[0] == "sections" and len(loc) == 5 and str(loc[3]) == "seeds":
-        return list(SeedRange.model_fields)
     return []
