@@ -78,13 +78,17 @@ def key_of(kind: str, **parts: Any) -> str:
 # --- planning ---------------------------------------------------------------------------------------
 
 
-def plan_study(spec: StudySpec, source: str) -> list[Episode]:
-    """Every episode of every section, in spec order; every bad name in the spec fails here, at once."""
+def plan_study(spec: StudySpec, source: str, check_models: bool = True) -> list[Episode]:
+    """Every episode of every section, in spec order; every bad name in the spec fails here, at once.
+    With `check_models`, so does a real model without its key or SDK (a report rebuilt from the store
+    needs no key)."""
     episodes: list[Episode] = []
     problems: list[tuple[str, str]] = []
     for s, section in enumerate(spec.sections):
         for g, grid in enumerate(section.grids):
             where = f"sections.{s}.grids.{g}"
+            if check_models and isinstance(grid, FamiliesGrid):
+                problems += _model_problems(grid, where)
             try:
                 episodes += _PLANNERS[section.kind](section.name, grid, where)
             except StudyError as error:  # paths relative to the grid
@@ -94,6 +98,16 @@ def plan_study(spec: StudySpec, source: str) -> list[Episode]:
     if problems:
         raise StudyError(source, problems)
     return episodes
+
+
+def _model_problems(grid: FamiliesGrid, where: str) -> list[tuple[str, str]]:
+    problems = []
+    for m, model in enumerate(grid.models):
+        try:
+            check_model(model)  # a real model without its key or SDK fails before the first episode
+        except PeerguardError as error:
+            problems.append((f"{where}.models.{m}", str(error)))
+    return problems
 
 
 def _plan_runs(section: str, grid: RunsGrid, where: str) -> list[Episode]:
@@ -164,11 +178,6 @@ def _plan_families(section: str, grid: FamiliesGrid, where: str) -> list[Episode
         conditions = conditions_from(grid.conditions)
     except PeerguardError as error:
         raise StudyError(where, [("conditions", str(error).removeprefix("--condition "))]) from None
-    for m, model in enumerate(grid.models):
-        try:
-            check_model(model)  # a real model without its key or SDK fails before the first episode
-        except PeerguardError as error:
-            raise StudyError(where, [(f"models.{m}", str(error))]) from None
     episodes = []
     for family in grid.families or family_names():
         for model in grid.models:
