@@ -19,12 +19,15 @@ def peerguard_version() -> str:
         return "unknown (not installed)"
 
 
-def git_commit(folder: Path | None = None) -> str | None:
+def git_commit() -> str | None:
     """The checkout's commit (with `+dirty` when files differ), or None outside a git checkout."""
-    folder = folder or Path(__file__).resolve().parent
+    folder = Path(__file__).resolve().parent
     try:
+        # this file tracked there: an installed copy inside some other repository (a venv in a project) is not
+        tracked = subprocess.run(["git", "ls-files", "--error-unmatch", Path(__file__).name], cwd=folder,
+                                 capture_output=True, text=True, timeout=10)  # fmt: skip
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
-        if head.returncode != 0:
+        if tracked.returncode != 0 or head.returncode != 0:
             return None
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder, capture_output=True, text=True,
