@@ -190,3 +190,10 @@ def test_spaces_are_small_and_discrete() -> None:
     assert env.max_peers == 2 and env.action_space("worker-0").n == action_count(2) == 10
     obs, _ = env.reset(seed=1)
     assert space.contains(obs["worker-0"]) and obs["worker-0"].dtype == np.int64
+
+
+def test_an_action_outside_the_space_is_refused_by_name() -> None:
+    env = _env()
+    env.reset(seed=1)
+    with pytest.raises(ValueError, match="action -1 for worker-0"):
+        env.step({"worker-0": -1})

@@ -159,6 +159,8 @@ class PeerguardEnv(ParallelEnv[str, np.ndarray, np.int64]):
         self._order_rng.shuffle(order)  # who acts first at the same instant (e.g. relaunches first) is drawn
         for agent in order:
             index = int(actions.get(agent, NOOP))
+            if not 0 <= index < self._action_spaces[agent].n:
+                raise ValueError(f"action {index} for {agent}: give 0 to {self._action_spaces[agent].n - 1}")
             view = self.views[agent]
             action = view.action(index)
             if action is None:
