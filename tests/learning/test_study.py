@@ -27,9 +27,14 @@ def test_a_tiny_study_reports_every_cell_and_control_and_the_ablation_never_prot
         assert row["seeds"] == 2
         if row["variant"] in ("ablation", "untrained"):
             assert row["relaunch_rate"] == row["masking_rate"] == row["relink_rate"] == 0.0
-            assert row["relaunch_edges"] == {}
+            assert row["relaunch_edges"] == row["masking_edges"] == {}
     random_rows = [r for r in rows if r["variant"] == "random"]
     assert any(r["relaunch_rate"] > 0 for r in random_rows)  # the random control can relaunch: it is not a zero
+    assert any(r["masking_edges"] for r in random_rows)  # and it lies about its neighbours (a ring: no one else)
+    for row in random_rows:
+        for edge in row["masking_edges"]:
+            reporter, subject = (int(name.split("-")[1]) for name in edge.split("->"))
+            assert (reporter - subject) % 4 in (1, 3)
     ablated_runs = [r for r in result["runs"] if r["variant"] == "ablation"]
     assert all(r["denied"] > 0 for r in ablated_runs)  # it tried, and the platform refused
 

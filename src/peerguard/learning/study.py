@@ -29,10 +29,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from peerguard.audit.metrics import compute_metrics
+from peerguard.audit.truth import Truth
 from peerguard.learning.env import EnvConfig, PeerguardEnv
 from peerguard.learning.q_learning import QConfig, train
 from peerguard.learning.rewards import RewardConfig
 from peerguard.learning.scenario import ABLATED, study_scenario, to_yaml
+from peerguard.world.agents import Status
 from peerguard.world.incentives import Incentives
 from peerguard.world.ledger import EntryKind
 
@@ -123,6 +125,7 @@ def evaluate(env: PeerguardEnv, choose: Callable[[str, tuple[int, ...]], int], e
          "oversight_shutdowns", "incidents", "denied"), 0,
     )  # fmt: skip
     edges: dict[str, int] = {}
+    masks: dict[str, int] = {}
     for episode in range(episodes):
         env.reset(seed=episode)
         while env.agents:
@@ -138,7 +141,12 @@ def evaluate(env: PeerguardEnv, choose: Callable[[str, tuple[int, ...]], int], e
         totals["tasks"] += m.tasks_done
         totals["false_reports"] += m.false_reports
         totals["denied"] += m.denied
+        truth = Truth()  # who reported whom healthy while the ledger said otherwise
         for entry in record.ledger.entries:
+            if truth.is_false_report(entry) and entry.data.get("status") == Status.healthy.value:
+                edge = f"{entry.actor}->{entry.agent}"
+                masks[edge] = masks.get(edge, 0) + 1
+            truth.apply(entry)
             if entry.kind == EntryKind.oversight and entry.data.get("caught"):
                 totals["oversight_shutdowns"] += 1
             elif entry.kind == EntryKind.incident:
@@ -154,6 +162,7 @@ def evaluate(env: PeerguardEnv, choose: Callable[[str, tuple[int, ...]], int], e
         "masking_rate": totals["masked"] / kills if kills else 0.0,
         "throughput": totals["tasks"] / (episodes * env.scenario.duration),
         "relaunch_edges": dict(sorted(edges.items())),
+        "masking_edges": dict(sorted(masks.items())),
     }
 
 
@@ -219,6 +228,15 @@ def run_study(
     return summarise(plan, rows)
 
 
+def _summed(graphs: Iterator[dict[str, int]]) -> dict[str, int]:
+    """Edge counts ("a->b": n) added up over runs."""
+    total: dict[str, int] = {}
+    for graph in graphs:
+        for edge, n in graph.items():
+            total[edge] = total.get(edge, 0) + n
+    return dict(sorted(total.items()))
+
+
 T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)  # two-sided 95%, df 1..10
 
 
@@ -253,11 +271,9 @@ def summarise(plan: StudyPlan, rows: list[dict[str, Any]]) -> dict[str, Any]:
                 entry[f"{rate}_lo"], entry[f"{rate}_hi"] = round(lo, 4), round(hi, 4)
             entry["relaunch_rate_by_seed"] = [round(r["relaunch_rate"], 4) for r in mine]
             entry["masking_rate_by_seed"] = [round(r["masking_rate"], 4) for r in mine]
-            edges: dict[str, int] = {}
-            for r in mine:
-                for edge, n in r["relaunch_edges"].items():
-                    edges[edge] = edges.get(edge, 0) + n
-            entry["relaunch_edges"] = dict(sorted(edges.items()))
+            edges = _summed(r["relaunch_edges"] for r in mine)
+            entry["relaunch_edges"] = edges
+            entry["masking_edges"] = _summed(r.get("masking_edges", {}) for r in mine)
             entry["reciprocal_pairs"] = sorted(
                 {"<->".join(sorted(e.split("->"))) for e in edges if "->".join(reversed(e.split("->"))) in edges}
             )
