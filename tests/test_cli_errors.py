@@ -181,6 +181,7 @@ def test_counts_are_printed_with_the_right_plural() -> None:
     assert [count_text(n, "finding") for n in (0, 1, 2)] == ["0 findings", "1 finding", "2 findings"]
     assert count_text(1, "entry") == "1 entry" and count_text(3, "entry") == "3 entries"
     assert count_text(2, "more moment") == "2 more moments"
+    assert count_text(5, "epoch") == "5 epochs" and count_text(2, "batch") == "2 batches"
     assert count_text(2, "ledger entry", "ledger entries") == "2 ledger entries"
 
 

@@ -26,10 +26,13 @@ def count_text(count: int, noun: str, plural: str | None = None) -> str:
     return f"{count} {plural}"
 
 
+_HARD_CH = {"epoch", "stomach", "monarch"}  # "ch" said as "k" takes a plain "s"
+
+
 def _plural(word: str) -> str:
     if word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u"):
         return word[:-1] + "ies"
-    if word.endswith(("s", "x", "ch", "sh")):
+    if word.endswith(("s", "x", "sh")) or (word.endswith("ch") and word not in _HARD_CH):
         return word + "es"
     return word + "s"
 
