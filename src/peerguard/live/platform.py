@@ -374,11 +374,14 @@ class LivePlatform:
         )  # fmt: skip
 
     def _seal(self, targets: list[str]) -> list[str]:
-        """What keeps the targets from running again once the protocol is done: the spawn API refuses them, and the
-        kernel refuses their cgroups any fork (pids.max 0) where the host has the controller."""
+        """What keeps the targets from running again once the protocol is done: the spawn API refuses new requests
+        to start them, and, when nothing of theirs runs any more, the kernel refuses their cgroups any fork
+        (pids.max 0) where the host has the controller. Requests accepted during the stop are carried out, and a
+        cgroup with members still running is left open: the seal must not finish a protocol's work for it."""
         self.sealed.update(targets)
         closed = ["api"]
-        if self.owner.close_to_new_processes(targets):
+        running = [pid for pid in self.processes.members(targets) if not self.processes.frozen(pid)]
+        if not running and self.owner.close_to_new_processes(targets):
             closed.append("pids.max")
         return closed
 
@@ -770,7 +773,7 @@ class LivePlatform:
 
     def _relaunch_now(self, actor: str, peer: str) -> None:
         state = self.agents[peer]
-        if state.child is not None or peer in self.sealed:
+        if state.child is not None:
             state.starting = False
             return
         state.relauncher = actor

@@ -635,9 +635,6 @@ class SimulatedPlatform:
             self._spawn(peer, actor, authority="direct", cause="relaunch", parent=parent, new_session=new_session)
 
     def _relaunch_done(self, actor: str, peer: str) -> None:
-        if peer in self.sealed:  # a stop ended while it was starting: the platform does not finish it (as on live)
-            self.starting[peer] = False
-            return
         self._spawn(peer, actor, authority="peer", cause="relaunch")
         self._notify(actor, Event.peer_relaunched, peer)
 
