@@ -111,3 +111,17 @@ def test_bad_seeds_are_one_problem_naming_both_forms_and_what_was_wrong() -> Non
     assert "unknown field `cnt`" in message
     [(path, message)] = _problems(SMALL.replace("seeds: [1, 2]\n", "seeds: [1, x]\n", 1))
     assert path == "sections.1.grids.0.seeds" and "item 1" in message and "'x'" in message
+
+
+def test_a_study_file_is_bounded_like_a_scenario_file(tmp_path: Path) -> None:
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8)
+    )
+    with pytest.raises(StudyError, match="MAX_YAML_NODES"):
+        parse_spec(laughs, "bomb.yaml")
+    big = tmp_path / "big.yaml"
+    big.write_text("name: x\n" + "# padding\n" * 200_000)
+    with pytest.raises(StudyError, match="MAX_SCENARIO_FILE_BYTES"):
+        load_spec(big)

@@ -13,13 +13,13 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from peerguard.experiments.bench_fleets import VARIANTS
 from peerguard.experiments.killswitch_bench import ADVERSARIES, PROTOCOLS
 from peerguard.scenarios.families import family_names
-from peerguard.scenarios.loader import _describe, _StrictLoader
+from peerguard.scenarios.loader import _describe
+from peerguard.scenarios.yaml_text import parse_yaml_mapping, read_yaml_text
 from peerguard.world.errors import ScenarioError
 
 SHIPPED_FOLDER = Path(__file__).resolve().parent.parent / "studies"
@@ -185,25 +185,14 @@ def load_spec(source: str | Path) -> StudySpec:
             text_source,
             [("", f"no such study file or shipped study; shipped studies are {', '.join(shipped_names())}")],
         )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise StudyError(text_source, [("", f"cannot read it ({error}); give a readable UTF-8 YAML file")]) from None
-    return parse_spec(text, text_source)
+    return parse_spec(read_yaml_text(path, text_source, StudyError), text_source)
 
 
 def parse_spec(text: str, source: str = "<study>") -> StudySpec:
-    try:
-        raw = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader that refuses a key given twice
-    except RecursionError:
-        raise StudyError(source, [("", "the YAML is nested too deeply; a study needs only a few levels")]) from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise StudyError(source, [("", f"{where}not valid YAML ({problem}); fix the syntax there")]) from None
-    if not isinstance(raw, dict):
-        raise StudyError(source, [("", "a study is a YAML mapping with `name` and `sections`")])
+    raw = parse_yaml_mapping(
+        text, source, noun="study", needs="`name` and `sections`",
+        too_large="a study is a page of YAML: its grids multiply out the episodes", error=StudyError,
+    )  # fmt: skip
     return check_spec(raw, source)
 
 
