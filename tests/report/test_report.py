@@ -17,6 +17,7 @@ from experiments.study_specs import SMALL
 from peerguard.experiments.study import run_study
 from peerguard.experiments.study_spec import parse_spec
 from peerguard.experiments.study_summary import document
+from peerguard.live.host import probe_host
 from peerguard.report import write_report
 from peerguard.report.write import PROVENANCE_FIELDS
 
@@ -61,6 +62,9 @@ def test_every_section_figure_and_provenance_field_is_in_both_reports(study: tup
     assert html.index("Provenance") < html.index('id="reproduce"')  # provenance on the first page
     assert doc["provenance"]["spec_sha256"] == parse_spec(SMALL, "x").digest
     assert doc["provenance"]["host"]["cores"] >= 1
+    host = doc["provenance"]["host"]  # what the live kill switches could use, as a live run probes it
+    assert host["cgroup_v2"] == probe_host().cgroup.available and host["cgroup_v2_reason"]
+    assert host["pids_max"] == probe_host().pids.available
     for name in ("reproduce", "explain", "detect", "stop", "families"):
         section = next(s for s in doc["sections"] if s["name"] == name)
         assert f'id="{name}"' in html and f"## {section['title']}" in md

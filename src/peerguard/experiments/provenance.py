@@ -9,8 +9,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-CGROUP_V2_MARKER = Path("/sys/fs/cgroup/cgroup.controllers")  # present only on a unified (v2) hierarchy
-
 
 def peerguard_version() -> str:
     try:
@@ -45,7 +43,21 @@ def host() -> dict[str, Any]:
         "kernel": f"{platform.system()} {platform.release()}",
         "machine": platform.machine(),
         "python": platform.python_version(),
-        "cgroup_v2": CGROUP_V2_MARKER.is_file(),
+        **_kill_switch_support(),
+    }
+
+
+def _kill_switch_support() -> dict[str, Any]:
+    """What the live substrate's kill switches can use here, probed as a live run probes it (a cgroup v2 mounted
+    beside v1 controllers counts; a v2 marker file at /sys/fs/cgroup alone would say no)."""
+    from peerguard.live.host import probe_host  # only when a study finishes
+
+    support = probe_host()
+    return {
+        "cgroup_v2": support.cgroup.available,
+        "cgroup_v2_reason": support.cgroup.reason,
+        "pids_max": support.pids.available,
+        "pids_max_reason": support.pids.reason,
     }
 
 

@@ -13,12 +13,22 @@ from peerguard.report.cells import table_rows, value_text
 from peerguard.report.figures import png
 from peerguard.world.files import write_atomic
 
+
+def _feature(host: dict[str, Any], name: str) -> str:
+    """`yes (why)` / `no (why)`; a study stored before the reason was kept shows the bare answer."""
+    if name not in host:
+        return "not recorded"
+    answer = "yes" if host[name] else "no"
+    return f"{answer} ({host[name + '_reason']})" if f"{name}_reason" in host else answer
+
+
 PROVENANCE_FIELDS = (  # (label, how to read it from the provenance), in the order the first page shows them
     ("peerguard version", lambda p: p["version"]),
     ("git commit", lambda p: p["commit"] or "not a git checkout"),
     ("host cores", lambda p: p["host"]["cores"]),
     ("host kernel", lambda p: p["host"]["kernel"]),
-    ("cgroup v2", lambda p: "yes" if p["host"]["cgroup_v2"] else "no"),
+    ("cgroup v2", lambda p: _feature(p["host"], "cgroup_v2")),
+    ("pids.max", lambda p: _feature(p["host"], "pids_max")),
     ("python", lambda p: p["host"]["python"]),
     ("date", lambda p: p["finished_at"]),
     ("study", lambda p: f"{p['study']} ({p['source']})"),
