@@ -592,7 +592,7 @@ class ProcessOwner:
         self._sub_fds.clear()
         if self.cgroup is not None and not keep_cgroup and _remove_cgroup_tree(self.cgroup):
             self.cgroup = None
-        if self.pids_cgroup is not None and not keep_cgroup and _remove_cgroup_tree(self.pids_cgroup):
+        if self.pids_cgroup is not None and not keep_cgroup and _remove_cgroup_tree(self.pids_cgroup, wait_s=2.0):
             self.pids_cgroup = None
         if self._cgroup_procs_fd is not None:
             os.close(self._cgroup_procs_fd)
@@ -702,13 +702,17 @@ def part_name(name: str) -> str:
     return "part-" + (re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:48] or "x")
 
 
-def _remove_cgroup_tree(top: Path) -> bool:
-    for directory, _, _ in os.walk(top, topdown=False):
+def _remove_cgroup_tree(top: Path, wait_s: float = 0.0) -> bool:
+    """Remove an emptied cgroup tree; a v1 `pids` cgroup stays busy a moment after its last task is reaped, so
+    `wait_s` keeps trying that long."""
+    for _ in _pauses_until(time.monotonic() + wait_s):
         try:
-            os.rmdir(directory)
+            for directory, _, _ in os.walk(top, topdown=False):
+                os.rmdir(directory)
         except OSError:
-            return False
-    return True
+            continue
+        return not top.exists()
+    return False
 
 
 def _identity(pid: int, info: ProcInfo) -> tuple[int, int]:
