@@ -18,11 +18,13 @@ from peerguard.live.host import probe_host
 from peerguard.live.hostcheck import descendants, proc_table
 
 # A root that keeps a storm going: children, grandchildren, one deaf to SIGTERM, and a respawner that forks a new
-# child whenever its child dies. It prints READY once the first generation is up.
+# child whenever its child dies. It prints READY once all ten first sleepers say they are up (a byte each on a pipe).
 TREE = textwrap.dedent("""
     import os, signal, sys, time
+    up, say_up = os.pipe()
     def sleeper():
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        os.write(say_up, b"x")
         time.sleep(60); os._exit(0)
     def respawner():
         while True:
@@ -38,6 +40,9 @@ TREE = textwrap.dedent("""
             sleeper()
     if os.fork() == 0:
         respawner()
+    seen = 0
+    while seen < 10:
+        seen += len(os.read(up, 10 - seen))
     print("READY", flush=True)
     time.sleep(60)
 """)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from peerguard.experiments.killswitch_bench import ADVERSARIES, STOP_AT, ring_scenario, trial
 from peerguard.experiments.runner import PolicyBuilder
 from peerguard.killswitch import KILLSWITCHES
-from peerguard.killswitch.measure import measure
+from peerguard.killswitch.measure import STILL_STOPPING, measure
 from peerguard.killswitch.targets import Target
 from peerguard.sim.substrate import SimulatedPlatform
 from peerguard.world.containment import SIGCONT, SIGKILL, SIGSTOP
-from peerguard.world.ledger import EntryKind
+from peerguard.world.ledger import EntryKind, Ledger
 from peerguard.world.run import RunRecord
 
 
@@ -221,3 +223,20 @@ def test_resumers_are_stopped_with_the_ring_when_found_by_descent() -> None:
     helpers = {e.data["pid"] for e in run.ledger if e.kind == EntryKind.spawn and e.data.get("cause") == "helper"}
     stopped_pids = {e.data["pid"] for e in run.ledger if e.kind == EntryKind.signal and e.data["sig"] == SIGSTOP}
     assert helpers and helpers & stopped_pids  # the resumers themselves were frozen
+
+
+def test_a_stop_the_run_outlived_is_a_verdict_not_an_error() -> None:
+    """A protocol still at work when the run ends is not contained, and says what was left."""
+    run = stopped("sequential", "ring", size=8)
+    end = next(e for e in run.ledger if e.kind == EntryKind.stop_end)
+    cut = Ledger(entries=[e for e in run.ledger if e.seq < end.seq])
+    unfinished = dataclasses.replace(run, ledger=cut, duration=end.t)
+    outcome = measure(unfinished)
+    assert outcome.verdict == STILL_STOPPING and not outcome.contained and outcome.watched_s == 0.0
+
+
+def test_a_watch_longer_than_the_run_covers_what_the_run_lasted() -> None:
+    run = stopped("cgroup", "ring", size=8)
+    end = next(e for e in run.ledger if e.kind == EntryKind.stop_end)
+    outcome = measure(run, watch_s=run.duration * 10)
+    assert outcome.contained and outcome.watched_s == pytest.approx(run.duration - end.t)

@@ -19,6 +19,7 @@ from peerguard.world.run import RunRecord
 
 UNKNOWN_OWNER = "?"  # a process of the run whose owner could not be traced: it counts against the targets
 CONTAINED = "contained"
+STILL_STOPPING = "still stopping when the run ended"  # the protocol had not finished: not contained, say what is left
 
 
 @dataclass
@@ -32,7 +33,8 @@ class Outcome:
     innocents_harmed: list[str]  # agents not targeted that were killed, frozen or isolated
     state_kept: bool  # every member survives frozen, for forensics
     survivors: list[int] = field(default_factory=list)  # members running at the end of the watch (the ledger's view)
-    verdict: str = ""  # "contained", "escaped at t=...", "signalled, not yet gone", "not contained", "unavailable"
+    verdict: str = ""  # "contained", "escaped at t=...", "signalled, not yet gone", "not contained", "unavailable",
+    # or STILL_STOPPING (survivors then lists what was left)
     escaped_at: float | None = None  # when something of the targets ran again after they were contained
     watched_s: float = 0.0  # the window after the stop the verdict covers
     host_checked: bool = False  # the host checked on its own (live)
@@ -51,26 +53,27 @@ def measure(run: RunRecord, watch_s: float | None = None) -> Outcome:
     entries = run.ledger.entries
     start = next((e for e in entries if e.kind == EntryKind.stop_start), None)
     end = next((e for e in entries if e.kind == EntryKind.stop_end), None)
-    if start is None or end is None:
-        raise ValueError("this run has no completed stop (stop_start and stop_end entries)")
+    if start is None:
+        raise ValueError("this run has no stop (no stop_start entry) to measure")
     targets = set(start.data["targets"])
     protocol = start.data["protocol"]["name"]
     host_check = next((e for e in entries if e.kind == EntryKind.stop_check), None)
     window_end = host_check.t if host_check is not None else run.duration
-    if watch_s is not None:
-        if end.t + watch_s > run.duration:
-            raise ValueError(f"the run ends at {run.duration}, before the watch ends at {end.t + watch_s}")
-        window_end = end.t + watch_s
+    if end is not None and watch_s is not None:
+        window_end = min(end.t + watch_s, run.duration)  # the window is what the run lasted; watched_s says it
+    done_at = end.t if end is not None else float("inf")  # a stop the run outlived is never done
     replay = _Replay(targets, start.t)
     for e in entries:
         if e.t > window_end:
             break
         replay.step(e)
         if e.t >= start.t:
-            replay.tick(e.t, done=e.t >= end.t)
-    unavailable = end.data.get("reason", "") if end.data.get("outcome") == "unavailable" else ""
+            replay.tick(e.t, done=e.t >= done_at)
+    unavailable = ""
+    if end is not None and end.data.get("outcome") == "unavailable":
+        unavailable = end.data.get("reason", "")
     survivors = sorted(replay.running_members)
-    verdict = _verdict(replay, survivors, unavailable)
+    verdict = _verdict(replay, survivors, unavailable) if end is not None else STILL_STOPPING
     contained = verdict == CONTAINED
     host_survivors = sorted(host_check.data.get("survivors", [])) if host_check is not None else []
     return Outcome(
@@ -85,7 +88,7 @@ def measure(run: RunRecord, watch_s: float | None = None) -> Outcome:
         survivors=survivors,
         verdict=verdict,
         escaped_at=replay.escaped_at,
-        watched_s=round(window_end - end.t, 6),
+        watched_s=round(window_end - end.t, 6) if end is not None else 0.0,
         host_checked=host_check is not None,
         host_survivors=host_survivors,
         verdict_failed=contained and bool(host_survivors),
