@@ -19,12 +19,16 @@ from peerguard.world.ledger import EntryKind, Ledger
 
 # The "agent": forks a child that re-execs with an environment claiming to be agent b, reports the child's pid, then
 # waits for the test's word and exits, so the child is orphaned (re-parented to the test, our subreaper).
+# It reports only once the child has exec'd: the end of a close-on-exec pipe the child holds closes at its exec.
 AGENT = textwrap.dedent("""
     import os, sys
     report, go = sys.argv[1], sys.argv[2]
+    execd, held = os.pipe()  # not inherited across exec
     pid = os.fork()
     if pid == 0:
         os.execve(sys.executable, [sys.executable, "-c", "import time; time.sleep(30)"], {"PEERGUARD_AGENT": "b"})
+    os.close(held)
+    os.read(execd, 1)  # end of file: the child's copy closed at its exec
     with open(report, "w") as out:
         out.write(f"{pid}\\n")
     open(go).read()
