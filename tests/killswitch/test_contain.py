@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -56,14 +58,18 @@ def peerguard(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def tree() -> Iterator[subprocess.Popen[str]]:
-    root = subprocess.Popen([sys.executable, "-c", TREE], stdout=subprocess.PIPE, text=True)
-    assert root.stdout is not None and root.stdout.readline().strip() == "READY"  # waits on the event, not a time
+    # a process group of its own (the tree never leaves it), so teardown can kill the whole tree at once, respawner
+    # included, when a test fails before `contain` did
+    root = subprocess.Popen([sys.executable, "-c", TREE], stdout=subprocess.PIPE, text=True, process_group=0)
     try:
+        assert root.stdout is not None and root.stdout.readline().strip() == "READY"  # waits on the event
         yield root
     finally:
-        if root.poll() is None:
-            root.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(root.pid, signal.SIGKILL)
         root.wait()
+        if root.stdout is not None:
+            root.stdout.close()
 
 
 def test_a_process_tree_is_stopped_whole_and_stays_gone(tree: subprocess.Popen[str]) -> None:
@@ -128,9 +134,10 @@ def cgroup_with_tree() -> Iterator[tuple[Path, subprocess.Popen[str]]]:
         assert root.stdout is not None and root.stdout.readline().strip() == "READY"
         yield path, root
     finally:
-        if root.poll() is None:
-            (path / "cgroup.kill").write_text("1")
+        (path / "cgroup.kill").write_text("1")  # the whole tree, whatever the test left of it
         root.wait()
+        if root.stdout is not None:
+            root.stdout.close()
         for _ in range(200):  # the kernel empties the cgroup once its last process is reaped
             if "populated 0" in (path / "cgroup.events").read_text():
                 break
