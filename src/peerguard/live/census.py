@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from peerguard.live.host import PROC_MOUNTS, find_cgroup2_mount
-from peerguard.live.processes import ProcessOwner, ProcInfo, part_name
+from peerguard.live.processes import ProcessOwner, part_name
+from peerguard.live.procfs import ProcInfo, proc_info
 from peerguard.world.containment import SIGCONT, SIGKILL
 from peerguard.world.ledger import EntryKind, Ledger
 
@@ -243,12 +244,9 @@ def _hold(pid: int, start_ticks: int) -> int | None:
         pidfd = os.pidfd_open(pid)
     except (ProcessLookupError, AttributeError, OSError):
         return None
-    try:
-        now = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        if int(now[19]) == start_ticks:
-            return pidfd
-    except (OSError, IndexError, ValueError):
-        pass
+    now = proc_info(pid)
+    if now is not None and now.start_ticks == start_ticks:
+        return pidfd
     os.close(pidfd)
     return None
 
@@ -288,17 +286,13 @@ def agent_of_process(pid: int) -> str | None:
 
 def process_state(pid: int) -> str:
     """One letter from /proc (R, S, T for stopped, Z, ...), or "" when the process is gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return ""
+    info = proc_info(pid)
+    return info.state if info is not None else ""
 
 
 def parent_of(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0
+    info = proc_info(pid)
+    return info.parent if info is not None else 0
 
 
 def group_of(pid: int) -> int:

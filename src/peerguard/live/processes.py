@@ -49,10 +49,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, NamedTuple
+from typing import Any
 
 from peerguard.live.host import Feature, HostSupport, is_child_subreaper, probe_host, set_child_subreaper
 from peerguard.live.privilege import Credentials, become
+from peerguard.live.procfs import ProcInfo, proc_info
 from peerguard.live.stale_cgroups import remove_abandoned, stamp
 from peerguard.world.errors import PeerguardError
 
@@ -86,12 +87,6 @@ class ExitStatus:
     @classmethod
     def from_returncode(cls, pid: int, returncode: int) -> ExitStatus:
         return cls(pid, None, -returncode) if returncode < 0 else cls(pid, returncode, None)
-
-
-class ProcInfo(NamedTuple):
-    state: str  # one letter from /proc/<pid>/stat; "Z" is a zombie
-    parent: int
-    start_ticks: int  # with the pid, names one process for its whole life
 
 
 @dataclass(eq=False)
@@ -552,7 +547,7 @@ class ProcessOwner:
         except ProcessLookupError:
             return
         try:
-            now = _stat(pid)
+            now = proc_info(pid)
             if now is not None and now.start_ticks == info.start_ticks:  # the pidfd holds the process we found
                 signal.pidfd_send_signal(pidfd, signal.SIGKILL)
         except ProcessLookupError:
@@ -722,17 +717,8 @@ def _identity(pid: int, info: ProcInfo) -> tuple[int, int]:
     return pid, info.start_ticks
 
 
-def _stat(pid: int) -> ProcInfo | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text.rsplit(")", 1)[1].split()  # the command name before ")" may itself contain spaces
-    return ProcInfo(fields[0], int(fields[1]), int(fields[19]))
-
-
 def _stats(pids: set[int]) -> dict[int, ProcInfo]:
-    found = {pid: _stat(pid) for pid in pids}
+    found = {pid: proc_info(pid) for pid in pids}
     return {pid: info for pid, info in found.items() if info is not None}
 
 

@@ -14,6 +14,8 @@ import os
 import re
 from pathlib import Path
 
+from peerguard.live.procfs import proc_info
+
 _STAMP = re.compile(r"-n(\d+)-p(\d+)-s(\d+)-\d+$")
 
 
@@ -22,11 +24,8 @@ def _pid_namespace() -> int:
 
 
 def _start_ticks(pid: int) -> int | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(text.rsplit(")", 1)[1].split()[19])  # the command name before ")" may itself contain spaces
+    info = proc_info(pid)
+    return info.start_ticks if info is not None else None
 
 
 def stamp() -> str:

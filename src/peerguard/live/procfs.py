@@ -1,0 +1,22 @@
+"""One process as /proc shows it: its state, parent and start time (which, with the pid, names it for its life)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+
+class ProcInfo(NamedTuple):
+    state: str  # one letter from /proc/<pid>/stat; "Z" is a zombie
+    parent: int
+    start_ticks: int  # with the pid, names one process for its whole life
+
+
+def proc_info(pid: int) -> ProcInfo | None:
+    """`pid` as /proc shows it now, or None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        fields = text.rsplit(")", 1)[1].split()  # the command name before ")" may itself contain spaces
+        return ProcInfo(fields[0], int(fields[1]), int(fields[19]))
+    except (OSError, IndexError, ValueError):
+        return None
