@@ -54,7 +54,7 @@ from typing import Any
 from peerguard.live.host import Feature, HostSupport, is_child_subreaper, probe_host, set_child_subreaper
 from peerguard.live.privilege import Credentials, become
 from peerguard.live.procfs import ProcInfo, proc_info
-from peerguard.live.stale_cgroups import remove_abandoned, stamp
+from peerguard.live.stale_cgroups import PREFIX, fresh_run_cgroup
 from peerguard.world.errors import PeerguardError
 
 _DEFERRED_WHILE_CLOSING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -296,8 +296,7 @@ class ProcessOwner:
         parent = self.support.cgroup_parent
         if not self.support.cgroup.available or parent is None:
             return
-        remove_abandoned(parent, "peerguard-")
-        path = parent / f"peerguard-{_run_slug(self.name)}{stamp()}-{next(_run_serial)}"
+        path = fresh_run_cgroup(parent, f"{PREFIX}{_run_slug(self.name)}", next(_run_serial))
         try:
             path.mkdir()
             self._cgroup_procs_fd = os.open(path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
@@ -312,8 +311,7 @@ class ProcessOwner:
         parent = self.support.pids_parent
         if not self.support.pids.available or parent is None:
             return
-        remove_abandoned(parent, "peerguard-pids-")
-        path = parent / f"peerguard-pids-{_run_slug(self.name)}{stamp()}-{next(_run_serial)}"
+        path = fresh_run_cgroup(parent, f"{PREFIX}pids-{_run_slug(self.name)}", next(_run_serial))
         try:
             path.mkdir()
         except OSError as error:

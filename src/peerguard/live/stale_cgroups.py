@@ -16,6 +16,7 @@ from pathlib import Path
 
 from peerguard.live.procfs import proc_info
 
+PREFIX = "peerguard-"  # every run cgroup's name starts so
 _STAMP = re.compile(r"-n(\d+)-p(\d+)-s(\d+)-\d+$")
 
 
@@ -62,3 +63,10 @@ def remove_abandoned(parent: Path, prefix: str) -> list[Path]:
                 continue
             removed.append(entry)
     return removed
+
+
+def fresh_run_cgroup(parent: Path, name: str, serial: int) -> Path:
+    """The path for a new run cgroup `name` (it starts with PREFIX) under `parent`, stamped with this process, after
+    removing the cgroups there that earlier platforms abandoned."""
+    remove_abandoned(parent, PREFIX)
+    return parent / f"{name}{stamp()}-{serial}"
