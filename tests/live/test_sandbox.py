@@ -14,6 +14,7 @@ import pytest
 from helpers import tiny_scenario
 from peerguard.experiments.runner import prepare, run_scenario
 from peerguard.live.platform import LiveOptions
+from peerguard.live.platform_stamp import stamp
 from peerguard.live.run_folder import remove_abandoned
 from peerguard.live.sandbox import OutsideSandbox, Sandbox
 from peerguard.world.ledger import EntryKind
@@ -142,10 +143,14 @@ def test_a_live_run_without_save_leaves_no_folder_behind(tmp_path: Path, interru
 
 def test_a_folder_a_killed_platform_left_is_removed_by_the_next_run(tmp_path: Path) -> None:
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    started = Path(f"/proc/{gone.pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
     gone.wait()  # its pid now names no process: the platform that made the folder below is gone
-    abandoned = tmp_path / f"peerguard-live-{gone.pid}-abc123"
+    namespace = os.stat("/proc/self/ns/pid").st_ino
+    abandoned = tmp_path / f"peerguard-live-n{namespace}-p{gone.pid}-s{started}-abc123"
     (abandoned / "files").mkdir(parents=True)
-    running = tmp_path / f"peerguard-live-{os.getpid()}-def456"  # this process is alive: its folder stays
+    running = tmp_path / f"peerguard-live{stamp()}-def456"  # this process is alive: its folder stays
     running.mkdir()
+    elsewhere = tmp_path / f"peerguard-live-n{namespace + 1}-p{gone.pid}-s{started}-ghi789"  # another namespace's
+    elsewhere.mkdir()
     assert remove_abandoned(tmp_path) == [abandoned]
-    assert not abandoned.exists() and running.is_dir()
+    assert not abandoned.exists() and running.is_dir() and elsewhere.is_dir()

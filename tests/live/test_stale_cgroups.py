@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from peerguard.live.host import probe_host
+from peerguard.live.platform_stamp import platform_gone, stamp
 from peerguard.live.processes import ProcessOwner
-from peerguard.live.stale_cgroups import platform_gone, remove_abandoned, stamp
+from peerguard.live.stale_cgroups import remove_abandoned
 
 
 def a_dead_pid() -> tuple[int, int]:
