@@ -80,9 +80,7 @@ def clash(path: str, is_file: Callable[[str], bool], is_folder: Callable[[str], 
     `is_file` and `is_folder` say what the sandbox holds now (a dict and a set on the simulator, the
     disk on live), so both substrates give the same answer.
     """
-    parts = path.split("/")
-    for depth in range(1, len(parts)):
-        folder = "/".join(parts[:depth])
+    for folder in folders_of(path):
         if is_file(folder):
             return f"path {path!r} puts a file under {folder!r}, which is a file"
     if is_folder(path):
