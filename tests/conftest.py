@@ -1,5 +1,5 @@
 """Shared fixtures. Every test runs under a check that it left no process behind: no child of the test process,
-and no process of its process group (where orphans of a child it started end up, re-parented to init)."""
+and no orphan in its process group (where the children of a child it started end up, re-parented to init)."""
 
 from __future__ import annotations
 
@@ -24,25 +24,33 @@ def _children(pid: int) -> set[int]:
     return found
 
 
-def _in_our_process_group() -> set[int]:
-    """Every process in this test process's group: an orphan re-parented to init stays in it (unless it moved)."""
-    group, found = os.getpgid(0), set()
+def _orphans_in_our_process_group() -> set[int]:
+    """Processes of this test process's group that were orphaned (re-parented to init), with their descendants:
+    where a child's own children end up when the child dies first. Processes of other runs that share the group
+    (a second pytest started from the same shell) have a living parent and are not counted."""
+    group, parent_of = os.getpgid(0), {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
+        if entry.name.isdigit():
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except (OSError, IndexError):
                 continue
             if int(fields[2]) == group and fields[0] != "Z":
-                found.add(int(entry.name))
+                parent_of[int(entry.name)] = int(fields[1])
+    found = {pid for pid, parent in parent_of.items() if parent == 1}
+    grew = True
+    while grew:
+        more = {pid for pid, parent in parent_of.items() if parent in found} - found
+        found |= more
+        grew = bool(more)
     return found
 
 
 @pytest.fixture(autouse=True)
 def no_process_left_behind() -> Iterator[None]:
-    before = _children(os.getpid()) | _in_our_process_group()
+    before = _children(os.getpid()) | _orphans_in_our_process_group()
     yield
-    leftover = (_children(os.getpid()) | _in_our_process_group()) - before
+    leftover = (_children(os.getpid()) | _orphans_in_our_process_group()) - before
     alive = [pid for pid in leftover if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)]
     assert not alive, f"test left processes running: {alive}"
 
