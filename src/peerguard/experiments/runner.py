@@ -10,7 +10,7 @@ from peerguard.audit.metrics import compute_metrics
 from peerguard.audit.signing import load_private_key, sign_run
 from peerguard.killswitch import KILLSWITCHES
 from peerguard.killswitch.targets import Target
-from peerguard.live.platform import LiveOptions, ProgressHook, run_live
+from peerguard.live.platform import LiveOptions, LivePlatform, ProgressHook, run_live
 from peerguard.policies import POLICIES
 from peerguard.policies.llm.model import check_model as check_model_access
 from peerguard.scenarios import load_scenario
@@ -148,13 +148,15 @@ def run(
     model: str | None = None,
     model_args: dict[str, Any] | None = None,
     progress: ProgressHook | None = None,
+    on_platform: Callable[[LivePlatform], None] | None = None,
 ) -> RunRecord:
     """Prepare, run and optionally save in one call.
 
     `duration` is simulated seconds on sim and real seconds on live. On live, `save` is also the
     run's sandbox, where the ledger is streamed as the run goes. `sign_key` (a private key from
     `peerguard audit keygen`) signs the saved run once, after it ends. `progress` is told how a live run
-    goes while it runs (`LiveProgress`).
+    goes while it runs (`LiveProgress`); `on_platform` is given a live run's platform as it begins (the web
+    dashboard follows the run and starts stops through it).
     """
     if sign_key is not None and save is None:
         raise PeerguardError("--sign-key needs --save: give the folder the signed run is saved to")
@@ -170,7 +172,10 @@ def run(
             raise PeerguardError(problem)
         if problems := start_message_problems(scenario):  # fails here, not in the middle of spawning agents
             raise ScenarioError(str(source) if not isinstance(source, Scenario) else source.name, problems)
-        options = LiveOptions(wall_duration_s=duration or LiveOptions.wall_duration_s, run_dir=save, progress=progress)
+        options = LiveOptions(
+            wall_duration_s=duration or LiveOptions.wall_duration_s, run_dir=save, progress=progress,
+            on_platform=on_platform,
+        )  # fmt: skip
     if save is not None:
         begin_save(save, scenario, substrate)  # a run killed on the way still leaves a run.json that says so
     try:

@@ -96,6 +96,7 @@ class LiveOptions:
     max_tasks: int = 256  # pids.max of each agent's cgroup where the host has one (tasks: threads count too)
     drop_privileges: bool = True  # agents run as users of their own when the platform is root (False: as the platform)
     agent_memory_bytes: int | None = DEFAULT_MEMORY_BYTES  # address space per agent process (RLIMIT_AS)
+    on_platform: Callable[[LivePlatform], None] | None = None  # given the platform on its loop as the run begins
 
 
 @dataclass
@@ -186,6 +187,8 @@ class LivePlatform:
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         for sig in previous:
             loop.add_signal_handler(sig, interrupt, sig)
+        if self.options.on_platform is not None:
+            self.options.on_platform(self)  # e.g. the web dashboard, to follow the run and offer its stop button
         try:
             return await self._run(owner, run_dir)
         except asyncio.CancelledError:
@@ -355,6 +358,18 @@ class LivePlatform:
                 raise
             await asyncio.sleep(max(0.0, wait))
         await self._watch_stop(targets)
+
+    def start_stop(self, switch: KillSwitch, choose: TargetChoice) -> str:
+        """Start a kill switch now, from outside the scenario (the dashboard's stop button); call it on the run's
+        loop. Returns "" when started, else why not: the scenario clock has not started or is about to end (the run
+        waits for its stops and their watches, so a stop is taken only while that still holds)."""
+        started = getattr(self, "scenario_started", None)
+        if started is None:
+            return "the agents are still starting; try again once the scenario clock runs"
+        if self.now() >= started + self.options.wall_duration_s - CENSUS_S:
+            return "the run is ending; a stop can start only while the scenario runs"
+        self.watches.append(asyncio.get_running_loop().create_task(self._run_stop(switch, choose)))
+        return ""
 
     async def _watch_stop(self, targets: list[str]) -> None:
         """Close every way back for the targets, watch them to the end of the window and of the run, then let the
