@@ -17,6 +17,7 @@ from peerguard.audit.metrics import Metrics, compute_metrics
 from peerguard.audit.timeline import timeline
 from peerguard.cli_audit import audit_app
 from peerguard.cli_contain import contain
+from peerguard.cli_dashboard import PORT_HELP, RunDashboard, check_pace, dashboard
 from peerguard.cli_emergence import emergence
 from peerguard.cli_families import (
     DEFAULT_MODEL,
@@ -62,6 +63,7 @@ app = typer.Typer(
 app.add_typer(audit_app, name="audit")
 app.add_typer(killswitch_app, name="killswitch")
 app.command()(contain)
+app.command()(dashboard)
 app.command()(grid)
 app.command()(families)
 app.command()(emergence)
@@ -175,6 +177,11 @@ def run(
     judge: Annotated[str | None, typer.Option(help="families: a judge model labelling refusals, persuasion")] = None,
     price: Annotated[list[str] | None, typer.Option(metavar="[MODEL=]IN,OUT", help=PRICE_HELP)] = None,
     model_arg: Annotated[list[str] | None, typer.Option("--model-arg", metavar="K=V", help=MODEL_ARG_HELP)] = None,
+    dashboard: Annotated[bool, typer.Option("--dashboard", help="show the run on the web dashboard")] = False,
+    dashboard_port: Annotated[int, typer.Option(help=PORT_HELP)] = 0,
+    dashboard_pace: Annotated[
+        float, typer.Option(help="sim: run seconds shown per real second (1: wall time; 0: the whole run at once)")
+    ] = 1.0,
 ) -> None:
     """Run one scenario and show what happened: the timeline and the metrics. A scenario family
     (`peerguard families`) runs as episodes scored from the ledger, as rates per condition."""
@@ -195,17 +202,25 @@ def run(
         llm_args["price_per_mtok"] = parse_prices(price, [model])[model]
     policy_args = parse_assignments(policy_arg or [], "--policy-arg", "min_trust=0.9")
     progress = LiveProgressPrinter(err) if substrate == "live" else None  # on stderr, as the run goes
+    check_pace(dashboard_pace)
+    watch = RunDashboard(substrate, Path(scenario).stem, save, dashboard_port, dashboard_pace) if dashboard else None
     try:
         record = runner.run(
             scenario, substrate, policy, policy_args, seed, agents, duration, save, sign_key, model, llm_args,
-            progress=progress,
+            progress=progress, on_platform=watch.on_platform if watch is not None else None,
         )  # fmt: skip
+    except BaseException:
+        if watch is not None:
+            watch.failed()
+        raise
     finally:
         if progress is not None:
             progress.close()
     prepared = record.scenario
     if as_json:
-        print(json.dumps(summarise(record)))
+        print(json.dumps(summarise(record)), flush=True)
+        if watch is not None:
+            watch.after(record)
         return
     out.print(
         f"[bold]{prepared.name}[/] on [bold]{substrate}[/], {_policies_text(prepared)}, "
@@ -240,6 +255,8 @@ def run(
     )
     if save is not None:
         out.print(f"saved to {save}" + (" (signed)" if sign_key is not None else ""))
+    if watch is not None:
+        watch.after(record)
 
 
 def _policies_text(scenario: Any) -> str:

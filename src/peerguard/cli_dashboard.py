@@ -1,0 +1,133 @@
+"""`peerguard dashboard RUN...` and `peerguard run ... --dashboard`: the web page beside a run, saved or running.
+
+Faces only: the page, its data and its verdicts live in `peerguard.web`.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from peerguard.live.platform import LivePlatform
+from peerguard.web.app import create_app, new_token
+from peerguard.web.server import DEFAULT_HOST, Server, bind, is_loopback
+from peerguard.web.sources import LiveRun, PacedRun, RunSource, SavedRun
+from peerguard.world.errors import PeerguardError
+from peerguard.world.run import RunRecord
+
+PORT_HELP = "port to serve on (0: pick a free one and print it)"
+
+
+def dashboard(
+    runs: Annotated[list[Path], typer.Argument(help="saved run folders (`peerguard run ... --save DIR`)")],
+    host: Annotated[
+        str | None, typer.Option(help=f"address to serve on (default {DEFAULT_HOST}; anything else only when named)")
+    ] = None,
+    port: Annotated[int, typer.Option(help=PORT_HELP)] = 0,
+) -> None:
+    """Serve the dashboard for saved runs: the operator's view beside the ground truth, replayed with a time slider,
+    with the ledger's verification in the header. Ctrl-C ends it."""
+    sources = saved_sources(runs)
+    server, token = serve(sources, host, port)
+    announce(server, token)
+    server.run()
+
+
+def saved_sources(folders: list[Path]) -> list[RunSource]:
+    names: dict[str, int] = {}
+    sources: list[RunSource] = []
+    for folder in folders:
+        count = names[folder.name] = names.get(folder.name, 0) + 1
+        sources.append(SavedRun(folder, folder.name if count == 1 else f"{folder.name}-{count}"))
+    return sources
+
+
+def serve(
+    sources: list[RunSource], host: str | None, port: int, sock: socket.socket | None = None
+) -> tuple[Server, str]:
+    """The server for `sources`, bound and ready (`run` or `start` it), and its control token."""
+    chosen = host or DEFAULT_HOST
+    sock = sock or bind(chosen, port, explicit_host=host is not None)
+    if not is_loopback(chosen):
+        print(f"warning: serving on {chosen}, beyond this machine: anyone who can reach it sees the runs; "
+              "control actions still need the token", file=sys.stderr)  # fmt: skip
+    token = new_token()
+    return Server(create_app(sources, token, allowed_hosts={chosen}), sock), token
+
+
+def announce(server: Server, token: str) -> None:
+    print(f"dashboard: {server.url}/#token={token}", flush=True)
+    print(f"control token (needed to start a kill switch): {token}", flush=True)
+
+
+def check_pace(pace: float) -> None:
+    if not math.isfinite(pace) or pace < 0:
+        raise PeerguardError(
+            f"--dashboard-pace {pace:g}: give seconds of the run per real second (1: wall time), or 0 to show it whole"
+        )
+
+
+@dataclass
+class RunDashboard:
+    """The dashboard of a run this command is making: on live it follows the platform as the run goes (and can stop
+    it); on sim the run is computed first and then played at `pace` run seconds per real second."""
+
+    substrate: str
+    name: str
+    folder: Path | None
+    port: int = 0
+    pace: float = 1.0
+    live: LiveRun | None = None
+    server: Server | None = None
+    sock: socket.socket = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sock = bind(DEFAULT_HOST, self.port, explicit_host=False)  # a port in use fails before the run
+
+    def on_platform(self, platform: LivePlatform) -> None:
+        """Given the live platform as the run begins (on its loop): serve from now on."""
+        self.live = LiveRun(platform.scenario, self.name, self.folder)
+        self.live.attach(platform)
+        self._start([self.live])
+
+    def _start(self, sources: list[RunSource]) -> None:
+        self.server, token = serve(sources, None, self.port, self.sock)
+        self.server.start()
+        announce(self.server, token)
+
+    def failed(self) -> None:
+        if self.live is not None:
+            self.live.finish(None)
+        if self.server is not None:
+            self.server.stop()
+        self.sock.close()
+
+    def after(self, record: RunRecord) -> None:
+        """The run is over: keep showing it until Ctrl-C."""
+        if self.live is not None:
+            self.live.finish(record)
+        else:
+            source = PacedRun(record, self.name, self.pace, self.folder) if self.pace > 0 else _finished(record, self)
+            self._start([source])
+        print("dashboard: the run is over; the page keeps showing it until Ctrl-C", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if self.server is not None:
+                self.server.stop()
+
+
+def _finished(record: RunRecord, watch: RunDashboard) -> RunSource:
+    """A finished run shown whole: the saved folder when there is one (its verification), else from memory."""
+    if watch.folder is not None:
+        return SavedRun(watch.folder, watch.name)
+    return PacedRun(record, watch.name, math.inf)

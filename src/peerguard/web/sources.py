@@ -1,0 +1,208 @@
+"""Where a dashboard's run comes from: a saved run folder, a live run in this process, or a finished run
+played back at a pace. Each gives the ledger and the dashboard log as far as they go now."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from peerguard.killswitch import KILLSWITCHES
+from peerguard.killswitch.targets import Target
+from peerguard.live.platform import LivePlatform
+from peerguard.world.agents import Agent
+from peerguard.world.dashboard import Dashboard, DashboardRecord
+from peerguard.world.errors import PeerguardError
+from peerguard.world.ledger import Ledger, LedgerEntry
+from peerguard.world.run import COMPLETE, RunMetadata, RunRecord
+from peerguard.world.scenario import Scenario
+
+START_STOP_TIMEOUT_S = 10.0  # how long a stop request waits for the run's loop to take it
+
+
+@dataclass
+class Snapshot:
+    """The run as far as it has gone: entries and records are the lists as they are now (never changed after)."""
+
+    entries: list[LedgerEntry]
+    records: list[DashboardRecord]
+    done: bool  # nothing more will come
+    now: float  # how far the run's clock has gone (seconds)
+
+
+class RunSource:
+    """One run the dashboard shows."""
+
+    name: str
+    scenario: Scenario
+    substrate: str
+    agents: list[Agent]
+    folder: Path | None = None
+    live: bool = False  # a run in progress (its clock moves); False: a replay of a finished run
+    extras: dict[str, Any]
+
+    def snapshot(self) -> Snapshot:
+        raise NotImplementedError
+
+    def status(self) -> str:
+        return "complete"
+
+    def can_stop(self) -> str:
+        """"" when a kill switch can be started on this run now, else why not."""
+        return "kill switches act on live runs in progress; this run is a replay"
+
+    def start_stop(self, protocol: str, args: dict[str, Any], target: Target) -> str:
+        return self.can_stop()
+
+    def record(self, snap: Snapshot) -> RunRecord:
+        """A RunRecord of the run as far as `snap` goes, for peerguard's own audit code."""
+        duration = max(snap.now, max((e.t for e in snap.entries if e.kind != "malformed"), default=0.0), 1e-9)
+        return RunRecord(
+            self.scenario, self.substrate, self.agents, Ledger(list(snap.entries)), Dashboard(list(snap.records)),
+            duration, self.extras,
+        )  # fmt: skip
+
+
+class SavedRun(RunSource):
+    """A run saved with `--save` (or stored by a study): read once, replayed on the page."""
+
+    def __init__(self, folder: Path, name: str | None = None) -> None:
+        self.folder = folder
+        self.meta = RunMetadata.read(folder)
+        self.run = RunRecord.load(folder)
+        self.name = name or folder.name
+        self.scenario, self.substrate, self.agents = self.run.scenario, self.run.substrate, self.run.agents
+        self.extras = self.run.extras
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(self.run.ledger.entries, self.run.dashboard.log, True, self.run.duration)
+
+    def status(self) -> str:
+        return self.meta.status
+
+    def record(self, snap: Snapshot) -> RunRecord:
+        return self.run
+
+
+class PacedRun(RunSource):
+    """A finished run shown as if it were running: what happened up to `pace` seconds of the run's clock per real
+    second since the page's server started it (the simulator's runs are computed first; they are deterministic)."""
+
+    live = True
+
+    def __init__(self, run: RunRecord, name: str, pace: float, folder: Path | None = None, clock: Callable[[], float]
+                 = time.monotonic) -> None:  # fmt: skip
+        self.run, self.name, self.pace, self.folder, self.clock = run, name, pace, folder, clock
+        self.scenario, self.substrate, self.agents, self.extras = run.scenario, run.substrate, run.agents, run.extras
+        self.started = clock()
+
+    def now(self) -> float:
+        if math.isinf(self.pace):
+            return self.run.duration
+        return min((self.clock() - self.started) * self.pace, self.run.duration)
+
+    def snapshot(self) -> Snapshot:
+        now = self.now()
+        entries = _until(self.run.ledger.entries, now)
+        records = _until(self.run.dashboard.log, now)
+        return Snapshot(entries, records, now >= self.run.duration, now)
+
+    def status(self) -> str:
+        return "playing" if self.now() < self.run.duration else COMPLETE
+
+    def can_stop(self) -> str:
+        return "this run was computed on the simulator before it was shown; stop it with an operator order instead"
+
+
+def _until(items: list[Any], t: float) -> list[Any]:
+    low, high = 0, len(items)
+    while low < high:
+        middle = (low + high) // 2
+        if items[middle].t <= t:
+            low = middle + 1
+        else:
+            high = middle
+    return items[:low]
+
+
+@dataclass
+class LiveRun(RunSource):
+    """A live run in this process: the platform hands itself over as it begins (`attach`, on the run's loop), the
+    page reads its ledger and dashboard log as they grow, and a stop goes to the platform's own loop."""
+
+    scenario: Scenario
+    name: str
+    folder: Path | None = None
+    substrate: str = "live"
+    live: bool = True
+    extras: dict[str, Any] = field(default_factory=dict)
+    platform: LivePlatform | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    finished: threading.Event = field(default_factory=threading.Event)
+    final: RunRecord | None = None
+
+    def __post_init__(self) -> None:
+        self.agents = self.scenario.build_agents()
+
+    def attach(self, platform: LivePlatform) -> None:
+        self.platform, self.loop = platform, asyncio.get_running_loop()
+
+    def finish(self, record: RunRecord | None) -> None:
+        """The run is over (record None: it failed or was interrupted; the page keeps what it saw)."""
+        self.final = record
+        if record is not None:
+            self.extras = record.extras
+        self.finished.set()
+
+    def snapshot(self) -> Snapshot:
+        platform, done = self.platform, self.finished.is_set()
+        if platform is None:
+            return Snapshot([], [], done, 0.0)
+        entries = platform.ledger.entries[:]  # appended on the run's loop; a copy of the list is a consistent prefix
+        records = platform.dashboard.log[:]
+        return Snapshot(entries, records, done, platform.now())
+
+    def status(self) -> str:
+        if self.finished.is_set():
+            return COMPLETE if self.final is not None else "ended"
+        if self.platform is None or getattr(self.platform, "scenario_started", None) is None:
+            return "starting"
+        return "running"
+
+    def can_stop(self) -> str:
+        if self.finished.is_set():
+            return "the run is over"
+        if self.platform is None or self.loop is None:
+            return "the run's platform has not started yet"
+        return ""
+
+    def start_stop(self, protocol: str, args: dict[str, Any], target: Target) -> str:
+        """Start `protocol` on `target` on the run's loop; "" when it started, else why not."""
+        if problem := self.can_stop():
+            return problem
+        switch = KILLSWITCHES.build(protocol, args)
+        platform, loop = self.platform, self.loop
+        assert platform is not None and loop is not None  # can_stop said so
+        answer = asyncio.run_coroutine_threadsafe(_on_loop(platform, switch, target), loop)
+        try:
+            return answer.result(timeout=START_STOP_TIMEOUT_S)
+        except TimeoutError:
+            return f"the run's loop did not take the stop within {START_STOP_TIMEOUT_S:g} s"
+
+
+async def _on_loop(platform: LivePlatform, switch: Any, target: Target) -> str:
+    return platform.start_stop(switch, target.chooser())
+
+
+def check_protocol(protocol: str, args: dict[str, Any]) -> str:
+    """"" when `protocol` with `args` is a registered kill switch, else the problem in one line."""
+    try:
+        KILLSWITCHES.build(protocol, args)
+    except PeerguardError as error:
+        return str(error)
+    return ""
