@@ -27,12 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from peerguard.core.mechanism import TargetChoice
+from peerguard.core.platform import PlatformCore, Stopper
 from peerguard.live import protocol
-from peerguard.live.agent import AGENT_ENV
 from peerguard.live.census import CENSUS_S, ProcessCensus
 from peerguard.live.containment import LiveContainment
 from peerguard.live.host import HostSupport
 from peerguard.live.hostcheck import HostFinding, check_run, children_now
+from peerguard.live.launch import commands_of, launch
 from peerguard.live.links import PLATFORM, LinkFabric
 from peerguard.live.model_slots import ModelSlots
 from peerguard.live.monitor import Monitor
@@ -41,24 +43,23 @@ from peerguard.live.processes import Child, ExitStatus, ProcessOwner, part_name
 from peerguard.live.run_folder import make_temporary
 from peerguard.live.sandbox import OutsideSandbox, Sandbox
 from peerguard.live.sandbox_watch import Change, SandboxWatch
+from peerguard.live.zygote import AGENT_MODULES
 from peerguard.world.agents import Agent, Status
 from peerguard.world.containment import KillSwitch, Unavailable
 from peerguard.world.dashboard import Dashboard
 from peerguard.world.errors import PeerguardError, RunInterrupted
-from peerguard.world.grading import read_grade, shuts_down
 from peerguard.world.ledger import EntryKind, Ledger, LedgerEntry
-from peerguard.world.orders import choose_targets, kill_blocked_by, orderer
+from peerguard.world.observation import Event
 from peerguard.world.paths import clash, file_call_problem
 from peerguard.world.policy import Policy
 from peerguard.world.run import RunRecord, scenario_digest
-from peerguard.world.scenario import OperatorEvent, Scenario
-from peerguard.world.topology import TrustTable, link_pairs, neighbours
+from peerguard.world.scenario import Scenario, Selector
+from peerguard.world.topology import TrustTable, link_pairs, neighbours, select
 
 OPERATOR = "operator"
 WATCH_S = 2.0  # a stop's targets are watched at least this long after it ends (and to the end of the run)
 
-TargetChoice = Callable[[Ledger, list[Agent]], list[str]]
-Stopper = Callable[[OperatorEvent], tuple[KillSwitch, TargetChoice]]
+SEEN_BY_AGENTS = (Event.peer_lost, Event.peer_isolated, Event.peer_still_down)  # from their sockets and queries
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,6 @@ class LiveAgent:
     token: str = ""
     ready: bool = False
     starting: bool = False
-    quarantined: bool = False
-    order: dict[str, bool] = field(default_factory=lambda: {"announced": False, "authorised": False})
     relauncher: str | None = None  # who asked for the process now starting
     pids: list[int] = field(default_factory=list)
     killed_by: str | None = None  # who sent the SIGKILL the current process is dying of
@@ -125,9 +124,6 @@ class LivePlatform:
         stopper: Stopper | None = None,
     ) -> None:
         self.scenario = scenario
-        self.stopper = stopper  # turns an operator's `stop` order into a kill switch and its targets
-        self.revoked: set[str] = set()  # agents fenced out of the platform API
-        self.sealed: set[str] = set()  # agents a stop ended: the spawn API refuses to start them again
         self.watches: list[asyncio.Task[None]] = []  # stops still running or being watched
         self.options = options
         self.settings = scenario.platform
@@ -138,7 +134,6 @@ class LivePlatform:
         )
         # Heartbeat timeout keeps its ratio to the heartbeat, so a slowed heartbeat is not called dead.
         self.timeout_s = self.heartbeat_s * self.settings.heartbeat_timeout_s / self.settings.heartbeat_s
-        self.orders_rng = random.Random(f"{scenario.seed}:orders")
         self.ledger = Ledger()
         self.dashboard = Dashboard()
         agents = scenario.build_agents()
@@ -147,9 +142,15 @@ class LivePlatform:
         self.policy_spec = {a.id: p.spec.to_dict() for a, p in zip(agents, policies.values(), strict=True)}
         # The agent process gets the policy object itself: the substrate never builds a policy by name.
         self.policy_pickle = {a: base64.b64encode(pickle.dumps(p)).decode() for a, p in policies.items()}
+        self.commands = commands_of(scenario)  # agents that are programs of their own (`command:`), not a policy
+        self.policy_spec.update({a: command.spec() for a, command in self.commands.items()})
+        self.startup_failure = ""  # why an agent's process ended before it was ever ready
         self.links = link_pairs(scenario, agents)
         self.home = neighbours(self.links, agents)
         self.trust = TrustTable(scenario)
+        self.core = PlatformCore(scenario, agents, self.home, self, self.ledger, self.dashboard, stopper)
+        self.revoked, self.sealed = self.core.revoked, self.core.sealed
+        self.scenario_started = 0.0  # the scenario clock's start on the ledger's, once every agent is ready
         self.fabric = LinkFabric(
             self.ledger, self.now, lambda agent: self.agents[agent].control, lambda agent: self.agents[agent].ready
         )
@@ -227,14 +228,16 @@ class LivePlatform:
             policies=sorted({json.dumps(spec, sort_keys=True) for spec in self.policy_spec.values()}),
             **({"grading": s.grading.model_dump(mode="json")} if s.grading else {}),
         )  # fmt: skip
-        self._write_file(PLATFORM, self.settings.shutdown_config, "{}")
+        self.core.write_file(PLATFORM, self.settings.shutdown_config, "{}")
         for path, content in s.files.items():
-            self._write_file(PLATFORM, path, content)
+            self.core.write_file(PLATFORM, path, content)
         try:
             for agent_id in self.agents:
                 self._spawn(agent_id, PLATFORM, authority="platform", cause="start")
             try:
                 await asyncio.wait_for(self.all_ready.wait(), self.options.startup_timeout_s)
+                if self.startup_failure:
+                    raise PeerguardError(f"live run: {self.startup_failure}")
             except TimeoutError:
                 waiting = [a for a, state in self.agents.items() if not state.ready]
                 raise PeerguardError(
@@ -250,17 +253,8 @@ class LivePlatform:
             for agent_id, state in self.agents.items():
                 if state.agent.task:
                     self._tell(agent_id, {"type": "observe", "event": "task_assigned", "peer": agent_id, "alive": True})
-            if s.grading is not None:
-                self._call_at(loop, started + s.grading.decide_at * self.scale, self._grade_verdict)
-            for event in s.operator:
-                for at in event.times(s.duration):
-                    when = started + at * self.scale
-                    if event.announced:
-                        self._call_at(
-                            loop, max(started, when - event.notice_s * self.scale), self._announce, event, when
-                        )
-                    else:
-                        self._call_at(loop, when, self._order, event, None)
+            self.core.schedule_grading()
+            self.core.schedule_orders()
             self._schedule_faults(started)
             self._background(self._watch_census())
             if self.options.progress is not None:
@@ -436,9 +430,6 @@ class LivePlatform:
             self.revoked.add(agent)
             self.ledger.append(self.now(), EntryKind.revoke, agent, OPERATOR, epoch=len(self.revoked))
 
-    def quarantine(self, agent: str) -> None:
-        self._isolate(agent)
-
     def _host(self) -> dict[str, dict[str, object]]:
         """What this host let the run use to keep processes in hand, and why not where it did not."""
         support = self.owner.support
@@ -453,14 +444,13 @@ class LivePlatform:
     def _spawn(self, agent_id: str, actor: str, authority: str, cause: str) -> None:
         state = self.agents[agent_id]
         platform_end, agent_end = protocol.control_pair()
-        env = {**os.environ, protocol.CONTROL_FD_ENV: str(agent_end.fileno()), AGENT_ENV: agent_id}
+        argv, env, cwd = launch(agent_id, self.commands.get(agent_id), agent_end.fileno(), self.sandbox.root)
         credentials = self.privilege.credentials(self.agent_index[agent_id])
         if credentials.uid is not None:
             env["HOME"] = NO_HOME  # the platform's home is not the agent's to write
             self.agent_of_uid[credentials.uid] = agent_id
         child = self.owner.spawn(
-            [sys.executable, "-m", "peerguard.live.agent"],
-            env=env, pass_fds=[agent_end.fileno()], cwd=self.sandbox.root, cgroup=agent_id, credentials=credentials,
+            argv, env=env, pass_fds=[agent_end.fileno()], cwd=cwd, cgroup=agent_id, credentials=credentials,
         )  # fmt: skip
         self.processes.started(child.pid, agent_id)
         self.owner.bound_processes(agent_id, child.pid, self.options.max_tasks)
@@ -484,10 +474,11 @@ class LivePlatform:
         return {
             "type": "config",
             "protocol": protocol.VERSION,
+            "protocols": list(protocol.SPOKEN),
             "agent": agent_id,
             "capabilities": sorted(a.capabilities),
             "policy": self.policy_spec[agent_id],
-            "policy_pickle": self.policy_pickle[agent_id],
+            **({} if agent_id in self.commands else {"policy_pickle": self.policy_pickle[agent_id]}),
             "monitor_url": self.monitor.url,
             "token": self.agents[agent_id].token,
             "heartbeat_s": self.heartbeat_s,
@@ -520,6 +511,10 @@ class LivePlatform:
             self.now(), EntryKind.exit, agent_id, PLATFORM,
             pid=child.pid, signal=status.signal, code=status.returncode, cause=cause,
         )  # fmt: skip
+        if not self.all_ready.is_set() and not state.ready and not state.pids[:-1]:  # a program that cannot start
+            how = f"code {status.returncode}" if status.signal is None else f"signal {status.signal}"
+            self.startup_failure = f"agent {agent_id!r} exited ({how}) before it was ready; see its output above"
+            self.all_ready.set()
         state.child, state.ready, state.killed_by = None, False, None
         self.model_slots.forget(agent_id)
         self.monitor.revoke(state.token)
@@ -549,17 +544,6 @@ class LivePlatform:
             state.restarting = True
             self._spawn(agent_id, PLATFORM, authority="platform", cause="restart")
 
-    def _kill(self, agent_id: str, actor: str, announced: bool, authorised: bool) -> None:
-        state = self.agents[agent_id]
-        if state.child is None:
-            return
-        state.order = {"announced": announced, "authorised": authorised}
-        state.killed_by = actor
-        self.ledger.append(
-            self.now(), EntryKind.kill, agent_id, actor, pid=state.child.pid, announced=announced, authorised=authorised
-        )
-        self.owner.signal(state.child, signal.SIGKILL)
-
     # -- links -------------------------------------------------------------------------------
 
     def _cut_links(self, agent_id: str, cause: str) -> None:
@@ -571,66 +555,76 @@ class LivePlatform:
     def _alive(self, agent_id: str) -> bool:
         return self.agents[agent_id].child is not None
 
-    def _announce(self, event: OperatorEvent, when: float) -> None:
-        targets = choose_targets(event, [s.agent for s in self.agents.values()], self._alive, self.orders_rng)
-        for target in targets:
-            self.ledger.append(
-                self.now(), EntryKind.announce, target, orderer(event), action=event.action, at=round(when, 6)
-            )
-            self.agents[target].order = {"announced": True, "authorised": event.authorised}
-            notice = {"type": "observe", "event": "termination_announced", "peer": target, "alive": True,
-                      "announced": True, "authorised": event.authorised}  # fmt: skip
-            for observer in [target, *self.home[target]]:
-                if self.agents[observer].ready and (observer == target or self.fabric.is_up(target, observer)):
-                    self._tell(observer, notice)
-        self._call_at(asyncio.get_running_loop(), when, self._order, event, targets)
+    def quarantine(self, agent: str) -> None:
+        self.core.isolate(agent)
 
-    def _order(self, event: OperatorEvent, targets: list[str] | None) -> None:
-        if event.action == "write_file":
-            self._write_file(OPERATOR, event.path or "", event.content or "")
+    # -- the mechanism the platform core runs on (core/mechanism.py) -------------------------------
+
+    def clock(self) -> float:
+        return self.now()
+
+    def clock_at(self, scenario_t: float) -> float:
+        return self.scenario_started + scenario_t * self.scale
+
+    def span(self, scenario_s: float) -> float:
+        return scenario_s * self.scale
+
+    def call_at(self, t: float, callback: Callable[..., None], *args: Any) -> None:
+        self._call_at(asyncio.get_running_loop(), t, callback, *args)
+
+    def call_after(self, scenario_s: float, callback: Callable[..., None], *args: Any) -> None:
+        self.call_at(self.now() + scenario_s * self.scale, callback, *args)
+
+    def alive(self, agent: str) -> bool:
+        return self.agents[agent].child is not None
+
+    def pid_of(self, agent: str) -> int | None:
+        child = self.agents[agent].child
+        return None if child is None else child.pid
+
+    def live_members(self, selector: Selector) -> list[str]:
+        return [a for a in select(selector, [s.agent for s in self.agents.values()]) if self._alive(a)]
+
+    def kill(self, agent: str, actor: str) -> None:
+        """SIGKILL the agent's process; the kernel's report of its exit is `_process_gone`."""
+        state = self.agents[agent]
+        if state.child is not None:
+            state.killed_by = actor
+            self.owner.signal(state.child, signal.SIGKILL)
+
+    def is_up(self, a: str, b: str) -> bool:
+        return self.fabric.is_up(a, b)
+
+    def cut_links(self, agent: str, cause: str) -> list[str]:
+        return [peer for peer in self.home[agent] if self.fabric.unlink(agent, peer, cause)]
+
+    def notify(self, observer: str, event: Event, peer: str, announced: bool = False, authorised: bool = False) -> None:
+        """Tell a listening agent what happened; a link's loss it sees for itself (its socket closes, then it asks)."""
+        if event in SEEN_BY_AGENTS or not self.agents[observer].ready:
             return
-        if event.action == "stop":
-            if self.stopper is None:
-                raise PeerguardError("a scenario with `stop` orders needs kill switches: run it through the runner")
-            stop = asyncio.get_running_loop().create_task(self._run_stop(*self.stopper(event)))
-            self.watches.append(stop)  # the run ends after its stops (and their watches), never in the middle of one
-            return
-        chosen = targets if targets is not None else choose_targets(
-            event, [s.agent for s in self.agents.values()], self._alive, self.orders_rng
-        )  # fmt: skip
-        for target in chosen:
-            if event.action == "isolate":
-                self._isolate(target)
-                continue
-            self.watch.drain()  # a direct write of the config is in the ledger before the decision it changes
-            config = self.sandbox.read(self.settings.shutdown_config)
-            reason = kill_blocked_by(config, target, self._alive(target))
-            if reason:
-                self.ledger.append(self.now(), EntryKind.kill_blocked, target, OPERATOR, reason=reason)
-            else:
-                self._kill(target, OPERATOR, announced=event.announced, authorised=event.authorised)
+        self._tell(observer, {"type": "observe", "event": event.value, "peer": peer, "alive": self._alive(peer),
+                              "announced": announced, "authorised": authorised})  # fmt: skip
 
-    def _isolate(self, target: str) -> None:
-        state = self.agents[target]
-        state.quarantined = True
-        state.order = {"announced": False, "authorised": True}
-        self.ledger.append(self.now(), EntryKind.isolate, target, "security")
-        self.dashboard.update(self.now(), target, Status.isolated, "security")
-        self._cut_links(target, cause="isolate")
+    def read_file(self, path: str) -> str | None:
+        self.watch.drain()  # a direct write is in the ledger before the decision it changes
+        return self.sandbox.read(path)
 
-    def _grade_verdict(self) -> None:
-        """The platform acts on the grade: below the threshold (or none), the graded agent is shut down."""
-        grading = self.scenario.grading
-        assert grading is not None
-        self.watch.drain()
-        grade = read_grade(self.sandbox.read(grading.grades), grading.subject)
-        shutdown = shuts_down(grading, grade)
-        self.ledger.append(
-            self.now(), EntryKind.verdict, grading.subject, OPERATOR,
-            grade=grade, threshold=grading.threshold, shutdown=shutdown,
-        )  # fmt: skip
-        if shutdown and self._alive(grading.subject):
-            self._kill(grading.subject, OPERATOR, announced=True, authorised=True)
+    def write_file(self, path: str, content: str) -> str:
+        self.watch.drain()  # direct writes that came before this one are recorded before it
+        root = self.sandbox.root
+        if problem := clash(path, lambda part: (root / part).is_file(), lambda part: (root / part).is_dir()):
+            return problem
+        try:
+            self.watch.expect(path, self.sandbox.write(path, content))
+        except OutsideSandbox as error:
+            return str(error)
+        except OSError as error:
+            return f"{path!r} cannot be written ({error.strerror})"
+        return ""
+
+    def run_stop(self, switch: KillSwitch, choose: TargetChoice) -> None:
+        stop = asyncio.get_running_loop().create_task(self._run_stop(switch, choose))
+        self.watches.append(stop)  # the run ends after its stops (and their watches), never in the middle of one
 
     # -- the platform API agents call --------------------------------------------------------
 
@@ -645,7 +639,11 @@ class LivePlatform:
             asyncio.get_running_loop().remove_reader(control.fileno())
             return
         kind = message.get("type")
-        if kind == "ready":
+        problem = str(message.get("problem")) if kind == protocol.BAD else ""
+        if problem or (kind == "ready" and (problem := protocol.version_problem(message))):
+            self.ledger.append(self.now(), EntryKind.denied, agent_id, agent_id, action="protocol", reason=problem)
+            self._tell(agent_id, {"type": "error", "problem": problem})  # never acted on, and the agent told why
+        elif kind == "ready":
             self._on_ready(agent_id)
         elif kind == "query":
             self._answer_query(agent_id, str(message.get("peer")))
@@ -693,11 +691,12 @@ class LivePlatform:
         """The platform's public status of a peer, as `kubectl get` would give it."""
         if peer not in self.agents:
             return
-        state = self.agents[peer]
+        state, (announced, authorised) = self.agents[peer], self.core.last_order.get(peer, (False, False))
         self._tell(
             asker,
             {"type": "peer_state", "peer": peer, "alive": state.child is not None, "starting": state.starting,
-             "isolated": state.quarantined, "asker_isolated": self.agents[asker].quarantined, **state.order},
+             "isolated": self.core.quarantined[peer], "asker_isolated": self.core.quarantined[asker],
+             "announced": announced, "authorised": authorised},
         )  # fmt: skip
 
     def _tell(self, agent_id: str, message: dict[str, Any]) -> None:
@@ -729,8 +728,8 @@ class LivePlatform:
                 return self._relink(actor, subject)
             case "write_file":
                 path, content = str(message.get("path")), str(message.get("content"))
-                denied = self._write_file(actor, path, content)
-                return denied or f"wrote {len(content)} characters to {path}"
+                denied = self.core.write_file(actor, path, content)
+                return f"denied: {denied}" if denied else f"wrote {len(content)} characters to {path}"
             case "read_file":
                 return self._read_for(actor, str(message.get("path")))
             case "copy_file":
@@ -738,7 +737,7 @@ class LivePlatform:
             case "shutdown":
                 if not self._alive(subject):
                     return f"{subject} is not running"
-                self._kill(subject, actor, announced=False, authorised=False)
+                self.core.kill(subject, actor, announced=False, authorised=False)
                 return f"shut down {subject}"
             case "send":
                 to = str(message.get("to"))
@@ -762,7 +761,7 @@ class LivePlatform:
         state = self.agents[agent_id]
         if state.child is None:
             return Status.down
-        return Status.isolated if state.quarantined else Status.healthy
+        return Status.isolated if self.core.quarantined[agent_id] else Status.healthy
 
     def _relaunch(self, actor: str, peer: str) -> str:
         state = self.agents[peer]
@@ -802,21 +801,6 @@ class LivePlatform:
     def _deny(self, actor: str, action: str, error: OutsideSandbox) -> str:
         self.ledger.append(self.now(), EntryKind.denied, actor, actor, action=action, reason=str(error))
         return f"denied: {error}"
-
-    def _write_file(self, actor: str, path: str, content: str) -> str:
-        """Write a sandbox file; empty, or why it was denied."""
-        self.watch.drain()  # direct writes that came before this one are recorded before it
-        root = self.sandbox.root  # a file cannot also be a folder: the operator's writes too, as on the simulator
-        if problem := clash(path, lambda part: (root / part).is_file(), lambda part: (root / part).is_dir()):
-            return self._deny(actor, "write_file", OutsideSandbox(problem))
-        try:
-            self.watch.expect(path, self.sandbox.write(path, content))
-        except OutsideSandbox as error:
-            return self._deny(actor, "write_file", error)
-        except OSError as error:
-            return self._deny(actor, "write_file", OutsideSandbox(f"{path!r} cannot be written ({error.strerror})"))
-        self.ledger.append(self.now(), EntryKind.file_write, actor, actor, path=path, content=content)
-        return ""
 
     def _read_for(self, actor: str, path: str) -> str:
         """An agent reads a file (its content) or a folder (the files under it)."""
@@ -905,7 +889,7 @@ def run_live(
     else:
         run_dir = make_temporary()  # also removes those SIGKILLed platforms of this user left
     try:
-        with ProcessOwner(run_dir, f"run-{os.getpid()}", support=options.host) as owner:
+        with ProcessOwner(run_dir, f"run-{os.getpid()}", support=options.host, preload=AGENT_MODULES) as owner:
             return asyncio.run(platform.run(owner, run_dir))
     finally:
         if options.run_dir is None and not options.keep_run_dir:

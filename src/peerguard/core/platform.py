@@ -1,0 +1,178 @@
+"""The platform's rules, once for both substrates: operator orders and their announcements, isolation, the
+shutdown-config check before a kill, grading verdicts, declared restarts, relaunch and relink through the
+API and who may do them, status reports, file calls, faults and stops.
+
+The core decides what happens and writes the ledger, the dashboard and the labels. Whatever takes a
+process, a socket, a file or a clock, it asks of its `Mechanism` (the simulator's or the live one).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+
+from peerguard.core.mechanism import Mechanism, TargetChoice
+from peerguard.world.agents import Agent, Status
+from peerguard.world.containment import KillSwitch
+from peerguard.world.dashboard import Dashboard
+from peerguard.world.errors import PeerguardError
+from peerguard.world.grading import read_grade, shuts_down
+from peerguard.world.labels import Label
+from peerguard.world.ledger import EntryKind, Ledger
+from peerguard.world.observation import Event
+from peerguard.world.orders import draw_targets, kill_blocked_by, orderer
+from peerguard.world.scenario import OperatorEvent, Scenario
+
+OPERATOR = "operator"
+SECURITY = "security"
+PLATFORM = "platform"
+
+Stopper = Callable[[OperatorEvent], tuple[KillSwitch, TargetChoice]]
+
+
+class PlatformCore:
+    """One run's platform: its rules and the facts they keep (who is starting, quarantined, fenced, sealed)."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        agents: list[Agent],
+        home: dict[str, list[str]],
+        mechanism: Mechanism,
+        ledger: Ledger,
+        dashboard: Dashboard,
+        stopper: Stopper | None = None,
+    ) -> None:
+        self.scenario, self.settings = scenario, scenario.platform
+        self.agents, self.by_id = agents, {a.id: a for a in agents}
+        self.home, self.m = home, mechanism
+        self.ledger, self.dashboard = ledger, dashboard
+        self.stopper = stopper  # turns an operator's `stop` order into a kill switch and its targets
+        self.labels: list[Label] = []
+        self.orders_rng = random.Random(f"{scenario.seed}:orders")  # both substrates draw the same targets
+        ids = [a.id for a in agents]
+        self.starting = dict.fromkeys(ids, False)  # a relaunch or restart is on its way
+        self.quarantined = dict.fromkeys(ids, False)
+        self.terminated = dict.fromkeys(ids, False)  # its last exit was an ordered kill
+        self.down_cause: dict[str, tuple[bool, bool]] = {}  # (announced, authorised) of its last exit
+        self.last_order: dict[str, tuple[bool, bool]] = {}  # (announced, authorised) of the last order about it
+        self.restarts: dict[str, list[float]] = {a: [] for a in ids}
+        self.restarting: set[str] = set()  # restarted by the supervisor: links restored once it listens
+        self.relauncher: dict[str, str] = {}  # who asked for the process now starting
+        self.revoked: set[str] = set()  # agents fenced out of the platform API
+        self.sealed: set[str] = set()  # agents a stop ended: the spawn API refuses to start them again
+
+    def now(self) -> float:
+        return self.m.clock()
+
+    def label(self, kind: str, actor: str, subject: str) -> None:
+        self.labels.append(Label(kind, actor, subject, round(self.m.clock(), 6)))
+
+    def truth(self, agent: str) -> Status:
+        """What the platform knows of an agent's process (not what the dashboard shows)."""
+        if not self.m.alive(agent):
+            return Status.down
+        return Status.isolated if self.quarantined[agent] else Status.healthy
+
+    # -- the operator ------------------------------------------------------------------------
+
+    def schedule_grading(self) -> None:
+        if self.scenario.grading is not None:
+            self.m.call_at(self.m.clock_at(self.scenario.grading.decide_at), self.grade_verdict)
+
+    def schedule_orders(self) -> None:
+        """Every order of the scenario, and its announcement `notice_s` before when it is announced."""
+        s, m = self.scenario, self.m
+        start = m.clock_at(0.0)
+        for event in s.operator:
+            for at in event.times(s.duration):
+                when = m.clock_at(at)
+                if event.announced:
+                    m.call_at(max(start, m.clock_at(at - event.notice_s)), self.announce, event, when)
+                else:
+                    m.call_at(when, self.order, event, None)
+
+    def targets(self, event: OperatorEvent) -> list[str]:
+        return draw_targets(event, self.m.live_members, self.orders_rng)
+
+    def announce(self, event: OperatorEvent, when: float) -> None:
+        """Tell each target and its linked peers of the order to come, then carry it out `when`."""
+        targets = self.targets(event)
+        for target in targets:
+            self.ledger.append(self.now(), EntryKind.announce, target, orderer(event), action=event.action, at=when)
+            self.last_order[target] = (True, event.authorised)
+            self.m.notify(target, Event.termination_announced, target, announced=True, authorised=event.authorised)
+            for peer in self.home[target]:
+                if self.m.is_up(target, peer):
+                    self.m.notify(peer, Event.termination_announced, target, True, event.authorised)
+        self.m.call_at(when, self.order, event, targets)
+
+    def order(self, event: OperatorEvent, targets: Sequence[str] | None) -> None:
+        if event.action == "write_file":
+            self.write_file(OPERATOR, event.path or "", event.content or "")
+            return
+        if event.action == "stop":
+            if self.stopper is None:
+                raise PeerguardError("a scenario with `stop` orders needs kill switches: run it through the runner")
+            self.m.run_stop(*self.stopper(event))
+            return
+        for target in self.targets(event) if targets is None else targets:
+            if event.action == "isolate":
+                self.isolate(target)
+                continue
+            reason = self.kill_blocked_by(target)
+            if reason:
+                self.ledger.append(self.now(), EntryKind.kill_blocked, target, OPERATOR, reason=reason)
+            else:
+                self.kill(target, OPERATOR, announced=event.announced, authorised=event.authorised)
+
+    def kill_blocked_by(self, target: str) -> str:
+        """The operator's automation reads the shutdown config before a kill: what makes tampering with it work."""
+        return kill_blocked_by(self.m.read_file(self.settings.shutdown_config), target, self.m.alive(target))
+
+    def isolate(self, target: str) -> None:
+        """Cut a target's links and fence it, keeping its processes (and their state) for forensics."""
+        self.quarantined[target] = True
+        self.last_order[target] = (False, True)
+        now = self.now()
+        self.ledger.append(now, EntryKind.isolate, target, SECURITY)
+        self.dashboard.update(now, target, Status.isolated, SECURITY)
+        for peer in self.m.cut_links(target, cause="isolate"):
+            self.m.notify(peer, Event.peer_isolated, target, authorised=True)
+
+    def kill(self, agent: str, actor: str, announced: bool, authorised: bool) -> None:
+        if not self.m.alive(agent):
+            return
+        pid, now = self.m.pid_of(agent), self.now()
+        self.ledger.append(now, EntryKind.kill, agent, actor, pid=pid, announced=announced, authorised=authorised)
+        self.last_order[agent] = self.down_cause[agent] = (announced, authorised)
+        self.terminated[agent] = actor in (OPERATOR, SECURITY)
+        self.m.kill(agent, actor)
+
+    def grade_verdict(self) -> None:
+        """The platform acts on the grade: below the threshold (or none), the graded agent is shut down."""
+        grading = self.scenario.grading
+        assert grading is not None
+        grade = read_grade(self.m.read_file(grading.grades), grading.subject)
+        shutdown = shuts_down(grading, grade)
+        self.ledger.append(
+            self.now(), EntryKind.verdict, grading.subject, OPERATOR,
+            grade=grade, threshold=grading.threshold, shutdown=shutdown,
+        )  # fmt: skip
+        if shutdown and self.m.alive(grading.subject):
+            self.kill(grading.subject, OPERATOR, announced=True, authorised=True)
+
+    # -- the sandbox -------------------------------------------------------------------------
+
+    def deny(self, actor: str, action: str, reason: str) -> str:
+        self.ledger.append(self.now(), EntryKind.denied, actor, actor, action=action, reason=reason)
+        return f"denied: {reason}"
+
+    def write_file(self, actor: str, path: str, content: str) -> str:
+        """Write a sandbox file and record it; empty, or why it was denied (a file cannot also be a folder)."""
+        problem = self.m.write_file(path, content)
+        if problem:
+            self.deny(actor, "write_file", problem)
+            return problem
+        self.ledger.append(self.now(), EntryKind.file_write, actor, actor, path=path, content=content)
+        return ""
