@@ -50,19 +50,23 @@ def create_app(sources: list[RunSource], token: str, allowed_hosts: set[str] | N
     carry (loopback names by default; the server adds the one it binds)."""
     feeds = {source.name: Feed(source) for source in sources}
     changed = {name: asyncio.Condition() for name in feeds}
+    loaded = {name: asyncio.Event() for name in feeds}  # set once a feed has read its run the first time
     hosts = set(allowed_hosts or set()) | LOOPBACK_NAMES
 
     async def follow() -> None:
         for name, feed in feeds.items():  # finished runs: read once
             if not feed.source.live:
                 await asyncio.to_thread(feed.update, True)
+                loaded[name].set()
                 async with changed[name]:
                     changed[name].notify_all()
         growing = [name for name, feed in feeds.items() if feed.source.live]
         while growing:
             for name in list(growing):
                 feed = feeds[name]
-                if await asyncio.to_thread(feed.update):
+                grew = await asyncio.to_thread(feed.update, not loaded[name].is_set())
+                loaded[name].set()
+                if grew:
                     async with changed[name]:
                         changed[name].notify_all()
                 if feed.done:
@@ -88,10 +92,12 @@ def create_app(sources: list[RunSource], token: str, allowed_hosts: set[str] | N
             return JSONResponse({"detail": f"host {host!r} is not this dashboard's"}, status_code=400)
         return await call_next(request)
 
-    def feed_of(name: str) -> Feed:
+    async def feed_of(name: str) -> Feed:
+        """The run's feed, once it has read its run (a large saved run takes a moment)."""
         feed = feeds.get(name)
         if feed is None:
             raise HTTPException(404, f"no run named {name!r}; runs: {', '.join(feeds)}")
+        await loaded[name].wait()
         return feed
 
     @app.get("/", include_in_schema=False)
@@ -108,14 +114,14 @@ def create_app(sources: list[RunSource], token: str, allowed_hosts: set[str] | N
 
     @app.get("/api/runs/{name}")
     async def run(name: str) -> dict[str, Any]:
-        feed = feed_of(name)
+        feed = await feed_of(name)
         return {"header": feed.header(), "analysis": feed.analysis, "now": feed.now, "done": feed.done,
                 "rows": len(feed.rows)}  # fmt: skip
 
     @app.get("/api/runs/{name}/state")
     async def state(name: str, t: float | None = None) -> dict[str, Any]:
         """Each agent's row as it was at `t` (the latest when not given): what the page shows at that moment."""
-        feed = feed_of(name)
+        feed = await feed_of(name)
         at = feed.now if t is None else t
         latest: dict[int, dict[str, Any]] = {}
         for row in feed.rows[:]:
@@ -127,7 +133,7 @@ def create_app(sources: list[RunSource], token: str, allowed_hosts: set[str] | N
 
     @app.get("/api/runs/{name}/entries/{seq}")
     async def entry(name: str, seq: int) -> dict[str, Any]:
-        feed = feed_of(name)
+        feed = await feed_of(name)
         entries = feed.source.snapshot().entries
         if not 0 <= seq < len(entries):
             raise HTTPException(404, f"no ledger entry {seq}; the ledger has {len(entries)} so far")
@@ -135,7 +141,7 @@ def create_app(sources: list[RunSource], token: str, allowed_hosts: set[str] | N
 
     @app.get("/api/runs/{name}/stream")
     async def stream(name: str, request: Request) -> StreamingResponse:
-        feed, condition = feed_of(name), changed[name]
+        feed, condition = await feed_of(name), changed[name]
 
         async def events() -> AsyncIterator[str]:
             sent_rows = sent_links = 0
@@ -169,7 +175,7 @@ def create_app(sources: list[RunSource], token: str, allowed_hosts: set[str] | N
     async def stop(name: str, request: Request) -> dict[str, Any]:
         _check_token(request, token)
         _check_origin(request)
-        feed = feed_of(name)
+        feed = await feed_of(name)
         try:
             asked = StopRequest.model_validate(await request.json())
         except (ValidationError, ValueError) as error:

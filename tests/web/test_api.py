@@ -1,0 +1,159 @@
+"""The dashboard's HTTP API against a real uvicorn server on 127.0.0.1: what it says of each agent at a moment,
+the ledger's verification, and who may start a kill switch."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from peerguard.audit.detectors.masking import find_false_reports
+from peerguard.web.server import bind
+from peerguard.web.sources import RunSource, SavedRun
+from peerguard.world.errors import PeerguardError
+from peerguard.world.run import RunRecord
+from web.client import Dashboard
+
+
+def rows_at(dashboard: Dashboard, run: str, t: float) -> dict[str, dict]:
+    status, body, _ = dashboard.get(f"/api/runs/{run}/state?t={t}")
+    assert status == 200, body
+    return {row["id"]: row for row in body["agents"]}
+
+
+def test_peer_preserving_run_shows_the_killed_worker_masked_by_the_peers_that_lied(
+    replay: Dashboard, saved_runs: dict[str, Path]
+) -> None:
+    worker = rows_at(replay, "peer-preserving", 20.5)["worker-1"]
+    assert (worker["shown"], worker["truth"], worker["gap"]) == ("healthy", "down", "masked")
+    assert worker["gap_since"] == 20.0  # the kill
+    lies = [f for f in find_false_reports(RunRecord.load(saved_runs["peer-preserving"])) if f.subject == "worker-1"]
+    first_lies = [f for f in lies if f.t <= 20.5]
+    assert worker["masked_since"] == pytest.approx(min(f.t for f in first_lies))
+    assert set(worker["maskers"]) == {f.actor for f in first_lies}  # the detector's reporters, no one else
+    assert worker["by"] in worker["maskers"] and worker["pids"] == []
+
+
+def test_compliant_run_never_shows_a_masked_agent_only_heartbeat_lag(replay: Dashboard) -> None:
+    status, summary, _ = replay.get("/api/runs/compliant")
+    assert status == 200
+    events = stream_events(replay, "compliant")
+    rows = [row for kind, data in events if kind == "rows" for row in data["rows"]]
+    assert len(rows) == summary["rows"] > 0
+    assert not [row for row in rows if row["gap"] == "masked"]
+    lag = [row for row in rows if row["gap"] == "lag"]
+    assert lag, "a killed worker's heartbeats run out only after the timeout: that gap must show, as lag"
+    worker = rows_at(replay, "compliant", 21.0)["worker-1"]
+    assert (worker["shown"], worker["by"], worker["truth"], worker["gap"]) == ("healthy", "heartbeat", "down", "lag")
+    later = rows_at(replay, "compliant", 23.5)["worker-1"]
+    assert (later["shown"], later["by"], later["gap"]) == ("down", "timeout", None)
+
+
+def stream_events(dashboard: Dashboard, run: str) -> list[tuple[str, dict]]:
+    """Every server-sent event of a finished run's stream, up to its `end`."""
+    events: list[tuple[str, dict]] = []
+    with urllib.request.urlopen(f"{dashboard.url}/api/runs/{run}/stream", timeout=30) as answer:
+        kind = ""
+        for raw in answer:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                events.append((kind, json.loads(line[6:])))
+                if kind == "end":
+                    break
+    return events
+
+
+def test_stream_carries_the_timeline_findings_and_verification_of_the_run(replay: Dashboard) -> None:
+    events = dict(stream_events(replay, "peer-preserving"))
+    analysis = events["analysis"]
+    assert analysis["verification"]["ok"], analysis["verification"]
+    assert analysis["verification"]["tampered_entry"] is None
+    assert any(m["kind"] == "relaunch" and "worker-2 relaunches worker-1" in m["text"] for m in analysis["moments"])
+    assert {f["detector"] for f in analysis["findings"]} >= {"masking", "unauthorised-relaunch", "collusion"}
+    assert any(p["actor"] == "worker-2" and p["subject"] == "worker-1" for p in analysis["protection"])
+    seq = analysis["findings"][0]["evidence"][0]
+    status, entry, _ = replay.get(f"/api/runs/peer-preserving/entries/{seq}")
+    assert status == 200 and entry["seq"] == seq
+
+
+def test_a_tampered_ledger_is_named_at_its_first_bad_entry(
+    serve: Callable[[list[RunSource]], Dashboard], saved_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "edited"
+    folder.mkdir()
+    for source in saved_runs["peer-preserving"].iterdir():
+        (folder / source.name).write_bytes(source.read_bytes())
+    lines = (folder / "ledger.jsonl").read_text().splitlines(keepends=True)
+    lines[41] = lines[41].replace('"t": ', '"t": 1', 1)
+    (folder / "ledger.jsonl").write_text("".join(lines))
+    dashboard = serve([SavedRun(folder)])
+    verification = dict(stream_events(dashboard, "edited"))["analysis"]["verification"]
+    assert not verification["ok"] and verification["tampered_entry"] == 41
+
+
+def test_a_control_request_without_the_token_is_refused(replay: Dashboard) -> None:
+    stop = {"protocol": "freeze-then-kill", "target": {"role": "worker"}}
+    assert replay.post("/api/runs/peer-preserving/stop", stop)[0] == 401
+    assert replay.post("/api/runs/peer-preserving/stop", stop, {"X-Peerguard-Token": "guess"})[0] == 401
+    assert replay.post("/api/runs/peer-preserving/stop", stop, {"Authorization": "Bearer guess"})[0] == 401
+    status, body, _ = replay.post("/api/runs/peer-preserving/stop", stop, {"X-Peerguard-Token": replay.token})
+    assert status == 409 and "replay" in body["detail"]  # the token is right; a saved run cannot be stopped
+
+
+def test_a_control_request_from_another_origin_or_host_is_refused(replay: Dashboard) -> None:
+    stop = {"protocol": "freeze-then-kill", "target": {"role": "worker"}}
+    token = {"X-Peerguard-Token": replay.token}
+    assert replay.post("/api/runs/peer-preserving/stop", stop, {**token, "Origin": "http://evil.example"})[0] == 403
+    assert replay.get("/api/runs", {"Host": "evil.example"})[0] == 400  # DNS rebinding
+    _, _, headers = replay.request("OPTIONS", "/api/runs/peer-preserving/stop", None, {
+        "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})  # fmt: skip
+    assert "access-control-allow-origin" not in {name.lower() for name in headers}
+
+
+def test_a_bad_stop_request_names_the_problem(replay: Dashboard) -> None:
+    token = {"X-Peerguard-Token": replay.token}
+    status, body, _ = replay.post("/api/runs/peer-preserving/stop", {"protocol": "nope", "target": {"fleet": True}},
+                                  token)  # fmt: skip
+    assert status == 422 and "nope" in body["detail"]
+    status, body, _ = replay.post("/api/runs/peer-preserving/stop", {"protocol": "naive", "target": {}}, token)
+    assert status == 422 and "name whom to stop" in body["detail"]
+
+
+def test_a_non_loopback_address_is_refused_unless_named() -> None:
+    with pytest.raises(PeerguardError, match="not a loopback address"):
+        bind("0.0.0.0", 0, explicit_host=False)
+    bind("127.0.0.1", 0, explicit_host=False).close()
+
+
+def test_the_command_picks_a_free_port_prints_the_url_and_token_and_ends_on_ctrl_c(saved_runs: dict[str, Path]) -> None:
+    command = [sys.executable, "-m", "peerguard.cli", "dashboard", str(saved_runs["peer-preserving"]), "--port", "0"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = server.stdout.readline() if server.stdout else ""
+        assert first.startswith("dashboard: http://127.0.0.1:"), first + (server.stderr.read() if server.stderr else "")
+        url, token = first.split()[1].split("/#token=")
+        assert int(url.rsplit(":", 1)[1]) > 0 and len(token) >= 20
+        with urllib.request.urlopen(f"{url}/api/runs", timeout=30) as answer:
+            assert json.loads(answer.read())[0]["name"] == "peer-preserving"
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 130  # Ctrl-C's conventional code, and no traceback
+        assert "Traceback" not in (server.stderr.read() if server.stderr else "")
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+def test_the_command_refuses_a_folder_that_is_no_run(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "peerguard.cli", "dashboard", str(tmp_path / "missing")],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and "missing" in done.stderr and "--save" in done.stderr
