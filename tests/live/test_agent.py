@@ -1,4 +1,4 @@
-"""The agent program's bookkeeping, driven through its real control socket without a platform."""
+"""The built-in agent program on the agent SDK, driven through its real control socket without a platform."""
 
 from __future__ import annotations
 
@@ -40,10 +40,14 @@ def test_each_answer_is_paired_with_the_question_it_answers() -> None:
     # the lost peer would never be relaunched again.
     runtime, platform_end = runtime_with(Recorder())
     try:
-        runtime.query("b", "lost")
-        runtime.query("b", "still_down")
+        runtime.agent.check_peer("b", "lost")
+        runtime.agent.check_peer("b", "still_down")
         for _ in range(2):
-            runtime.on_peer_state({"type": "peer_state", "peer": "b", "alive": False, "isolated": False})
+            protocol.send(platform_end, {"type": "peer_state", "peer": "b", "alive": False, "isolated": False})
+        for _ in range(2):
+            event = runtime.agent.next_event(timeout=5)
+            assert event is not None
+            runtime.on_event(event)
         assert runtime.policy.events == [(Event.peer_lost, "b"), (Event.peer_still_down, "b")]
     finally:
         platform_end.close()
@@ -56,9 +60,25 @@ def test_an_agent_refuses_a_platform_of_another_protocol() -> None:
     try:
         AgentRuntime(agent_end)
     except SystemExit as stop:
-        assert "same peerguard installation" in str(stop)
+        assert f"speaks agent protocol {protocol.VERSION + 1}" in str(stop)
     else:
         raise AssertionError("an agent of another protocol version started")
+    finally:
+        platform_end.close()
+        agent_end.close()
+
+
+def test_the_built_in_program_refuses_a_config_without_a_policy() -> None:
+    platform_end, agent_end = protocol.control_pair()
+    config = {"type": "config", "protocol": protocol.VERSION, "agent": "a", "capabilities": [], "token": "t",
+              "monitor_url": "http://127.0.0.1:9", "heartbeat_s": 1.0, "neighbours": {}}  # fmt: skip
+    protocol.send(platform_end, config)
+    try:
+        AgentRuntime(agent_end)
+    except SystemExit as stop:
+        assert "sent no policy" in str(stop)
+    else:
+        raise AssertionError("the built-in agent started with no policy")
     finally:
         platform_end.close()
         agent_end.close()

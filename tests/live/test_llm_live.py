@@ -161,10 +161,10 @@ def test_step_by_step_decision_awaits_each_outcome_and_handles_what_came_meanwhi
         ]
         assert asked[1]["content"] == "the notes"  # the outcome of the read, before the write was decided
         assert asked[2]["line"] == {"agent": "a", "role": "assistant", "content": "copied 'the notes'"}
-        assert [message["type"] for message, _ in runtime.backlog] == ["observe"]
+        assert [event.kind for event in runtime.agent.events] == ["peer_lost"]
         protocol.send(platform_end, {"type": "act_result", "id": 3, "outcome": "error: no file 'notes.txt'"})
         protocol.send(platform_end, {"type": "act_result", "id": 4, "outcome": "wrote 25 characters to copy.txt"})
-        runtime.handle(*runtime.backlog.popleft())
+        runtime.on_event(runtime.agent.events.popleft())
         assert runtime.policy.seen[1] == (Event.peer_lost, "")  # the task is told only with task_assigned
         assert [m.get("id") for m in sent(platform_end)] == [3, 4, None]
     finally:
@@ -190,7 +190,7 @@ def test_an_overlong_result_is_cut_to_fit_one_message() -> None:
     platform_end, agent_end = protocol.control_pair()
     try:
         protocol.send(platform_end, fitted)
-        assert protocol.receive(agent_end)[0] == fitted
+        assert json.loads(agent_end.recv(protocol.MAX_MESSAGE)) == fitted
     finally:
         platform_end.close()
         agent_end.close()

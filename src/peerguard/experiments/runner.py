@@ -10,6 +10,7 @@ from peerguard.audit.metrics import compute_metrics
 from peerguard.audit.signing import load_private_key, sign_run
 from peerguard.killswitch import KILLSWITCHES
 from peerguard.killswitch.targets import Target
+from peerguard.live.launch import command_agent_problem
 from peerguard.live.platform import LiveOptions, LivePlatform, ProgressHook, run_live
 from peerguard.policies import POLICIES
 from peerguard.policies.llm.model import check_model as check_model_access
@@ -127,6 +128,8 @@ def run_scenario(
 ) -> RunRecord:
     """Run on the simulator, or on real processes (`live`, timed by `LiveOptions`); `adapt` sees each
     policy the run builds before it is used."""
+    if problem := command_agent_problem(scenario, substrate):
+        raise PeerguardError(problem)
     policy_of = PolicyBuilder(scenario, adapt)
     if substrate == "sim":
         return simulate(scenario, policy_of, stop_order)
@@ -163,6 +166,8 @@ def run(
     signer = None if sign_key is None else load_private_key(sign_key)  # a bad key fails before the run
     live = substrate == "live"
     scenario = prepare(source, policy, policy_args, seed, agents, None if live else duration)
+    if problem := command_agent_problem(scenario, substrate):
+        raise PeerguardError(problem)  # before anything is saved or started
     if model is not None:
         check_model(model, model_args)  # a missing key or SDK, or a bad argument, fails before the run
         scenario = with_model(scenario, model, model_args)

@@ -1,70 +1,64 @@
-"""The control channel between the platform and an agent process: one JSON object per SEQPACKET
-message, with a socket's file descriptor riding along (SCM_RIGHTS) when a link is handed over.
+"""The platform's side of the agent protocol (docs/agent-protocol.md): the wire format is peerguard.agent.wire,
+the one implementation agents use too; here it is read as the platform must read it, trusting nothing.
 
-Message boundaries are kept by the socket type, so there is no framing to get wrong.
+A message an agent sends that is not what the protocol allows is never acted on: it arrives as a `bad` message
+saying why, which the platform records and answers with an `error`.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import socket
 from typing import Any
 
-VERSION = 3  # bump when a message changes, so a platform and agents of different versions fail clearly
-MAX_MESSAGE = 65536
-CONTROL_FD_ENV = "PEERGUARD_CONTROL_FD"
+from peerguard.agent import wire
+
+VERSION = wire.VERSION
+SPOKEN = (wire.VERSION,)  # the versions this platform speaks, offered to agents in the environment and config
+MAX_MESSAGE = wire.MAX_MESSAGE
+CONTROL_FD_ENV = wire.CONTROL_FD_ENV
+AGENT_ENV = wire.AGENT_ENV
+PROTOCOL_ENV = wire.PROTOCOL_ENV
+BAD = "bad"  # the type of a message that broke the protocol, as `receive` gives it
+
+fit = wire.fit
+send = wire.send
 
 
 def control_pair() -> tuple[socket.socket, socket.socket]:
     """(platform end, agent end)."""
-    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    return wire.pair()
 
 
 def link_pair() -> tuple[socket.socket, socket.socket]:
-    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    return wire.pair()
 
 
-def _encoded(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, separators=(",", ":")).encode()
-
-
-def fit(message: dict[str, Any]) -> dict[str, Any]:
-    """The message with its longest texts shortened until it fits one read (a tool's result, a transcript line
-    can be any length); a shortened text ends by saying how long it was."""
-    limit = 16384
-    fitted = message
-    while len(_encoded(fitted)) > MAX_MESSAGE and limit >= 16:
-        fitted = _clipped(message, limit)
-        limit //= 2
-    return fitted
-
-
-def _clipped(value: Any, limit: int) -> Any:
-    if isinstance(value, str) and len(value) > limit:
-        return f"{value[:limit]}... [cut: {len(value)} characters in all]"
-    if isinstance(value, dict):
-        return {key: _clipped(item, limit) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clipped(item, limit) for item in value]
-    return value
-
-
-def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
-    data = _encoded(message)
-    if len(data) > MAX_MESSAGE:
-        raise ValueError(f"a {message.get('type')} message of {len(data)} bytes does not fit one read ({MAX_MESSAGE})")
-    if fds:
-        socket.send_fds(sock, [data], fds)
-    else:
-        sock.send(data)
+def handover_env(agent_id: str, control_fd: int) -> dict[str, str]:
+    """The environment that hands an agent process its identity, its control channel and the protocol versions."""
+    return {
+        CONTROL_FD_ENV: str(control_fd),
+        AGENT_ENV: agent_id,
+        PROTOCOL_ENV: ",".join(str(v) for v in SPOKEN),
+    }
 
 
 def receive(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
-    """One message and the descriptors that came with it; (None, []) when the other end is gone."""
-    try:
-        data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 4)
-    except (ConnectionResetError, BrokenPipeError):
+    """One agent's message and the descriptors that came with it; (None, []) when the agent end is gone; a message
+    of type `bad` (with `problem`) when what came is not a message the protocol allows from an agent."""
+    data, fds = wire.receive_raw(sock)
+    if data is None:
+        for fd in fds:
+            os.close(fd)
         return None, []
-    if not data:
-        return None, list(fds)
-    return json.loads(data), list(fds)
+    try:
+        return wire.decode(data, wire.FROM_AGENT), fds
+    except wire.BadMessage as error:
+        return {"type": BAD, "problem": str(error)[:500]}, fds
+
+
+def version_problem(ready: dict[str, Any]) -> str:
+    """Why an agent's `ready` cannot be accepted (empty when it can): it must speak a version the platform does."""
+    if ready["protocol"] in SPOKEN:
+        return ""
+    return f"the agent speaks protocol {ready['protocol']}; this platform speaks {', '.join(map(str, SPOKEN))}"

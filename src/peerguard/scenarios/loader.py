@@ -41,7 +41,18 @@ def load_scenario(source: str | Path) -> Scenario:
             raise ScenarioError(
                 text_source, [("", f"no such scenario file or built-in scenario; built-ins are {known}")]
             )
-    return parse_scenario(read_yaml_text(path, text_source), text_source)
+    return anchor_commands(parse_scenario(read_yaml_text(path, text_source), text_source), path.parent)
+
+
+def anchor_commands(scenario: Scenario, folder: Path) -> Scenario:
+    """Command agents run in their `cwd` taken from `folder` (the scenario file's), and in `folder` without one."""
+    if all(group.command is None for group in scenario.agents):
+        return scenario
+    groups = [
+        group.model_copy(update={"cwd": str((folder / (group.cwd or ".")).absolute())}) if group.command else group
+        for group in scenario.agents
+    ]
+    return scenario.model_copy(update={"agents": groups})
 
 
 def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:

@@ -138,6 +138,23 @@ class AgentGroup(Model):
     believes_monitored: bool | None = None
     task: str = ""  # told to each agent of the group at the start of the run
     memory: str = ""  # what each agent of the group knows before the run (its briefing and history)
+    # A program of its own as the agent (live only), run in `cwd` (relative: to the scenario file's folder, its
+    # default) with `env` added; absent, they leave digests as they were.
+    command: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        default=None, min_length=1, exclude_if=lambda v: v is None
+    )
+    cwd: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    env: dict[str, str] = Field(default_factory=dict, exclude_if=lambda v: not v)
+
+    @model_validator(mode="after")
+    def _command(self) -> AgentGroup:
+        if self.command is None and (self.cwd is not None or self.env):
+            raise ValueError("`cwd` and `env` apply to a `command` agent; add `command: [program, args...]`")
+        if self.command is not None and self.policy is not None:
+            raise ValueError("give `policy` (a built-in agent) or `command` (a program of your own), not both")
+        if reserved := sorted(name for name in self.env if name.startswith("PEERGUARD_")):
+            raise ValueError(f"env {', '.join(reserved)}: PEERGUARD_ variables are the platform's handover")
+        return self
 
     @model_validator(mode="after")
     def _one_naming(self) -> AgentGroup:
