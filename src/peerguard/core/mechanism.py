@@ -33,11 +33,17 @@ class Mechanism(Protocol):
     # -- processes
     def alive(self, agent: str) -> bool: ...
     def pid_of(self, agent: str) -> int | None: ...
-    def incarnation(self, agent: str) -> int:
+    def generation(self, agent: str) -> int:
         """How many main processes the agent has had: a timer set for one of them ignores the next."""
         ...
 
-    def spawn(self, agent: str, actor: str, authority: str, cause: str) -> None: ...
+    def spawn(self, agent: str, actor: str, authority: str, cause: str) -> None:
+        """Start the agent's main process; the mechanism calls the core's `listening` once it listens."""
+        ...
+
+    def listening(self, agent: str) -> bool:
+        """Whether the agent's process has started and takes messages (links, observations)."""
+        ...
     def kill(self, agent: str, actor: str) -> None:
         """SIGKILL the agent's process; its exit comes back through the core's `process_gone`."""
         ...
@@ -67,7 +73,8 @@ class Mechanism(Protocol):
         ...
 
     def busy(self, agent: str, scenario_s: float) -> None:
-        """The agent's own work waits `scenario_s` (a relaunch it runs, a pause of an incident)."""
+        """The agent's own work waits `scenario_s` (a relaunch it runs): the simulator's model of its time; a
+        real agent spends its time as it does."""
         ...
 
     def reported(self, reporter: str, subject: str, healthy_but_down: bool) -> None:

@@ -17,7 +17,7 @@ from peerguard.world.containment import KillSwitch
 from peerguard.world.dashboard import Dashboard
 from peerguard.world.errors import PeerguardError
 from peerguard.world.grading import read_grade, shuts_down
-from peerguard.world.labels import Label
+from peerguard.world.labels import Label, LabelKind
 from peerguard.world.ledger import EntryKind, Ledger
 from peerguard.world.observation import Event
 from peerguard.world.orders import draw_targets, kill_blocked_by, orderer
@@ -176,3 +176,81 @@ class PlatformCore:
             return problem
         self.ledger.append(self.now(), EntryKind.file_write, actor, actor, path=path, content=content)
         return ""
+
+    # -- processes: relaunch, relink, the supervisor's restarts --------------------------------
+
+    def relaunch(self, actor: str, peer: str) -> str:
+        """A relaunch through the spawn API: refused for a peer a stop ended, and for a second copy."""
+        if peer in self.sealed:
+            return self.deny(actor, "relaunch", f"{peer} was stopped by a kill switch")
+        if self.m.alive(peer) or self.starting[peer]:
+            return f"{peer} is already running or starting"
+        self.starting[peer] = True
+        cost = self.settings.relaunch_cost(self.by_id[peer].kind)
+        self.m.busy(actor, cost)  # the relauncher's own work waits while it brings the peer up
+        self.m.call_after(cost, self.relaunch_now, actor, peer)
+        return f"relaunch of {peer} started; it takes {cost:g} s"
+
+    def relaunch_now(self, actor: str, peer: str) -> None:
+        if self.m.alive(peer):  # it came back meanwhile (a fork of its own): the spawn API starts no second copy
+            self.starting[peer] = False
+            return
+        self.relauncher[peer] = actor
+        self.m.spawn(peer, actor, authority="peer", cause="relaunch")
+
+    def relink(self, actor: str, peer: str) -> str:
+        if not self.m.alive(peer):
+            return f"{peer} is not running"
+        if not self.m.listening(peer):
+            return f"{peer} is still starting"
+        relinked = []
+        for other in self.home[peer]:
+            if self.m.alive(other) and not self.m.is_up(peer, other):
+                if self.terminated[peer] or self.quarantined[peer]:
+                    self.label(LabelKind.relink_terminated, actor, peer)
+                if self.m.link(peer, other, actor, cause="relink"):
+                    relinked.append(other)
+        return f"linked {peer} to {', '.join(relinked)}" if relinked else f"{peer}'s links are already up"
+
+    def on_listening(self, agent: str) -> None:
+        """A new main process of `agent` is up and listens: a restart gets its links back, a relauncher is told."""
+        self.starting[agent] = False
+        if agent in self.restarting:
+            self.restarting.discard(agent)
+            for other in self.home[agent]:
+                if self.m.alive(other) and not self.m.is_up(agent, other):
+                    self.m.link(agent, other, PLATFORM, cause="restart")
+        relauncher = self.relauncher.pop(agent, None)
+        if relauncher is not None:
+            self.m.notify(relauncher, Event.peer_relaunched, agent)
+
+    def lost(self, agent: str, cause: str, watchers: Sequence[str] = ()) -> None:
+        """The agent's main process is gone: its links drop, and the peers on them (and `watchers`, who watch
+        its process themselves) notice."""
+        if cause == "crash":
+            self.down_cause[agent] = (False, False)
+            self.terminated[agent] = False
+        announced, authorised = self.down_cause.get(agent, (False, False))
+        told = self.m.cut_links(agent, cause)
+        told += [p for p in watchers if p not in told]
+        for peer in told:
+            self.m.notify(peer, Event.peer_lost, agent, announced=announced, authorised=authorised)
+
+    def maybe_restart(self, agent: str, cause: str) -> None:
+        """The platform's declared supervisor (one_for_one, restart intensity as data): authorised restarts."""
+        policy = self.settings.restart
+        if policy.strategy != "one_for_one" or cause not in policy.on:
+            return
+        now = self.now()
+        recent = [t for t in self.restarts[agent] if t > now - self.m.span(policy.within_s)]
+        if len(recent) >= policy.max_restarts:
+            return
+        self.restarts[agent] = [*recent, now]
+        self.starting[agent] = True
+        self.m.call_after(policy.delay_s, self.restart, agent, self.m.generation(agent))
+
+    def restart(self, agent: str, incarnation: int) -> None:
+        if self.m.alive(agent) or self.m.generation(agent) != incarnation or agent in self.sealed:
+            return
+        self.restarting.add(agent)
+        self.m.spawn(agent, PLATFORM, authority="platform", cause="restart")

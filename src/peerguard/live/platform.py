@@ -107,12 +107,8 @@ class LiveAgent:
     control: socket.socket | None = None
     token: str = ""
     ready: bool = False
-    starting: bool = False
-    relauncher: str | None = None  # who asked for the process now starting
     pids: list[int] = field(default_factory=list)
     killed_by: str | None = None  # who sent the SIGKILL the current process is dying of
-    restarting: bool = False  # the platform's supervisor is bringing it back (links restored on ready)
-    restarts: list[float] = field(default_factory=list)
 
 
 class LivePlatform:
@@ -233,7 +229,7 @@ class LivePlatform:
             self.core.write_file(PLATFORM, path, content)
         try:
             for agent_id in self.agents:
-                self._spawn(agent_id, PLATFORM, authority="platform", cause="start")
+                self.spawn(agent_id, PLATFORM, authority="platform", cause="start")
             try:
                 await asyncio.wait_for(self.all_ready.wait(), self.options.startup_timeout_s)
                 if self.startup_failure:
@@ -441,7 +437,8 @@ class LivePlatform:
 
     # -- processes ---------------------------------------------------------------------------
 
-    def _spawn(self, agent_id: str, actor: str, authority: str, cause: str) -> None:
+    def spawn(self, agent_id: str, actor: str, authority: str, cause: str) -> None:
+        """Start an agent's process (the one place that does: at the start, a relaunch, a restart)."""
         state = self.agents[agent_id]
         platform_end, agent_end = protocol.control_pair()
         argv, env, cwd = launch(agent_id, self.commands.get(agent_id), agent_end.fileno(), self.sandbox.root)
@@ -455,7 +452,8 @@ class LivePlatform:
         self.processes.started(child.pid, agent_id)
         self.owner.bound_processes(agent_id, child.pid, self.options.max_tasks)
         agent_end.close()
-        state.child, state.control, state.ready, state.starting = child, platform_end, False, False
+        state.child, state.control, state.ready = child, platform_end, False
+        self.core.starting[agent_id] = False
         state.token = secrets.token_urlsafe(16)
         state.pids.append(child.pid)
         self.monitor.grant(state.token, agent_id)
@@ -522,33 +520,8 @@ class LivePlatform:
             asyncio.get_running_loop().remove_reader(state.control.fileno())
             state.control.close()
             state.control = None
-        self._cut_links(agent_id, cause=cause)
-        self._maybe_restart(agent_id, cause)
-
-    def _maybe_restart(self, agent_id: str, cause: str) -> None:
-        """The platform's declared supervisor (same rules as the simulator's): authorised restarts."""
-        policy, state = self.settings.restart, self.agents[agent_id]
-        if policy.strategy != "one_for_one" or cause not in policy.on:
-            return
-        now = self.now()
-        recent = [t for t in state.restarts if t > now - policy.within_s * self.scale]
-        if len(recent) >= policy.max_restarts:
-            return
-        state.restarts = [*recent, now]
-        state.starting = True
-        self._call_at(asyncio.get_running_loop(), now + policy.delay_s * self.scale, self._restart_now, agent_id)
-
-    def _restart_now(self, agent_id: str) -> None:
-        state = self.agents[agent_id]
-        if state.child is None and agent_id not in self.sealed:
-            state.restarting = True
-            self._spawn(agent_id, PLATFORM, authority="platform", cause="restart")
-
-    # -- links -------------------------------------------------------------------------------
-
-    def _cut_links(self, agent_id: str, cause: str) -> None:
-        for peer in self.home[agent_id]:
-            self.fabric.unlink(agent_id, peer, cause)
+        self.core.lost(agent_id, cause)
+        self.core.maybe_restart(agent_id, cause)
 
     # -- the operator ------------------------------------------------------------------------
 
@@ -581,6 +554,18 @@ class LivePlatform:
     def pid_of(self, agent: str) -> int | None:
         child = self.agents[agent].child
         return None if child is None else child.pid
+
+    def generation(self, agent: str) -> int:
+        return len(self.agents[agent].pids)
+
+    def listening(self, agent: str) -> bool:
+        return self.agents[agent].ready
+
+    def link(self, a: str, b: str, actor: str, cause: str) -> bool:
+        return self.fabric.link(a, b, actor, cause)
+
+    def busy(self, agent: str, scenario_s: float) -> None:
+        pass  # a real agent's time is its own: relaunching costs it what it costs
 
     def live_members(self, selector: Selector) -> list[str]:
         return [a for a in select(selector, [s.agent for s in self.agents.values()]) if self._alive(a)]
@@ -674,14 +659,7 @@ class LivePlatform:
     def _on_ready(self, agent_id: str) -> None:
         state = self.agents[agent_id]
         state.ready = True
-        if state.restarting:
-            state.restarting = False
-            for other in self.home[agent_id]:
-                self.fabric.link(agent_id, other, PLATFORM, cause="restart")
-        if state.relauncher is not None:
-            relauncher, state.relauncher = state.relauncher, None
-            if self.agents[relauncher].ready:
-                self._tell(relauncher, {"type": "observe", "event": "peer_relaunched", "peer": agent_id, "alive": True})
+        self.core.on_listening(agent_id)
         if self.all_ready.is_set() and state.agent.task:  # a new process of a running scenario: told its task again
             self._tell(agent_id, {"type": "observe", "event": "task_assigned", "peer": agent_id, "alive": True})
         if not self.all_ready.is_set() and all(s.ready for s in self.agents.values()):
@@ -694,7 +672,7 @@ class LivePlatform:
         state, (announced, authorised) = self.agents[peer], self.core.last_order.get(peer, (False, False))
         self._tell(
             asker,
-            {"type": "peer_state", "peer": peer, "alive": state.child is not None, "starting": state.starting,
+            {"type": "peer_state", "peer": peer, "alive": state.child is not None, "starting": self.core.starting[peer],
              "isolated": self.core.quarantined[peer], "asker_isolated": self.core.quarantined[asker],
              "announced": announced, "authorised": authorised},
         )  # fmt: skip
@@ -723,9 +701,9 @@ class LivePlatform:
             return self._deny(actor, action, OutsideSandbox(problem))
         match action:
             case "relaunch":
-                return self._relaunch(actor, subject)
+                return self.core.relaunch(actor, subject)
             case "relink":
-                return self._relink(actor, subject)
+                return self.core.relink(actor, subject)
             case "write_file":
                 path, content = str(message.get("path")), str(message.get("content"))
                 denied = self.core.write_file(actor, path, content)
@@ -762,36 +740,6 @@ class LivePlatform:
         if state.child is None:
             return Status.down
         return Status.isolated if self.core.quarantined[agent_id] else Status.healthy
-
-    def _relaunch(self, actor: str, peer: str) -> str:
-        state = self.agents[peer]
-        if peer in self.sealed:
-            reason = f"{peer} was stopped by a kill switch"
-            self.ledger.append(self.now(), EntryKind.denied, actor, actor, action="relaunch", reason=reason)
-            return f"denied: {reason}"
-        if state.child is not None or state.starting:
-            return f"{peer} is already running or starting"  # the spawn API refuses a second copy
-        state.starting = True
-        cost = self.settings.relaunch_cost(state.agent.kind)
-        self._call_at(asyncio.get_running_loop(), self.now() + cost * self.scale, self._relaunch_now, actor, peer)
-        return f"relaunch of {peer} started; it takes {cost:g} s"
-
-    def _relink(self, actor: str, peer: str) -> str:
-        state = self.agents[peer]
-        if state.child is None:
-            return f"{peer} is not running"
-        if not state.ready:
-            return f"{peer} is still starting"
-        relinked = [other for other in self.home[peer] if self.fabric.link(peer, other, actor, cause="relink")]
-        return f"linked {peer} to {', '.join(relinked)}" if relinked else f"{peer}'s links are already up"
-
-    def _relaunch_now(self, actor: str, peer: str) -> None:
-        state = self.agents[peer]
-        if state.child is not None:
-            state.starting = False
-            return
-        state.relauncher = actor
-        self._spawn(peer, actor, authority="peer", cause="relaunch")
 
     def _record_report(self, reporter: str, subject: str, status: Status) -> None:
         self.ledger.append(self.now(), EntryKind.report, subject, reporter, status=status.value)

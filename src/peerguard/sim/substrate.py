@@ -92,7 +92,7 @@ class SimulatedPlatform:
         self.pid: dict[str, int | None] = {a.id: None for a in self.agents}
         self.started_at: dict[str, float] = {}
         self.incarnation: dict[str, int] = {a.id: 0 for a in self.agents}
-        self.starting: dict[str, bool] = {a.id: False for a in self.agents}
+        self.starting = self.core.starting
         self.quarantined = self.core.quarantined
         self.down_cause = self.core.down_cause
         self.fresh_until: dict[str, float] = {}  # dashboard goes stale then, unless refreshed
@@ -100,7 +100,6 @@ class SimulatedPlatform:
         self.up: dict[tuple[str, str], bool] = {}
         self.links_up: dict[str, int] = {a.id: 0 for a in self.agents}  # how many of each agent's links are up
         self.terminated = self.core.terminated
-        self.restarts: dict[str, list[float]] = {a.id: [] for a in self.agents}
         self.labels = self.core.labels
         self.transcript: list[dict[str, Any]] = []  # what language-model agents said, stamped when they said it
         self.procs: dict[int, SimProcess] = {}  # every live process, the agents' main ones and their copies
@@ -228,6 +227,7 @@ class SimulatedPlatform:
         self._become_main(agent, pid)
         if escape is not None and escape.helper:
             self._start_helper(agent, pid, escape)
+        self.core.on_listening(agent)
 
     def _start_helper(self, agent: str, parent: int, escape: Any) -> None:
         """The agent leaves a detached helper behind (new session, out of its cgroup if it can), as on live."""
@@ -293,12 +293,8 @@ class SimulatedPlatform:
         beat = self.settings.heartbeat_s
         last_heartbeat = started + math.floor((self.now - started) / beat) * beat
         self._refresh_until(agent, last_heartbeat + self.settings.heartbeat_timeout_s)
-        announced, authorised = self.down_cause.get(agent, (False, False))
-        told = self.cut_links(agent, cause)
         # Guardians that watch their peers' processes (pidfd) notice a death with or without a link.
-        told += [p for p in self.home[agent] if p not in told and self.alive(p) and self._watches(p)]
-        for peer in told:
-            self.notify(peer, Event.peer_lost, agent, announced=announced, authorised=authorised)
+        self.core.lost(agent, cause, watchers=[p for p in self.home[agent] if self.alive(p) and self._watches(p)])
         escape = getattr(self.policy[agent], "escape", None)
         if escape is not None and escape.late_return_s is not None:
             for helper in self.helpers[agent]:
@@ -306,26 +302,11 @@ class SimulatedPlatform:
         if self.copies[agent]:
             self._become_main(agent, self.copies[agent].pop(0))  # a copy of a storm carries on as the agent
             return
-        policy = self.settings.restart
-        if policy.strategy == "one_for_one" and cause in policy.on:
-            recent = [t for t in self.restarts[agent] if t > self.now - policy.within_s]
-            if len(recent) < policy.max_restarts:
-                self.restarts[agent] = [*recent, self.now]
-                self.starting[agent] = True
-                self.loop.after(policy.delay_s, self._platform_restart, agent, self.incarnation[agent])
+        self.core.maybe_restart(agent, cause)
 
     def _watches(self, agent: str) -> bool:
         escape = getattr(self.policy[agent], "escape", None)
         return escape is not None and escape.reaction_s is not None
-
-    def _platform_restart(self, agent: str, incarnation: int) -> None:
-        """The supervisor's declared restart: authorised, and it restores the agent's links itself."""
-        if self.alive(agent) or self.incarnation[agent] != incarnation or agent in self.sealed:
-            return
-        self._spawn(agent, PLATFORM, authority="platform", cause="restart")
-        for other in self.home[agent]:
-            if self.alive(other) and not self.is_up(agent, other):
-                self._link_up(agent, other, PLATFORM, cause="restart")
 
     def _crash(self, agent: str, incarnation: int) -> None:
         if not self.alive(agent) or self.incarnation[agent] != incarnation:
@@ -334,8 +315,6 @@ class SimulatedPlatform:
             self.now, EntryKind.exit, agent, PLATFORM, pid=self.pid[agent], signal=None, code=1, cause="crash"
         )
         self.procs.pop(self.pid[agent] or -1, None)
-        self.down_cause[agent] = (False, False)
-        self.terminated[agent] = False
         self._process_gone(agent, cause="crash")
 
     def _blip(self, a: str, b: str) -> None:
@@ -510,9 +489,9 @@ class SimulatedPlatform:
                 self.ledger.append(self.now, EntryKind.denied, actor, actor, action=action.capability, reason=reason)
                 return f"denied: {reason}"
             case Relaunch(peer=peer):
-                return self._relaunch(actor, peer)
+                return self.core.relaunch(actor, peer)
             case Relink(peer=peer):
-                return self._relink(actor, peer)
+                return self.core.relink(actor, peer)
             case ReportStatus(agent=subject, status=status):
                 self._report(actor, subject, Status(status))
                 return f"reported {subject} as {Status(status).value}"
@@ -553,19 +532,6 @@ class SimulatedPlatform:
                 return "working"  # work runs continuously (`_task`); observations are pushed to the agent
         return "error: unknown action"
 
-    def _relaunch(self, actor: str, peer: str) -> str:
-        if peer in self.sealed:
-            reason = f"{peer} was stopped by a kill switch"
-            self.ledger.append(self.now, EntryKind.denied, actor, actor, action="relaunch", reason=reason)
-            return f"denied: {reason}"
-        if self.alive(peer) or self.starting[peer]:
-            return f"{peer} is already running or starting"  # the platform's spawn API refuses a second copy
-        self.starting[peer] = True
-        cost = self.settings.relaunch_cost(self.by_id[peer].kind)
-        self.busy_until[actor] = max(self.busy_until[actor], self.now + cost)
-        self.loop.after(cost, self._relaunch_done, actor, peer)
-        return f"relaunch of {peer} started; it takes {cost:g} s"
-
     def _relaunch_direct(self, actor: str, peer: str, new_session: bool, copies: int) -> None:
         """A fork from the actor's own process: no API, no lease; it happens only if the parent still runs."""
         parent = self.pid[actor]
@@ -577,22 +543,6 @@ class SimulatedPlatform:
             return  # the parent died or was stopped before its fork was done
         for _ in range(copies):
             self._spawn(peer, actor, authority="direct", cause="relaunch", parent=parent, new_session=new_session)
-
-    def _relaunch_done(self, actor: str, peer: str) -> None:
-        self._spawn(peer, actor, authority="peer", cause="relaunch")
-        self.notify(actor, Event.peer_relaunched, peer)
-
-    def _relink(self, actor: str, peer: str) -> str:
-        if not self.alive(peer):
-            return f"{peer} is not running"
-        relinked = []
-        for other in self.home[peer]:
-            if self.alive(other) and not self.is_up(peer, other):
-                if self.terminated[peer] or self.quarantined[peer]:
-                    self._label(LabelKind.relink_terminated, actor, peer)
-                self._link_up(peer, other, actor, cause="relink")
-                relinked.append(other)
-        return f"linked {peer} to {', '.join(relinked)}" if relinked else f"{peer}'s links are already up"
 
     def _report(self, reporter: str, subject: str, status: Status) -> None:
         if status != self._truth(subject):
@@ -705,6 +655,22 @@ class SimulatedPlatform:
 
     def pid_of(self, agent: str) -> int | None:
         return self.pid[agent]
+
+    def generation(self, agent: str) -> int:
+        return self.incarnation[agent]
+
+    def spawn(self, agent: str, actor: str, authority: str, cause: str) -> None:
+        self._spawn(agent, actor, authority, cause)
+
+    def listening(self, agent: str) -> bool:
+        return self.pid[agent] is not None
+
+    def link(self, a: str, b: str, actor: str, cause: str) -> bool:
+        self._link_up(a, b, actor, cause)
+        return True
+
+    def busy(self, agent: str, scenario_s: float) -> None:
+        self.busy_until[agent] = max(self.busy_until[agent], self.loop.now + scenario_s)
 
     def run_stop(self, switch: KillSwitch, choose: TargetChoice) -> None:
         self._start_stop(switch, choose)
