@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -152,3 +154,61 @@ def test_keys_that_are_not_strings_are_encoded_as_the_json_encoder_does() -> Non
     data = {1: "a", 2: True}
     expected = json.dumps([0, 1.0, "k", "a", "b", data, GENESIS], sort_keys=True, separators=(",", ":"))
     assert _canonical(0, 1.0, "k", "a", "b", data, GENESIS) == expected.encode()  # type: ignore[arg-type]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=10**6) | st.floats(allow_nan=False, allow_infinity=False),
+            st.sampled_from(["spawn", "task_done", "report"]),
+            st.sampled_from(["a", "b", "é\u2028", 'q"\\']),
+            st.dictionaries(st.sampled_from(["pid", "cause", "z", "é"]), json_values, max_size=3),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_appended_hashes_are_the_json_encoders(rows: list) -> None:
+    # Appends encode names and data shapes once per ledger; each hash must still be that of `json.dumps`,
+    # whichever values a repeated shape carries.
+    ledger = Ledger()
+    for t, kind, agent, data in rows:
+        ledger.append(t, kind, agent, "platform", **data)
+    prev = GENESIS
+    for seq, (entry, (t, kind, agent, data)) in enumerate(zip(ledger, rows, strict=True)):
+        body = [seq, round(t, 6), kind, agent, "platform", data, prev]
+        expected = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        assert entry.hash == hashlib.sha256(expected).hexdigest()
+        prev = entry.hash
+
+
+@given(st.lists(entry_fields, min_size=1, max_size=20))
+def test_streamed_ledger_is_the_ledger_written_whole(tmp_path_factory: pytest.TempPathFactory, rows: list) -> None:
+    folder = tmp_path_factory.mktemp("stream")
+    whole = build(rows)
+    whole.write_jsonl(folder / "whole.jsonl")
+    with (folder / "streamed.jsonl").open("w", encoding="utf-8") as sink:
+        streamed = build(rows[:1])  # entries made before streaming began are written first
+        streamed.stream_to(sink, flush_each=False)
+        for t, kind, agent, actor, data in rows[1:]:
+            streamed.append(t, kind, agent, actor, **{f"k_{k}": v for k, v in data.items()})
+    assert (folder / "streamed.jsonl").read_bytes() == (folder / "whole.jsonl").read_bytes()
+    again = Ledger.read_jsonl(folder / "streamed.jsonl")
+    assert again.entries == whole.entries and again.verify(whole.digest, len(whole)).ok
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "é\u2028"]), st.dictionaries(st.text(max_size=4), json_values, max_size=3)),
+        min_size=1,
+        max_size=10,
+    )
+)
+def test_written_lines_are_the_json_encoders(rows: list) -> None:
+    ledger = Ledger()
+    for agent, data in rows:
+        ledger.append(1.25, "report", agent, "platform", **data)
+    hand_made = LedgerEntry(len(rows), 2.0, "exit", "a", "platform", {1: "not a string key"}, ledger.digest, "f" * 64)
+    ledger.entries.append(hand_made)  # such keys are the JSON encoder's to convert, as `_line` does
+    lines = "".join(ledger._encoder.line(entry) for entry in ledger)
+    assert lines == "".join(json.dumps(e.to_dict(), sort_keys=True, ensure_ascii=False) + "\n" for e in ledger)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import heapq
 import itertools
 from collections.abc import Callable
+from heapq import heappop, heappush
 from typing import Any
 
 
 class EventLoop:
+    __slots__ = ("_queue", "_sequence", "now")
+
     def __init__(self) -> None:
         self.now = 0.0
         self._queue: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
@@ -17,19 +19,22 @@ class EventLoop:
     def at(self, time: float, callback: Callable[..., None], *args: Any) -> None:
         if time < self.now:
             raise ValueError(f"cannot schedule at {time}, before now ({self.now})")
-        heapq.heappush(self._queue, (time, next(self._sequence), callback, args))
+        heappush(self._queue, (time, next(self._sequence), callback, args))
 
     def after(self, delay_s: float, callback: Callable[..., None], *args: Any) -> None:
         if delay_s < 0:
             raise ValueError(f"cannot schedule {delay_s} s from now: the delay is negative")
-        heapq.heappush(self._queue, (self.now + delay_s, next(self._sequence), callback, args))
+        heappush(self._queue, (self.now + delay_s, next(self._sequence), callback, args))
 
     def run(self, until: float) -> int:
         """Run every event due up to `until`; returns how many ran."""
-        queue, pop = self._queue, heapq.heappop
+        queue = self._queue
         ran = 0
-        while queue and queue[0][0] <= until:
-            time, _, callback, args = pop(queue)
+        while queue:
+            time, _, callback, args = event = heappop(queue)
+            if time > until:  # the first event past the end goes back: one push per call, not a peek per event
+                heappush(queue, event)
+                break
             self.now = time
             callback(*args)
             ran += 1
