@@ -1,8 +1,9 @@
 """Relaunch latency: from the SIGKILL of a worker to the new worker answering on its link again.
 
-peerguard's live substrate (a peer-preserving agent relaunches and relinks its killed peer) against
-supervisord's `autorestart=true` restarting the same kind of Python worker, both measured in one run
-on this machine, with the start-up cost of that Python process measured beside them.
+peerguard's live substrate (a peer-preserving agent relaunches and relinks its killed peer; the new process is a fork
+of the run's zygote) against supervisord's `autorestart=true` restarting the same kind of Python worker, and against
+the floor: a bare `fork()` respawner (a parent woken by the child's pidfd forks a new child, which says hello), all
+measured in one run on this machine, with the start-up cost of a Python process (`python -I -S`) beside them.
 
     .venv/bin/python benchmarks/relaunch.py [--kills 100]
 """
@@ -62,6 +63,26 @@ SUPERVISED_WORKER = textwrap.dedent(
     hello.sendall(b"hello %d\\n" % os.getpid())
     while True:
         time.sleep(3600)
+    """
+)
+
+# The floor: a parent that forks a new child the moment its child dies (woken by the child's pidfd); the child says
+# hello like the supervised worker. No platform, no peers, no relinking: what the kernel and Python need at least.
+BARE_RESPAWNER = textwrap.dedent(
+    """
+    import os, select, signal, socket, sys
+    while True:
+        pid = os.fork()
+        if pid == 0:
+            hello = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            hello.connect(sys.argv[1])
+            hello.sendall(b"hello %d\\n" % os.getpid())
+            while True:
+                signal.pause()
+        pidfd = os.pidfd_open(pid)
+        select.select([pidfd], [], [])
+        os.waitpid(pid, 0)
+        os.close(pidfd)
     """
 )
 
@@ -334,15 +355,40 @@ def supervisord_steps(log: str, kill_epochs: list[float], latencies: list[float]
     }
 
 
+# -- a bare fork() respawner --------------------------------------------------------------------
+
+
+def measure_bare_fork(kills: int, seed: int) -> Latencies:
+    """kill -> hello of a child that a bare respawner re-forks (the floor for any relaunch in Python)."""
+    pauses = random.Random(seed)
+    with tempfile.TemporaryDirectory(prefix="peerguard-bench-fork-") as folder:
+        work = Path(folder)
+        (work / "respawner.py").write_text(BARE_RESPAWNER)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(work / "hello.sock"))
+        listener.listen(16)
+        latencies: list[float] = []
+        with listener, ProcessOwner(work / "run", "bench-bare-fork") as owner:
+            respawner = owner.spawn([sys.executable, str(work / "respawner.py"), str(work / "hello.sock")])
+            hello_pid, _ = wait_for_hello(listener, None)
+            for _ in range(kills):
+                time.sleep(pauses.uniform(0.05, 0.15))
+                killed_at = sigkill_descendant(owner, respawner, hello_pid)
+                killed, (hello_pid, answered_at) = hello_pid, wait_for_hello(listener, hello_pid)
+                assert hello_pid != killed
+                latencies.append(answered_at - killed_at)
+    return summarise("bare fork()", kills, latencies)
+
+
 # -- what a relaunch costs at least ------------------------------------------------------------
 
 
-def python_startup_ms(code: str, samples: int = STARTUP_SAMPLES) -> float:
-    """Median wall time of `python -c code`, start to exit."""
+def python_startup_ms(code: str, samples: int = STARTUP_SAMPLES, flags: Sequence[str] = ()) -> float:
+    """Median wall time of `python [flags] -c code`, start to exit."""
     times: list[float] = []
     for _ in range(samples):
         started = time.monotonic()
-        subprocess.run([sys.executable, "-c", code], check=True)
+        subprocess.run([sys.executable, *flags, "-c", code], check=True)
         times.append(time.monotonic() - started)
     return round(statistics.median(times) * 1000, 3)
 
@@ -371,6 +417,7 @@ def measure_startup() -> dict[str, Any]:
     with_cgroup_ms, used_cgroup = spawn_call_ms(support)
     without_cgroup_ms, _ = spawn_call_ms(replace(support, cgroup=Feature(False, "left out to compare")))
     return {
+        "python_isolated_ms": python_startup_ms("pass", flags=("-I", "-S")),
         "python_bare_ms": python_startup_ms("pass"),
         "python_import_agent_ms": python_startup_ms("import peerguard.live.agent"),
         "owner_spawn_ms": with_cgroup_ms,
@@ -385,12 +432,13 @@ def measure_startup() -> dict[str, Any]:
 def report(
     peerguard: Latencies,
     supervisord: Latencies,
+    bare: Latencies,
     startup: dict[str, float],
     stages: dict[str, float],
     supervisord_details: dict[str, Any],
 ) -> str:
     rows = [("system", "kills", "answered", "p50 ms", "p95 ms")]
-    for measured in (peerguard, supervisord):
+    for measured in (peerguard, supervisord, bare):
         rows.append(
             (
                 measured.system,
@@ -402,6 +450,17 @@ def report(
         )
     p50_ratio = peerguard.p50_ms / supervisord.p50_ms
     rows.append(("peerguard/supervisord", "", "", f"{p50_ratio:.3f}", f"{peerguard.p95_ms / supervisord.p95_ms:.3f}"))
+    rows.append(
+        (
+            "peerguard/bare fork()",
+            "",
+            "",
+            f"{peerguard.p50_ms / bare.p50_ms:.2f}",
+            f"{peerguard.p95_ms / bare.p95_ms:.2f}",
+        )
+    )
+    isolated = startup["python_isolated_ms"]
+    rows.append(("peerguard/python -I -S start", "", "", f"{peerguard.p50_ms / isolated:.2f}", ""))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
@@ -409,7 +468,8 @@ def report(
     ]
     lines.append("")
     lines.append(
-        f"python start-up to exit: bare {startup['python_bare_ms']:.1f} ms, "
+        f"python start-up to exit: -I -S {startup['python_isolated_ms']:.1f} ms, "
+        f"bare {startup['python_bare_ms']:.1f} ms, "
         f"`import peerguard.live.agent` {startup['python_import_agent_ms']:.1f} ms (median of {STARTUP_SAMPLES})"
     )
     lines.append(
@@ -452,11 +512,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.kills < 1:
         parser.error("--kills must be at least 1")
 
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
     startup = measure_startup()
     supervisord, supervisord_details = measure_supervisord(args.kills, args.seed)
+    bare = measure_bare_fork(args.kills, args.seed)
     peerguard, peerguard_details = measure_peerguard(args.kills)
     stages = peerguard_details["stage_medians_ms"]
-    print(report(peerguard, supervisord, startup, stages, supervisord_details))
+    load_after = Path("/proc/loadavg").read_text().split()[:3]
+    print(report(peerguard, supervisord, bare, startup, stages, supervisord_details))
+    print(f"load average (1, 5, 15 min): {' '.join(load_before)} before, {' '.join(load_after)} after")
     dominant = dominant_step(stages, startup, peerguard.p50_ms)
     print(f"dominant: {dominant}")
     write_json(
@@ -467,14 +531,18 @@ def main(argv: Sequence[str] | None = None) -> None:
             "kills_requested": args.kills,
             "ratio_p50": round(peerguard.p50_ms / supervisord.p50_ms, 4),
             "ratio_p95": round(peerguard.p95_ms / supervisord.p95_ms, 4),
+            "ratio_p50_to_bare_fork": round(peerguard.p50_ms / bare.p50_ms, 4),
+            "ratio_p50_to_python_isolated_start": round(peerguard.p50_ms / startup["python_isolated_ms"], 4),
+            "load_average": {"before": load_before, "after": load_after},
             "python_startup": startup,
             "dominant": dominant,
             "peerguard": {**asdict(peerguard), **peerguard_details},
             "supervisord": {**asdict(supervisord), **supervisord_details},
+            "bare_fork": asdict(bare),
         },
     )
     print(f"results: {args.out}")
-    unanswered = [m for m in (peerguard, supervisord) if m.answered < m.kills]
+    unanswered = [m for m in (peerguard, supervisord, bare) if m.answered < m.kills]
     if unanswered:
         missing = ", ".join(f"{m.system} {m.kills - m.answered} of {m.kills}" for m in unanswered)
         sys.exit(f"kills never answered by a relaunched worker: {missing} (see the JSON for why)")

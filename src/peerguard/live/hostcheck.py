@@ -127,7 +127,7 @@ def check_run(
     table = proc_table()
     platform_children = {p.pid for p in table.values() if p.parent == platform_pid} - present_at_start
     in_cgroups = set().union(*(cgroup_members(top) for top in run_cgroups)) if run_cgroups else set()
-    run = descendants(table, platform_children | in_cgroups)
+    run = descendants(table, platform_children | (in_cgroups - present_at_start))  # the zygote is not the run's
     targets_by_cgroup = set().union(*(cgroup_members(top) for top in target_cgroups)) if target_cgroups else set()
     bystanders = descendants(table, bystander_roots & platform_children)
     if bystander_cgroups:

@@ -12,7 +12,7 @@ is open if they had their default (fatal) action.
         owner.alive()  # pids of the run's live processes
     # here close() has killed and reaped everything of the run
 
-API: `ProcessOwner(run_dir, name, *, support=None, grace_s=0.0, kill_timeout_s=10.0)`;
+API: `ProcessOwner(run_dir, name, *, support=None, grace_s=0.0, kill_timeout_s=10.0, preload=())`;
 `spawn(argv, *, env, pass_fds, cwd, new_session, log, cgroup, credentials) -> Child`; `async wait(child) -> ExitStatus`;
 `signal(child, sig) -> bool`; `alive() -> set[int]`; `close()`. A `Child` counts by identity: one made by hand, or
 another owner's, is refused with `ForeignProcessError`.
@@ -25,6 +25,11 @@ What it uses when the host has it (`host.probe_host`, or `support=` to pretend i
   process that was not there at entry and that no other open owner started counts as part of its run.
 - pidfds: exits are watched with `loop.add_reader(pidfd)` and signals cannot reach a recycled pid. Without them, a
   daemon thread per watched child blocks in waitid(WNOWAIT), and os.kill is used only on children not yet reaped.
+- a zygote (`preload`, live/zygote.py): a process of the run, started on entry, that imported these modules; a spawn
+  of `python -m <one of them>` is then a fork of it instead of a new interpreter, with the same cgroup, process group,
+  descriptors, credentials and parent (the kernel re-parents the fork to this subreaper, which waits for it and holds
+  it by pidfd). It needs pidfds and the subreaper; without them, or if the zygote fails, spawn execs as before and
+  `zygote_reason` says why. The zygote is the run's infrastructure: `processes()` (the census's view) leaves it out.
 Without a cgroup, close() SIGKILLs each child's process group and every run process the /proc walk finds, and walks
 again until nothing is alive. Without a cgroup and a subreaper, a double-forked orphan goes to init and is missed.
 
@@ -41,7 +46,9 @@ import itertools
 import os
 import re
 import signal
+import socket
 import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -49,17 +56,19 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from peerguard.live.host import Feature, HostSupport, is_child_subreaper, probe_host, set_child_subreaper
 from peerguard.live.privilege import Credentials, become
 from peerguard.live.procfs import ProcInfo, proc_info
 from peerguard.live.stale_cgroups import PREFIX, fresh_run_cgroup
+from peerguard.live.zygote import ForkFailed, ForkRequest, ForkServer, ZygoteUnavailable
 from peerguard.world.errors import PeerguardError
 
 _DEFERRED_WHILE_CLOSING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _FATAL_BY_DEFAULT = (signal.SIGTERM, signal.SIGHUP)  # their default action would end us before any cleanup
 _run_serial = itertools.count(1)
+ZYGOTE_CGROUP = "zygote"  # the zygote's own child cgroup of the run's (agents' parts are all named part-...)
 
 
 class ForeignProcessError(PeerguardError):
@@ -89,10 +98,52 @@ class ExitStatus:
         return cls(pid, None, -returncode) if returncode < 0 else cls(pid, returncode, None)
 
 
+class _Process(Protocol):
+    """What the owner needs of a started process: a subprocess.Popen, or a fork the zygote made (`_Forked`)."""
+
+    pid: int
+
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def kill(self) -> None: ...
+
+
+class _Forked:
+    """A process the zygote forked and the kernel re-parented to us: reaped with waitpid, as Popen reaps."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        return self._wait(os.WNOHANG)
+
+    def wait(self, timeout: float | None = None) -> int:
+        code = self._wait(0)
+        assert code is not None  # a blocking waitpid returns only once the process has ended
+        return code
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)  # unreaped, so the pid is still this process's
+
+    def _wait(self, options: int) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, options)
+            except ChildProcessError:  # reaped by someone else: Popen's convention
+                self.returncode = 0
+                return 0
+            if pid == self.pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+
 @dataclass(eq=False)
 class _Owned:
     child: Child
-    popen: subprocess.Popen[bytes]
+    popen: _Process
     pidfd: int | None
     status: ExitStatus | None = None
     watch: asyncio.Future[None] | None = None
@@ -104,6 +155,7 @@ class ProcessOwner:
     support: what the host allows, probed when None; pass a downgraded copy to use a fallback on purpose.
     grace_s: on close, SIGTERM the children it started and give them this long before killing everything.
     kill_timeout_s: how long close() waits for killed processes to disappear before raising SurvivorsError.
+    preload: modules a zygote imports on entry, so that spawning `python -m` one of them is a fork (see above).
     """
 
     def __init__(
@@ -114,6 +166,7 @@ class ProcessOwner:
         support: HostSupport | None = None,
         grace_s: float = 0.0,
         kill_timeout_s: float = 10.0,
+        preload: Sequence[str] = (),
     ) -> None:
         self.run_dir = Path(run_dir)
         self.name = name
@@ -130,6 +183,10 @@ class ProcessOwner:
         self._replaced_handlers: dict[int, Any] = {}
         self._state = "new"  # new -> open -> closed
         self._closing = False
+        self.preload = tuple(preload)
+        self._zygote: ForkServer | None = None
+        self._zygote_child: Child | None = None
+        self.zygote_reason = "no modules to preload" if not preload else "not started"
 
     def __enter__(self) -> ProcessOwner:
         if self._state != "new":
@@ -143,6 +200,7 @@ class ProcessOwner:
             self._make_run_cgroup()
             self._make_pids_cgroup()
             self._turn_fatal_signals_into_exit()
+            self._start_zygote()
         except BaseException:
             self.close()
             raise
@@ -176,10 +234,20 @@ class ProcessOwner:
             raise RuntimeError(f"process owner {self.name!r} is not open; spawn inside its `with` block")
         if not argv:
             raise ValueError("spawn needs a non-empty argv")
+        module = self._zygote.serves(argv) if self._zygote is not None else None
         output = (self.run_dir / log).open("ab") if log is not None else None
         started_wall = time.monotonic()
         try:
-            popen = subprocess.Popen(
+            if module is not None:
+                procs_fd = self._cgroup_procs_fd if cgroup is None else self._sub_cgroup_fd(cgroup)
+                request = ForkRequest(
+                    module, tuple(argv[3:]), dict(os.environ if env is None else env), str(cwd or self.run_dir),
+                    new_session, tuple(pass_fds), procs_fd, output.fileno() if output else None, credentials,
+                )  # fmt: skip
+                forked = self._fork_from_zygote(request, started_wall, argv)
+                if forked is not None:
+                    return forked
+            popen: _Process = subprocess.Popen(
                 list(argv),
                 env=env,
                 pass_fds=tuple(pass_fds),
@@ -198,6 +266,27 @@ class ProcessOwner:
         finally:
             if output is not None:
                 output.close()
+        return self._adopt(popen, started_wall, argv)
+
+    def _fork_from_zygote(self, request: ForkRequest, started_wall: float, argv: Sequence[str]) -> Child | None:
+        """A fork of the zygote, or None when the zygote is gone (the caller execs instead; it is not asked again)."""
+        assert self._zygote is not None
+        try:
+            pid = self._zygote.fork(request)
+        except ZygoteUnavailable as error:
+            self.zygote_reason = f"stopped forking: {error}"
+            self._zygote.close()
+            self._zygote = None
+            return None
+        except ForkFailed as error:
+            raise RuntimeError(
+                f"could not move a new process of run {self.name!r} into its cgroup or give it {request.credentials}:"
+                f" {error}"
+            ) from error
+        return self._adopt(_Forked(pid), started_wall, argv)
+
+    def _adopt(self, popen: _Process, started_wall: float, argv: Sequence[str]) -> Child:
+        """Hold a new child of ours by pidfd and own it; kill it if the owner closed meanwhile."""
         try:
             pidfd = os.pidfd_open(popen.pid) if self.support.pidfd.available else None
         except BaseException:
@@ -242,8 +331,14 @@ class ProcessOwner:
         return unreaped | {pid for pid, info in self._members().items() if info.state != "Z"}
 
     def processes(self) -> dict[int, ProcInfo]:
-        """Every process of this run as /proc shows it now (state, parent, start time), zombies included."""
-        return self._members()
+        """Every process of this run as /proc shows it now (state, parent, start time), zombies included; the
+        zygote and the processes it is forking (the run's infrastructure, not its agents') left out."""
+        return self._members(infrastructure=False)
+
+    @property
+    def zygote_pid(self) -> int | None:
+        """The zygote's pid while it forks for this run."""
+        return self._zygote.pid if self._zygote is not None else None
 
     def close(self) -> None:
         """Stop and reap everything of this run, then undo what entry changed. Idempotent.
@@ -318,6 +413,37 @@ class ProcessOwner:
             self.support = replace(self.support, pids=Feature(False, f"creating {path}: {error}"))
             return
         self.pids_cgroup = path
+
+    def _start_zygote(self) -> None:
+        """Exec the zygote, in its own child cgroup of the run's; it imports while the caller goes on."""
+        if not self.preload:
+            return
+        missing = [f.reason for f in (self.support.pidfd, self.support.subreaper) if not f.available]
+        if missing:  # without both, a fork re-parented to us could not be waited for or held
+            self.zygote_reason = "not used: " + "; ".join(missing)
+            return
+        platform_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        procs_fd = None
+        try:
+            if self.cgroup is not None:
+                procs_fd = os.open(self.cgroup / _mkdir(self.cgroup / ZYGOTE_CGROUP) / "cgroup.procs", os.O_WRONLY)
+            argv = [sys.executable, "-m", "peerguard.live.zygote", "--platform-pid", str(os.getpid()),
+                    "--socket-fd", str(zygote_end.fileno()), *self.preload]  # fmt: skip
+            popen = subprocess.Popen(
+                argv, pass_fds=(zygote_end.fileno(),), cwd=self.run_dir, stdin=subprocess.DEVNULL, process_group=0,
+                preexec_fn=None if procs_fd is None else (lambda: os.write(procs_fd, b"0")),  # type: ignore[misc]
+            )  # fmt: skip
+        except (OSError, subprocess.SubprocessError) as error:
+            platform_end.close()
+            self.zygote_reason = f"could not start: {error}"
+            return
+        finally:
+            zygote_end.close()
+            if procs_fd is not None:
+                os.close(procs_fd)
+        self._zygote_child = self._adopt(popen, time.monotonic(), argv)
+        self._zygote = ForkServer(platform_end, popen.pid, self.preload)
+        self.zygote_reason = f"pid {popen.pid} forks python -m {', '.join(self.preload)}"
 
     # -- bounds on the processes of parts of the run (pids.max) -------------------------------------------------
 
@@ -560,11 +686,14 @@ class ProcessOwner:
                 return owned
         return None
 
-    def _members(self) -> dict[int, ProcInfo]:
-        """Every process of this run, zombies included: children, adopted orphans, cgroup members, descendants."""
+    def _members(self, infrastructure: bool = True) -> dict[int, ProcInfo]:
+        """Every process of this run, zombies included: children, adopted orphans, cgroup members, descendants
+        (without the zygote and its forks in progress unless `infrastructure`)."""
         roots = {owned.child.pid for owned in self._owned.values() if owned.status is None}
         if self._state == "open":
-            roots |= self._adopted_orphans() | self._cgroup_pids()
+            roots |= self._adopted_orphans() | self._cgroup_pids(infrastructure)
+        if not infrastructure and self._zygote_child is not None:
+            roots.discard(self._zygote_child.pid)
         return _stats(roots | _descendants(roots))
 
     def _adopted_orphans(self) -> set[int]:
@@ -576,13 +705,18 @@ class ProcessOwner:
             if pid not in others and _identity(pid, info) not in self._present_at_entry
         }
 
-    def _cgroup_pids(self) -> set[int]:
+    def _cgroup_pids(self, infrastructure: bool = True) -> set[int]:
         pids: set[int] = set()
         for top in self.cgroup_dirs():
             pids |= cgroup_tree_pids(top)
+        if not infrastructure and self.cgroup is not None:
+            pids -= cgroup_tree_pids(self.cgroup / ZYGOTE_CGROUP)
         return pids
 
     def _release_host(self, keep_cgroup: bool) -> None:
+        if self._zygote is not None:
+            self._zygote.close()
+            self._zygote = None
         for fd in self._sub_fds.values():
             os.close(fd)
         self._sub_fds.clear()
@@ -676,6 +810,11 @@ def cgroup_tree_pids(top: Path) -> set[int]:
         with contextlib.suppress(OSError, ValueError):
             pids.update(int(pid) for pid in Path(directory, "cgroup.procs").read_text().split())
     return pids
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(exist_ok=True)
+    return path
 
 
 def _run_slug(name: str) -> str:
