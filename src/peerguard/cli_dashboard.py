@@ -5,6 +5,7 @@ Faces only: the page, its data and its verdicts live in `peerguard.web`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import socket
 import sys
@@ -37,7 +38,8 @@ def dashboard(
     sources = saved_sources(runs)
     server, token = serve(sources, host, port)
     announce(server, token)
-    server.run()
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a dashboard ends (uvicorn raises it once stopped)
+        server.run()
 
 
 def saved_sources(folders: list[Path]) -> list[RunSource]:
@@ -118,9 +120,8 @@ class RunDashboard:
             self._start([source])
         print("dashboard: the run is over; the page keeps showing it until Ctrl-C", flush=True)
         try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()
         finally:
             if self.server is not None:
                 self.server.stop()
