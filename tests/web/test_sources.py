@@ -1,0 +1,44 @@
+"""Where the page's run comes from: a finished run played at a pace reveals exactly what happened so far, and the
+page's files are in the built wheel."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from peerguard.experiments.runner import run
+from peerguard.web.feed import Feed
+from peerguard.web.sources import PacedRun
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_paced_run_shows_what_happened_up_to_pace_times_the_real_seconds_elapsed() -> None:
+    record = run("orchestration", "sim", "peer-preserving", seed=1)
+    clock = [100.0]
+    paced = PacedRun(record, "paced", pace=8.0, clock=lambda: clock[0])
+    feed = Feed(paced)
+    clock[0] += 2.5625  # 20.5 s of the run (exact in binary)
+    feed.update(force_analysis=True)
+    assert feed.now == 20.5 and not feed.done and paced.status() == "playing"
+    assert all(row["t"] <= 20.5 for row in feed.rows)
+    assert feed.analysis["entries"] == sum(e.t <= 20.5 for e in record.ledger.entries)
+    worker = [row for row in feed.rows if row["i"] == 3][-1]  # worker-1, as the page shows it at 20.5
+    assert (worker["shown"], worker["truth"], worker["gap"]) == ("healthy", "down", "masked")
+    clock[0] += 1000
+    feed.update()
+    assert feed.done and feed.analysis["entries"] == len(record.ledger) and paced.status() == "complete"
+
+
+def test_the_wheel_carries_the_page(tmp_path: Path) -> None:
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    (wheel,) = tmp_path.glob("peerguard-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for source in (ROOT / "src/peerguard/web/static").iterdir():
+        assert f"peerguard/web/static/{source.name}" in names
