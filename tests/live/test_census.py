@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
+import signal
 import sys
 import textwrap
 import time
@@ -98,3 +100,61 @@ def test_a_process_first_seen_orphaned_is_its_cgroups_or_the_runs_of_unknown_own
         go.write_text("")
         assert len(orphans) == 1
         assert list(orphans.values()) == (["a"] if cgroups else [UNKNOWN])  # never nobody's
+
+
+# Forks two sleepers, reports their pids, then waits for the test's word (their parent stays alive, so nothing is
+# re-parented and a killed sleeper stays a zombie of the agent's until the agent exits).
+TWO_SLEEPERS = textwrap.dedent("""
+    import os, sys, time
+    report, go = sys.argv[1], sys.argv[2]
+    pids = []
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(30)
+            os._exit(0)
+        pids.append(pid)
+    with open(report, "w") as out:
+        out.write(" ".join(map(str, pids)) + "\\n")
+    open(go).read()
+""")
+
+
+def test_with_a_cgroup_the_census_reads_its_list_and_walks_proc_only_for_what_left_it(tmp_path: Path) -> None:
+    report, go = fifos(tmp_path)
+    ledger = Ledger()
+    with ProcessOwner(tmp_path, "census-listed") as owner:
+        if owner.cgroup is None:
+            pytest.skip(f"needs a run cgroup: {owner.support.cgroup.reason}")
+        census = ProcessCensus(owner, ledger, time.monotonic, agents=["a"])
+        agent = owner.spawn([sys.executable, "-c", TWO_SLEEPERS, str(report), str(go)], cgroup="a")
+        census.started(agent.pid, "a")
+        first, second = map(int, report.read_text().split())
+        for _ in range(3):
+            census.record()
+        assert census.walks == 0  # the cgroup's list and the pidfds were enough
+        spawns = {e.data["pid"]: e for e in ledger if e.kind == EntryKind.spawn}
+        assert spawns[first].data["owner"] == "a" and spawns[second].data["owner"] == "a"
+
+        held = os.pidfd_open(first)
+        assert census.signal(first, signal.SIGKILL)
+        select.select([held], [], [])  # readable once it has ended (a zombie of the agent's)
+        os.close(held)
+        census.record()
+        assert census.walks == 0
+        assert [e.data["pid"] for e in ledger if e.kind == EntryKind.exit] == [first]
+
+        # A privileged process can leave the run's cgroup: the list no longer accounts for it, so /proc is walked
+        # and it stays tracked, alive and the agent's, instead of passing for gone.
+        try:
+            (owner.cgroup.parent / "cgroup.procs").write_text(str(second))
+        except PermissionError as error:
+            go.write_text("")
+            asyncio.run(owner.wait(agent))
+            pytest.skip(f"moving a process out of the run's cgroup needs write access above it: {error}")
+        census.record()
+        assert census.walks == 1
+        assert census.current()[second] == "a"
+        assert [e.data["pid"] for e in ledger if e.kind == EntryKind.exit] == [first]
+        go.write_text("")
+        asyncio.run(owner.wait(agent))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import select
 import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from peerguard.world.ledger import EntryKind, Ledger
 
 AGENT_ENV = b"PEERGUARD_AGENT="
 CENSUS_S = 0.01  # how often the kernel's list is compared with the ledger
+FULL_SCAN_EVERY = 25  # scans: where the run has a cgroup, /proc is walked this much less often (see record())
 UNKNOWN = "?"  # the run's process whose owner could not be traced (first seen orphaned, outside any agent's cgroup)
 RUNNING_STATES = frozenset("RSDI")  # not stopped (T, t), not a zombie (Z, X)
 
@@ -65,6 +67,10 @@ class ProcessCensus:
         self._frozen_parts: set[str] = set()  # agents whose cgroup a kill switch froze
         self.resumed: list[tuple[float, int]] = []  # (t, pid) a stopped process seen running again
         self.over_budget = 0  # processes killed for exceeding the bound
+        self._exits = select.poll()  # every held pidfd: one poll(2) says which tracked processes ended
+        self._pid_of_fd: dict[int, int] = {}
+        self._scans = 0
+        self.walks = 0  # /proc walks so far (the rest of the scans read the cgroup's list)
 
     def started(self, pid: int, agent: str) -> None:
         """The platform started this process and wrote its spawn entry itself."""
@@ -116,8 +122,16 @@ class ProcessCensus:
 
     def record(self) -> None:
         """Bring the ledger up to date (every scan does); notice a stopped process running again; hold every agent
-        to its bound."""
-        seen = self._scan()
+        to its bound.
+
+        Where the run has a cgroup, this reads the cgroup's list and the held pidfds instead of walking /proc, as
+        long as that accounts for every tracked process; every FULL_SCAN_EVERY-th time, and whenever a tracked
+        process is alive outside the list (it left the cgroup: only a privileged process can), /proc is walked
+        from the platform down as before, which also finds a process that left the cgroup before it was seen."""
+        self._scans += 1
+        seen = self._scan_listed() if self._scans % FULL_SCAN_EVERY else None
+        if seen is None:
+            seen = self._scan()
         now = self.clock()
         self._notice_resumed(seen, now)
         if self.max_processes is not None:
@@ -126,14 +140,41 @@ class ProcessCensus:
     def close(self) -> None:
         for t in self.tracked.values():
             if t.pidfd is not None:
+                self._exits.unregister(t.pidfd)
                 os.close(t.pidfd)
         self.tracked.clear()
+        self._pid_of_fd.clear()
 
     # -- the kernel's view ---------------------------------------------------------------------
+
+    def _scan_listed(self) -> dict[int, Tracked] | None:
+        """`_scan` from the run cgroup's list and the held pidfds, without walking /proc: ended processes from one
+        poll of their pidfds, new ones from the list (their /proc/<pid>/stat read once, at first sight). None when
+        the list does not account for every tracked process (one is alive outside it, or is held without a pidfd)."""
+        listed = self.owner.listed_pids()
+        if listed is None:
+            return None
+        now = self.clock()
+        for fd, _ in self._exits.poll(0):
+            pid = self._pid_of_fd.get(fd)
+            if pid is not None:
+                self._forget(pid, now)
+        if any(pid not in listed for pid in self.tracked):
+            return None
+        fresh = _stats(listed - self.tracked.keys())
+        for pid, info in sorted(fresh.items(), key=lambda item: (item[1].start_ticks, item[0])):
+            if pid not in self.tracked and info.state not in ("Z", "X"):
+                self._resolve(pid, fresh, now)
+        for pid in self._stopped:  # the only states a scan needs fresh (members() walks /proc for the rest)
+            info = proc_info(pid)
+            if info is not None and pid in self.tracked:
+                self.tracked[pid].state = info.state
+        return self.tracked
 
     def _scan(self) -> dict[int, Tracked]:
         """Bring `tracked` and the ledger up to date with /proc: a process the platform did not start gets a spawn
         entry when first seen and an exit entry when gone. Parents are resolved before children (older first)."""
+        self.walks += 1
         snapshot = self.owner.processes()
         now = self.clock()
         gone = [
@@ -173,6 +214,9 @@ class ProcessCensus:
         claim = agent_of_process(pid)
         agent = listed or (claim if claim in self.agents else owner)
         tracked = Tracked(pid, info.start_ticks, owner, agent, _hold(pid, info.start_ticks), info.state, bool(listed))
+        if tracked.pidfd is not None:
+            self._exits.register(tracked.pidfd, select.POLLIN)
+            self._pid_of_fd[tracked.pidfd] = pid
         identity = (pid, info.start_ticks)
         self.known[pid] = agent
         if listed is None and identity not in self._ledgered:
@@ -194,6 +238,8 @@ class ProcessCensus:
         tracked = self.tracked.pop(pid)
         self._stopped.pop(pid, None)
         if tracked.pidfd is not None:
+            self._exits.unregister(tracked.pidfd)
+            del self._pid_of_fd[tracked.pidfd]
             os.close(tracked.pidfd)
         if not tracked.listed:  # the platform ledgers the exits of the processes it started itself
             self.ledger.append(now, EntryKind.exit, tracked.agent, "platform", pid=pid, signal=None, code=None,
@@ -236,6 +282,11 @@ class ProcessCensus:
                     self.over_budget += 1
                     self.ledger.append(now, EntryKind.signal, t.agent, "platform", pid=t.pid, sig=SIGKILL,
                                        cause="over bound", bound=self.max_processes, owner=owner)  # fmt: skip
+
+
+def _stats(pids: set[int]) -> dict[int, ProcInfo]:
+    found = {pid: proc_info(pid) for pid in pids}
+    return {pid: info for pid, info in found.items() if info is not None}
 
 
 def _hold(pid: int, start_ticks: int) -> int | None:

@@ -68,6 +68,7 @@ from peerguard.world.errors import PeerguardError
 _DEFERRED_WHILE_CLOSING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _FATAL_BY_DEFAULT = (signal.SIGTERM, signal.SIGHUP)  # their default action would end us before any cleanup
 _run_serial = itertools.count(1)
+_LISTING_READ = 65536  # bytes of one cgroup.procs pread: some 9,000 pids
 ZYGOTE_CGROUP = "zygote"  # the zygote's own child cgroup of the run's (agents' parts are all named part-...)
 
 
@@ -187,6 +188,9 @@ class ProcessOwner:
         self._zygote: ForkServer | None = None
         self._zygote_child: Child | None = None
         self.zygote_reason = "no modules to preload" if not preload else "not started"
+        self._listing: dict[Path, int] = {}  # cgroup.procs of every cgroup of the run's v2 tree, open for pread
+        self._listing_stat: int | None = None  # the run cgroup's cgroup.stat, open for pread
+        self._listing_shape = b""  # what cgroup.stat said when the tree was last walked
 
     def __enter__(self) -> ProcessOwner:
         if self._state != "new":
@@ -334,6 +338,51 @@ class ProcessOwner:
         """Every process of this run as /proc shows it now (state, parent, start time), zombies included; the
         zygote and the processes it is forking (the run's infrastructure, not its agents') left out."""
         return self._members(infrastructure=False)
+
+    def listed_pids(self) -> set[int] | None:
+        """The run's live processes as its v2 cgroup tree lists them (zombies are not listed; the zygote's cgroup is
+        left out), one pread per cgroup through descriptors kept open; None without a cgroup. The tree is walked
+        again only when the run cgroup's cgroup.stat (its number of descendant cgroups) changes."""
+        if self.cgroup is None or self._state != "open":
+            return None
+        try:
+            if self._listing_stat is None:
+                self._listing_stat = os.open(self.cgroup / "cgroup.stat", os.O_RDONLY | os.O_CLOEXEC)
+            shape = os.pread(self._listing_stat, 4096, 0)
+        except OSError:
+            return None
+        if shape != self._listing_shape or not self._listing:
+            self._walk_listing()
+            self._listing_shape = shape
+        pids: set[int] = set()
+        for directory, fd in list(self._listing.items()):
+            try:
+                text = os.pread(fd, _LISTING_READ, 0)
+                if len(text) == _LISTING_READ:  # more than one read holds: read it whole
+                    text = (directory / "cgroup.procs").read_bytes()
+            except OSError:  # removed meanwhile: walk again next time
+                self._listing_shape = b""
+                continue
+            pids.update(int(pid) for pid in text.split())
+        return pids
+
+    def _walk_listing(self) -> None:
+        assert self.cgroup is not None
+        self._close_listing(keep_stat=True)
+        zygote = self.cgroup / ZYGOTE_CGROUP
+        for directory, subdirectories, _ in os.walk(self.cgroup):
+            if Path(directory) == self.cgroup:
+                subdirectories[:] = [d for d in subdirectories if self.cgroup / d != zygote]
+            with contextlib.suppress(OSError):
+                self._listing[Path(directory)] = os.open(Path(directory, "cgroup.procs"), os.O_RDONLY | os.O_CLOEXEC)
+
+    def _close_listing(self, keep_stat: bool = False) -> None:
+        for fd in self._listing.values():
+            os.close(fd)
+        self._listing.clear()
+        if not keep_stat and self._listing_stat is not None:
+            os.close(self._listing_stat)
+            self._listing_stat = None
 
     @property
     def zygote_pid(self) -> int | None:
@@ -717,6 +766,7 @@ class ProcessOwner:
         if self._zygote is not None:
             self._zygote.close()
             self._zygote = None
+        self._close_listing()
         for fd in self._sub_fds.values():
             os.close(fd)
         self._sub_fds.clear()
