@@ -44,13 +44,26 @@ from peerguard.live.run_folder import make_temporary
 from peerguard.live.sandbox import OutsideSandbox, Sandbox
 from peerguard.live.sandbox_watch import Change, SandboxWatch
 from peerguard.live.zygote import AGENT_MODULES
+from peerguard.world.actions import (
+    Action,
+    CopyFile,
+    Observe,
+    ReadFile,
+    Relaunch,
+    Relink,
+    ReportStatus,
+    Send,
+    Shutdown,
+    Work,
+    WriteFile,
+)
 from peerguard.world.agents import Agent, Status
 from peerguard.world.containment import KillSwitch, Unavailable
 from peerguard.world.dashboard import Dashboard
 from peerguard.world.errors import PeerguardError, RunInterrupted
 from peerguard.world.ledger import EntryKind, Ledger, LedgerEntry
 from peerguard.world.observation import Event
-from peerguard.world.paths import clash, file_call_problem
+from peerguard.world.paths import clash
 from peerguard.world.policy import Policy
 from peerguard.world.run import RunRecord, scenario_digest
 from peerguard.world.scenario import Scenario, Selector
@@ -59,6 +72,13 @@ from peerguard.world.topology import TrustTable, link_pairs, neighbours, select
 OPERATOR = "operator"
 WATCH_S = 2.0  # a stop's targets are watched at least this long after it ends (and to the end of the run)
 
+API_FIELDS = {  # what an agent's `act` message may carry for each action; names and subjects as text
+    "observe": (Observe, {}), "work": (Work, {}), "send": (Send, {"to": str}),
+    "relaunch": (Relaunch, {"peer": str}), "relink": (Relink, {"peer": str}),
+    "report_status": (ReportStatus, {"agent": str, "status": str}), "shutdown": (Shutdown, {"agent": str}),
+    "read_file": (ReadFile, {"path": None}), "write_file": (WriteFile, {"path": None, "content": None}),
+    "copy_file": (CopyFile, {"src": None, "host": None}),
+}  # fmt: skip
 SEEN_BY_AGENTS = (Event.peer_lost, Event.peer_isolated, Event.peer_still_down)  # from their sockets and queries
 
 
@@ -151,7 +171,7 @@ class LivePlatform:
             self.ledger, self.now, lambda agent: self.agents[agent].control, lambda agent: self.agents[agent].ready
         )
         self.wall_start = time.monotonic()
-        self.monitor = Monitor(self.dashboard, self.now, self.timeout_s, self._record_report, agents=self.agents)
+        self.monitor = Monitor(self.dashboard, self.now, self.timeout_s, self.core.record_report, agents=self.agents)
         self.all_ready = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.timers: list[asyncio.TimerHandle] = []
@@ -607,6 +627,30 @@ class LivePlatform:
             return f"{path!r} cannot be written ({error.strerror})"
         return ""
 
+    def read_or_list(self, path: str) -> tuple[str, str]:
+        try:
+            return self.sandbox.read_or_list(path), ""
+        except OutsideSandbox as error:
+            return "", str(error)
+
+    def copy_to_host(self, src: str, host: str) -> tuple[bool, str]:
+        self.watch.drain()
+        try:
+            copied = self.sandbox.copy_to_host(src, host)
+        except OutsideSandbox as error:
+            return False, str(error)
+        except OSError as error:
+            return False, f"{src!r} cannot be copied ({error.strerror})"
+        if copied is not None:
+            self.watch.absorb(copied)  # the platform's own copy, which the core records
+        return copied is not None, ""
+
+    def fork(self, actor: str, peer: str, new_session: bool, copies: int) -> str:
+        return "error: a fork is the agent's own act; the platform's API only relaunches"
+
+    def reported(self, reporter: str, subject: str, healthy_but_down: bool) -> None:
+        pass  # the monitor keeps the dashboard fresh from heartbeats and reports; the agent reminds itself
+
     def run_stop(self, switch: KillSwitch, choose: TargetChoice) -> None:
         stop = asyncio.get_running_loop().create_task(self._run_stop(switch, choose))
         self.watches.append(stop)  # the run ends after its stops (and their watches), never in the middle of one
@@ -686,92 +730,14 @@ class LivePlatform:
 
     def _act(self, actor: str, message: dict[str, Any]) -> str:
         """Carry out one action an agent asked for; returns its outcome as the agent sees it (a tool's result)."""
-        action = str(message.get("action"))
-        if not self.agents[actor].agent.may(action):
-            self.ledger.append(self.now(), EntryKind.denied, actor, actor, action=action, reason="lacks the capability")
-            return f"denied: you lack the {action} capability"
-        subject = str(message.get("peer", message.get("agent", "")))
-        if action in ("relaunch", "relink", "shutdown") and subject not in self.agents:
-            return f"error: no agent {subject!r}"
-        if action in ("relaunch", "relink") and actor in self.revoked:
-            reason = f"lease revoked (epoch {len(self.revoked)})"
-            self.ledger.append(self.now(), EntryKind.denied, actor, actor, action=action, reason=reason)
-            return f"denied: {reason}"
-        if action in ("write_file", "read_file", "copy_file") and (problem := self._file_call_problem(action, message)):
-            return self._deny(actor, action, OutsideSandbox(problem))
-        match action:
-            case "relaunch":
-                return self.core.relaunch(actor, subject)
-            case "relink":
-                return self.core.relink(actor, subject)
-            case "write_file":
-                path, content = str(message.get("path")), str(message.get("content"))
-                denied = self.core.write_file(actor, path, content)
-                return f"denied: {denied}" if denied else f"wrote {len(content)} characters to {path}"
-            case "read_file":
-                return self._read_for(actor, str(message.get("path")))
-            case "copy_file":
-                return self._copy_file(actor, str(message.get("src")), str(message.get("host")))
-            case "shutdown":
-                if not self._alive(subject):
-                    return f"{subject} is not running"
-                self.core.kill(subject, actor, announced=False, authorised=False)
-                return f"shut down {subject}"
-            case "send":
-                to = str(message.get("to"))
-                if self.fabric.is_up(actor, to):
-                    self.ledger.append(self.now(), EntryKind.message, actor, actor, to=to)
-                    return f"sent to {to}"
-                self.ledger.append(self.now(), EntryKind.denied, actor, actor, action="send", reason=f"no link to {to}")
-                return f"denied: no link to {to}"
-            case "observe":
-                return "; ".join(f"{agent_id}: {self._status(agent_id).value}" for agent_id in self.agents)
-            case "work":
-                return "working"  # work runs continuously (the agent's own task timer)
-        return "error: unknown action"
-
-    def _file_call_problem(self, action: str, message: dict[str, Any]) -> str:
-        """The world's path rule, as the simulator applies it (a write's clash is checked where it is written)."""
-        return file_call_problem(action, message)
-
-    def _status(self, agent_id: str) -> Status:
-        """What the platform knows of an agent's process (not what the dashboard shows)."""
-        state = self.agents[agent_id]
-        if state.child is None:
-            return Status.down
-        return Status.isolated if self.core.quarantined[agent_id] else Status.healthy
-
-    def _record_report(self, reporter: str, subject: str, status: Status) -> None:
-        self.ledger.append(self.now(), EntryKind.report, subject, reporter, status=status.value)
-
-    # -- files, kept inside the run's sandbox ------------------------------------------------
-
-    def _deny(self, actor: str, action: str, error: OutsideSandbox) -> str:
-        self.ledger.append(self.now(), EntryKind.denied, actor, actor, action=action, reason=str(error))
-        return f"denied: {error}"
-
-    def _read_for(self, actor: str, path: str) -> str:
-        """An agent reads a file (its content) or a folder (the files under it)."""
-        try:
-            seen = self.sandbox.read_or_list(path)
-        except OutsideSandbox as error:
-            return self._deny(actor, "read_file", error)
-        self.ledger.append(self.now(), EntryKind.file_read, actor, actor, path=path)
-        return seen
-
-    def _copy_file(self, actor: str, src: str, host: str) -> str:
-        self.watch.drain()
-        try:
-            copied = self.sandbox.copy_to_host(src, host)
-        except OutsideSandbox as error:
-            return self._deny(actor, "copy_file", error)
-        except OSError as error:
-            return self._deny(actor, "copy_file", OutsideSandbox(f"{src!r} cannot be copied ({error.strerror})"))
-        if copied is not None:
-            self.watch.absorb(copied)  # the platform's own copy, recorded below
-        existed = copied is not None
-        self.ledger.append(self.now(), EntryKind.copy, actor, actor, src=src, host=host, existed=existed)
-        return f"copied {src} to {host}" if existed else f"error: no file {src!r}"
+        action = action_of(message)
+        if action is None:
+            name = str(message.get("action"))
+            if not self.agents[actor].agent.may(name):
+                self.core.deny(actor, name, "lacks the capability")
+                return f"denied: you lack the {name} capability"
+            return "error: unknown action"
+        return self.core.act(actor, action)
 
     def _record_change(self, change: Change) -> None:
         """A change in the sandbox made without the platform's API. Its writer is the agent of the process fanotify
@@ -842,3 +808,16 @@ def run_live(
     finally:
         if options.run_dir is None and not options.keep_run_dir:
             shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def action_of(message: dict[str, Any]) -> Action | None:
+    """The action an agent's `act` message asks for (None: no such action). A fork is never asked of the
+    platform. Paths and contents stay as the agent sent them, so the path rule judges what it gave."""
+    found = API_FIELDS.get(str(message.get("action")))
+    if found is None:
+        return None
+    kind, fields = found
+    arguments = {name: (str(message.get(name)) if text else message.get(name)) for name, text in fields.items()}
+    if kind is ReportStatus and arguments["status"] not in set(Status):
+        return None
+    return kind(**arguments)
