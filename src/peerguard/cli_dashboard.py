@@ -91,7 +91,7 @@ class RunDashboard:
     sock: socket.socket = field(init=False)
 
     def __post_init__(self) -> None:
-        self.sock = bind(DEFAULT_HOST, self.port, explicit_host=False)  # a port in use fails before the run
+        self.sock = bind(DEFAULT_HOST, self.port, False, "--dashboard-port")  # a port in use fails before the run
 
     def on_platform(self, platform: LivePlatform) -> None:
         """Given the live platform as the run begins (on its loop): serve from now on."""

@@ -157,3 +157,33 @@ def test_the_command_refuses_a_folder_that_is_no_run(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and "missing" in done.stderr and "--save" in done.stderr
+
+
+def test_run_with_dashboard_serves_a_simulated_run_whole_at_pace_zero(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "peerguard.cli", "run", "orchestration", "--policy", "peer-preserving",
+               "--dashboard", "--dashboard-pace", "0", "--save", str(tmp_path / "run"), "--moments", "1"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = iter(process.stdout.readline, "") if process.stdout else iter(())
+        first = next((line for line in lines if line.startswith("dashboard: ")), "")
+        assert first, process.stderr.read() if process.stderr else ""
+        url = first.split()[1].split("/#token=")[0]
+        with urllib.request.urlopen(f"{url}/api/runs/orchestration/state?t=20.5", timeout=30) as answer:
+            worker = next(row for row in json.loads(answer.read())["agents"] if row["id"] == "worker-1")
+        assert worker["gap"] == "masked"
+        with urllib.request.urlopen(f"{url}/api/runs", timeout=30) as answer:
+            assert json.loads(answer.read())[0]["status"] == "complete"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_run_with_a_bad_dashboard_port_fails_before_the_run(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "peerguard.cli", "run", "orchestration", "--dashboard",
+                           "--dashboard-port", "70000", "--save", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2 and done.stderr.startswith("error: --dashboard-port 70000")
+    assert not (tmp_path / "run").exists()

@@ -25,13 +25,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def bind(host: str, port: int, explicit_host: bool) -> socket.socket:
+def bind(host: str, port: int, explicit_host: bool, port_option: str = "--port") -> socket.socket:
     """A listening socket on `host`:`port` (0: a free port). A non-loopback host is refused unless the user named
     it (`explicit_host`): the dashboard shows a run's ground truth and can stop it."""
     if not is_loopback(host) and not explicit_host:
         raise PeerguardError(f"host {host}: not a loopback address; name it with --host to serve beyond this machine")
     if not 0 <= port <= 65535:
-        raise PeerguardError(f"--port {port}: give a port from 1 to 65535, or 0 to pick a free one")
+        raise PeerguardError(f"{port_option} {port}: give a port from 1 to 65535, or 0 to pick a free one")
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -39,7 +39,7 @@ def bind(host: str, port: int, explicit_host: bool) -> socket.socket:
         sock.bind((host.strip("[]"), port))
     except OSError as error:
         sock.close()
-        raise PeerguardError(f"--host {host} --port {port}: cannot listen there ({error.strerror}); "
+        raise PeerguardError(f"--host {host} {port_option} {port}: cannot listen there ({error.strerror}); "
                              "give another port, or 0 to pick a free one") from None  # fmt: skip
     sock.listen(128)
     sock.set_inheritable(False)
