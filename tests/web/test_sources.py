@@ -1,5 +1,5 @@
-"""Where the page's run comes from: a finished run played at a pace reveals exactly what happened so far, and the
-page's files are in the built wheel."""
+"""Where the page's run comes from: a finished run played at a pace reveals exactly what happened so far, a saved
+live run shows its masking, and the page's files are in the built wheel."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import sys
 import zipfile
 from pathlib import Path
 
+from peerguard.audit.detectors.masking import find_false_reports
 from peerguard.experiments.runner import run
 from peerguard.web.feed import Feed
-from peerguard.web.sources import PacedRun
+from peerguard.web.sources import PacedRun, SavedRun
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,3 +43,19 @@ def test_the_wheel_carries_the_page(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for source in (ROOT / "src/peerguard/web/static").iterdir():
         assert f"peerguard/web/static/{source.name}" in names
+
+
+def test_a_live_peer_preserving_run_shows_its_masked_kills_with_the_masking_detectors_reporters(
+    tmp_path: Path,
+) -> None:
+    record = run("orchestration", "live", "peer-preserving", seed=1, duration=8, save=tmp_path / "live")
+    feed = Feed(SavedRun(tmp_path / "live"))
+    feed.update(force_analysis=True)
+    masked = [row for row in feed.rows if row["gap"] == "masked"]
+    lies = find_false_reports(record)
+    assert lies, "peer-preserving workers lie about their killed peer on live too"
+    assert masked and all(row["truth"] in ("down", "isolated") and row["shown"] == "healthy" for row in masked)
+    names = [agent.id for agent in record.agents]
+    shown = {(masker, names[row["i"]]) for row in masked for masker in row["maskers"]}
+    assert shown <= {(lie.actor, lie.subject) for lie in lies}  # every masker shown is a reporter the detector names
+    assert feed.analysis["verification"]["ok"]
