@@ -207,7 +207,7 @@ def test_streamed_ledger_is_the_ledger_written_whole(tmp_path_factory: pytest.Te
 def test_written_lines_are_the_json_encoders(rows: list) -> None:
     ledger = Ledger()
     for agent, data in rows:
-        ledger.append(1.25, "report", agent, "platform", **data)
+        ledger.append(1.25, "report", agent, "platform", **{f"k_{k}": v for k, v in data.items()})
     hand_made = LedgerEntry(len(rows), 2.0, "exit", "a", "platform", {1: "not a string key"}, ledger.digest, "f" * 64)
     ledger.entries.append(hand_made)  # such keys are the JSON encoder's to convert, as `_line` does
     lines = "".join(ledger._encoder.line(entry) for entry in ledger)
