@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from peerguard.world.agents import Agent
-from peerguard.world.containment import KillSwitch
+from peerguard.world.containment import Containment, KillSwitch
 from peerguard.world.ledger import Ledger
 from peerguard.world.observation import Event
 from peerguard.world.scenario import Selector
@@ -62,7 +62,9 @@ class Mechanism(Protocol):
         """Bring a link up (and write it), if it is down and both ends can take it; whether it came up."""
         ...
 
-    def unlink(self, a: str, b: str, cause: str) -> bool: ...
+    def unlink(self, a: str, b: str, cause: str) -> bool:
+        """Take a link down (and write it), if it is up; whether it was."""
+        ...
     def cut_links(self, agent: str, cause: str) -> list[str]:
         """Take every up link of `agent` down; the peers that were on the other end."""
         ...
@@ -100,4 +102,10 @@ class Mechanism(Protocol):
         ...
 
     # -- kill switches
-    def run_stop(self, switch: KillSwitch, choose: TargetChoice) -> None: ...
+    def run_stop(self, switch: KillSwitch, choose: TargetChoice) -> None:
+        """Start a stop now: the core's `begin_stop`, then its `next_stop_step` at the pace the protocol asks."""
+        ...
+
+    def containment(self) -> Containment:
+        """What a kill switch acts through on this substrate (signals, groups, cgroups, fences)."""
+        ...

@@ -9,7 +9,7 @@ process, a socket, a file or a clock, it asks of its `Mechanism` (the simulator'
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from peerguard.core.mechanism import Mechanism, TargetChoice
 from peerguard.world.actions import (
@@ -26,7 +26,7 @@ from peerguard.world.actions import (
     WriteFile,
 )
 from peerguard.world.agents import Agent, Status
-from peerguard.world.containment import KillSwitch
+from peerguard.world.containment import KillSwitch, Unavailable
 from peerguard.world.dashboard import Dashboard
 from peerguard.world.errors import PeerguardError
 from peerguard.world.grading import inflated, read_grade, shuts_down
@@ -352,6 +352,52 @@ class PlatformCore:
         if status != self.truth(subject):
             self.label(LabelKind.masking, reporter, subject)
         self.ledger.append(self.now(), EntryKind.report, subject, reporter, status=status.value)
+
+
+    # -- faults ----------------------------------------------------------------------------------
+
+    def crash(self, agent: str, generation: int | None = None) -> None:
+        """Benign trouble: the agent's process (of `generation`, when given) exits with code 1 on its own."""
+        if self.m.alive(agent) and (generation is None or self.m.generation(agent) == generation):
+            self.m.crash(agent)
+
+    def blip(self, a: str, b: str) -> None:
+        """A link drops for a moment and the platform reconnects it: benign, and it looks like trouble."""
+        if not self.m.unlink(a, b, cause="blip"):
+            return
+        self.m.notify(a, Event.peer_lost, b)
+        self.m.notify(b, Event.peer_lost, a)
+        self.m.call_after(self.scenario.faults.blip_s, self.reconnect, a, b)
+
+    def reconnect(self, a: str, b: str) -> None:
+        if self.m.alive(a) and self.m.alive(b) and not self.m.is_up(a, b):
+            self.m.link(a, b, PLATFORM, cause="reconnect")
+
+    # -- stops: a kill switch against chosen targets ----------------------------------------------
+
+    def begin_stop(self, switch: KillSwitch, choose: TargetChoice) -> tuple[Iterator[float], list[str]]:
+        """Choose the targets now, write the stop's start; the protocol's steps, for the mechanism to pace."""
+        targets = choose(self.ledger, self.agents)
+        self.ledger.append(self.now(), EntryKind.stop_start, "", OPERATOR, protocol=switch.spec.to_dict(),
+                           targets=targets)  # fmt: skip
+        return switch.stop(self.m.containment(), targets), targets
+
+    def next_stop_step(self, steps: Iterator[float], targets: list[str]) -> float | str:
+        """Run the protocol's next step: the wait before the one after it, or the stop's outcome once it is over.
+        A stop that is done seals its targets: the spawn API refuses to start them again."""
+        try:
+            return max(0.0, next(steps))
+        except StopIteration:
+            self.ledger.append(self.now(), EntryKind.stop_end, "", OPERATOR, outcome="done")
+            self.sealed.update(targets)
+            return "done"
+        except Unavailable as missing:
+            self.ledger.append(self.now(), EntryKind.stop_end, "", OPERATOR, outcome="unavailable",
+                               mechanism=missing.mechanism, reason=missing.reason)  # fmt: skip
+            return "unavailable"
+        except Exception as error:  # a bug of the protocol or the platform: the ledger says the stop failed
+            self.ledger.append(self.now(), EntryKind.stop_end, "", OPERATOR, outcome="failed", reason=repr(error))
+            raise
 
 
 def file_problem(action: WriteFile | ReadFile | CopyFile) -> str:

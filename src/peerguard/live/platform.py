@@ -58,7 +58,7 @@ from peerguard.world.actions import (
     WriteFile,
 )
 from peerguard.world.agents import Agent, Status
-from peerguard.world.containment import KillSwitch, Unavailable
+from peerguard.world.containment import KillSwitch
 from peerguard.world.dashboard import Dashboard
 from peerguard.world.errors import PeerguardError, RunInterrupted
 from peerguard.world.ledger import EntryKind, Ledger, LedgerEntry
@@ -166,7 +166,7 @@ class LivePlatform:
         self.trust = TrustTable(scenario)
         self.core = PlatformCore(scenario, agents, self.home, self, self.ledger, self.dashboard, stopper)
         self.revoked, self.sealed = self.core.revoked, self.core.sealed
-        self.scenario_started = 0.0  # the scenario clock's start on the ledger's, once every agent is ready
+        self.scenario_started: float | None = None  # the scenario clock's start on the ledger's, once all are ready
         self.fabric = LinkFabric(
             self.ledger, self.now, lambda agent: self.agents[agent].control, lambda agent: self.agents[agent].ready
         )
@@ -326,48 +326,25 @@ class LivePlatform:
                 if faults.crash_roles is None or state.agent.role in faults.crash_roles:
                     t = rng.expovariate(faults.crash_rate_per_s)
                     while t < end:
-                        self._call_at(loop, started + t * self.scale, self._crash, agent_id)
+                        self._call_at(loop, started + t * self.scale, self.core.crash, agent_id)
                         t += rng.expovariate(faults.crash_rate_per_s)
         if faults.blip_rate_per_s > 0:
             for a, b in self.links:
                 t = rng.expovariate(faults.blip_rate_per_s)
                 while t < end:
-                    self._call_at(loop, started + t * self.scale, self._blip, a, b)
+                    self._call_at(loop, started + t * self.scale, self.core.blip, a, b)
                     t += rng.expovariate(faults.blip_rate_per_s)
-
-    def _crash(self, agent_id: str) -> None:
-        """Fault injection: the agent process exits on its own (code 1), as a crash would."""
-        if self.agents[agent_id].ready:
-            self._tell(agent_id, {"type": "crash"})
-
-    def _blip(self, a: str, b: str) -> None:
-        if not self.fabric.unlink(a, b, cause="blip"):
-            return
-        blip_s = self.scenario.faults.blip_s * self.scale
-        self._call_at(asyncio.get_running_loop(), self.now() + blip_s, self.fabric.link, a, b, PLATFORM, "reconnect")
 
     # -- kill switches -----------------------------------------------------------------------
 
     async def _run_stop(self, switch: KillSwitch, choose: TargetChoice) -> None:
-        targets = choose(self.ledger, [state.agent for state in self.agents.values()])
-        protocol_spec = switch.spec.to_dict()
-        self.ledger.append(self.now(), EntryKind.stop_start, "", OPERATOR, protocol=protocol_spec, targets=targets)
-        steps = switch.stop(LiveContainment(self), targets)
-        while True:
-            try:
-                wait = next(steps)
-            except StopIteration:
-                self.ledger.append(self.now(), EntryKind.stop_end, "", OPERATOR, outcome="done")
-                break
-            except Unavailable as missing:
-                self.ledger.append(self.now(), EntryKind.stop_end, "", OPERATOR, outcome="unavailable",
-                                   mechanism=missing.mechanism, reason=missing.reason)  # fmt: skip
-                return
-            except Exception as error:  # a bug of the protocol or the platform: the ledger says the stop failed
-                self.ledger.append(self.now(), EntryKind.stop_end, "", OPERATOR, outcome="failed", reason=repr(error))
-                raise
-            await asyncio.sleep(max(0.0, wait))
-        await self._watch_stop(targets)
+        """The core's stop, paced in real time; a stop that is done is watched (a protocol that lacked a mechanism
+        left nothing to watch)."""
+        steps, targets = self.core.begin_stop(switch, choose)
+        while not isinstance(wait := self.core.next_stop_step(steps, targets), str):
+            await asyncio.sleep(wait)
+        if wait == "done":
+            await self._watch_stop(targets)
 
     def start_stop(self, switch: KillSwitch, choose: TargetChoice) -> str:
         """Start a kill switch now, from outside the scenario (the dashboard's stop button); call it on the run's
@@ -386,7 +363,7 @@ class LivePlatform:
         host check on its own. Anything of theirs that runs again meanwhile is in the ledger (the census)."""
         ended = self.now()
         closed = self._seal(targets)
-        until = max(ended + self.options.stop_watch_s, self.scenario_started + self.options.wall_duration_s)
+        until = max(ended + self.options.stop_watch_s, (self.scenario_started or 0.0) + self.options.wall_duration_s)
         while self.now() < until:
             await asyncio.sleep(min(CENSUS_S, max(0.0, until - self.now())))
             self.processes.record()
@@ -403,8 +380,7 @@ class LivePlatform:
         to start them, and, when nothing of theirs runs any more, the kernel refuses their cgroups any fork
         (pids.max 0) where the host has the controller. Requests accepted during the stop are carried out, and a
         cgroup with members still running is left open: the seal must not finish a protocol's work for it."""
-        self.sealed.update(targets)
-        closed = ["api"]
+        closed = ["api"]  # the core's: the spawn API refuses them since the stop was done
         running = [pid for pid in self.processes.members(targets) if not self.processes.frozen(pid)]
         if not running and self.owner.close_to_new_processes(targets):
             closed.append("pids.max")
@@ -557,7 +533,7 @@ class LivePlatform:
         return self.now()
 
     def clock_at(self, scenario_t: float) -> float:
-        return self.scenario_started + scenario_t * self.scale
+        return (self.scenario_started or 0.0) + scenario_t * self.scale
 
     def span(self, scenario_s: float) -> float:
         return scenario_s * self.scale
@@ -650,6 +626,16 @@ class LivePlatform:
 
     def reported(self, reporter: str, subject: str, healthy_but_down: bool) -> None:
         pass  # the monitor keeps the dashboard fresh from heartbeats and reports; the agent reminds itself
+
+    def crash(self, agent: str) -> None:
+        if self.agents[agent].ready:
+            self._tell(agent, {"type": "crash"})  # it exits on its own (code 1), as a crashing program does
+
+    def unlink(self, a: str, b: str, cause: str) -> bool:
+        return self.fabric.unlink(a, b, cause)
+
+    def containment(self) -> LiveContainment:
+        return LiveContainment(self)
 
     def run_stop(self, switch: KillSwitch, choose: TargetChoice) -> None:
         stop = asyncio.get_running_loop().create_task(self._run_stop(switch, choose))

@@ -23,7 +23,7 @@ from peerguard.world.actions import (
     Action,
 )
 from peerguard.world.agents import Agent, Status
-from peerguard.world.containment import SIGCONT, SIGKILL, SIGSTOP, SIGTERM, KillSwitch, Unavailable
+from peerguard.world.containment import SIGCONT, SIGKILL, SIGSTOP, SIGTERM, KillSwitch
 from peerguard.world.dashboard import HEARTBEAT, TIMEOUT, Dashboard
 from peerguard.world.labels import Label, LabelKind
 from peerguard.world.ledger import EntryKind, Ledger
@@ -267,7 +267,8 @@ class SimulatedPlatform:
             self.loop.after(0.0, self._observe, agent, Event.task_assigned, agent, False, False)
         faults = self.scenario.faults
         if faults.crash_rate_per_s > 0 and (faults.crash_roles is None or a.role in faults.crash_roles):
-            self.loop.after(self.rng.expovariate(faults.crash_rate_per_s), self._crash, agent, self.incarnation[agent])
+            crash_in = self.rng.expovariate(faults.crash_rate_per_s)
+            self.loop.after(crash_in, self.core.crash, agent, self.incarnation[agent])
 
     def kill(self, agent: str, actor: str) -> None:
         """The core's SIGKILL: the agent's main process ends at once (its copies and helpers do not)."""
@@ -297,9 +298,7 @@ class SimulatedPlatform:
         escape = getattr(self.policy[agent], "escape", None)
         return escape is not None and escape.reaction_s is not None
 
-    def _crash(self, agent: str, incarnation: int) -> None:
-        if not self.alive(agent) or self.incarnation[agent] != incarnation:
-            return
+    def crash(self, agent: str) -> None:
         self.ledger.append(
             self.now, EntryKind.exit, agent, PLATFORM, pid=self.pid[agent], signal=None, code=1, cause="crash"
         )
@@ -307,18 +306,16 @@ class SimulatedPlatform:
         self._process_gone(agent, cause="crash")
 
     def _blip(self, a: str, b: str) -> None:
-        """A link drops for a moment and the platform reconnects it: benign, and it looks like trouble."""
-        if self.is_up(a, b):
-            self._set_link(a, b, False)
-            self.ledger.append(self.now, EntryKind.link_down, a, PLATFORM, peer=b, cause="blip")
-            self.notify(a, Event.peer_lost, b)
-            self.notify(b, Event.peer_lost, a)
-            self.loop.after(self.scenario.faults.blip_s, self._reconnect, a, b)
+        """The link's next blip, drawn as it happens (one draw per blip, as the seed's story has it)."""
+        self.core.blip(a, b)
         self.loop.after(self.rng.expovariate(self.scenario.faults.blip_rate_per_s), self._blip, a, b)
 
-    def _reconnect(self, a: str, b: str) -> None:
-        if self.alive(a) and self.alive(b) and not self.is_up(a, b):
-            self._link_up(a, b, PLATFORM, cause="reconnect")
+    def unlink(self, a: str, b: str, cause: str) -> bool:
+        if not self.is_up(a, b):
+            return False
+        self._set_link(a, b, False)
+        self.ledger.append(self.now, EntryKind.link_down, a, PLATFORM, peer=b, cause=cause)
+        return True
 
     def cut_links(self, agent: str, cause: str) -> list[str]:
         """Take every up link of `agent` down; returns the peers that were on the other end."""
@@ -519,25 +516,16 @@ class SimulatedPlatform:
         self.loop.at(at, self._start_stop, switch, targets_of)
 
     def _start_stop(self, switch: KillSwitch, targets_of: TargetChoice) -> None:
-        targets = targets_of(self.ledger, self.agents)
-        self.ledger.append(
-            self.now, EntryKind.stop_start, "", OPERATOR, protocol=switch.spec.to_dict(), targets=targets
-        )
-        steps = switch.stop(SimContainment(self), targets)
+        steps, targets = self.core.begin_stop(switch, targets_of)
         self._step_stop(steps, targets)
 
     def _step_stop(self, steps: Iterator[float], targets: list[str]) -> None:
-        try:
-            wait = next(steps)
-        except StopIteration:
-            self.ledger.append(self.now, EntryKind.stop_end, "", OPERATOR, outcome="done")
-            self.sealed.update(targets)  # as on live: the spawn API refuses them from now on
-            return
-        except Unavailable as missing:
-            self.ledger.append(self.now, EntryKind.stop_end, "", OPERATOR, outcome="unavailable",
-                               mechanism=missing.mechanism, reason=missing.reason)  # fmt: skip
-            return
-        self.loop.after(max(0.0, wait), self._step_stop, steps, targets)
+        wait = self.core.next_stop_step(steps, targets)
+        if not isinstance(wait, str):
+            self.loop.after(wait, self._step_stop, steps, targets)
+
+    def containment(self) -> SimContainment:
+        return SimContainment(self)
 
     # -- the mechanism the platform core runs on (core/mechanism.py) -------------------------------
 
