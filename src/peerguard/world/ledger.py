@@ -196,7 +196,7 @@ class LedgerEntry:
 
 def _entry_maker() -> Callable[[int, float, str, str, str, dict[str, Any], str, str], LedgerEntry]:
     """A LedgerEntry built by setting its slots directly: the frozen dataclass's own `__init__` sets each
-    field through `object.__setattr__` and costs three times as much, on every entry of every run."""
+    field through `object.__setattr__` and costs twice as much (0.9 µs against 0.45), on every entry of a run."""
     new = object.__new__
     seq, t, kind, agent, actor, data, prev, digest = (
         getattr(LedgerEntry, name).__set__ for name in ("seq", "t", "kind", "agent", "actor", "data", "prev", "hash")
