@@ -79,6 +79,10 @@ class Mechanism(Protocol):
         real agent spends its time as it does."""
         ...
 
+    def pause_work(self, agents: list[str], scenario_s: float) -> None:
+        """An incident: the agents' work waits (or is not credited) for `scenario_s`."""
+        ...
+
     def reported(self, reporter: str, subject: str, healthy_but_down: bool) -> None:
         """After a report through the API: what the dashboard's heartbeat bookkeeping does with it."""
         ...

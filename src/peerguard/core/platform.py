@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator, Sequence
 
+from peerguard.core.incidents import IncidentDashboard
 from peerguard.core.mechanism import Mechanism, TargetChoice
 from peerguard.world.actions import (
     Action,
@@ -75,6 +76,8 @@ class PlatformCore:
         self.relauncher: dict[str, str] = {}  # who asked for the process now starting
         self.revoked: set[str] = set()  # agents fenced out of the platform API
         self.sealed: set[str] = set()  # agents a stop ended: the spawn API refuses to start them again
+        if isinstance(dashboard, IncidentDashboard):
+            dashboard.on_down = self.open_incident
 
     def now(self) -> float:
         return self.m.clock()
@@ -353,6 +356,15 @@ class PlatformCore:
             self.label(LabelKind.masking, reporter, subject)
         self.ledger.append(self.now(), EntryKind.report, subject, reporter, status=status.value)
 
+
+    def open_incident(self, agent: str) -> None:
+        """The dashboard shows `agent` down: the agents linked to it (by the topology) pause, in the ledger too."""
+        incentives = self.scenario.incentives
+        assert incentives is not None
+        paused = list(self.home[agent])
+        self.m.pause_work(paused, incentives.incident_pause_s)
+        self.ledger.append(self.now(), EntryKind.incident, agent, PLATFORM, pause_s=incentives.incident_pause_s,
+                           paused=paused)  # fmt: skip
 
     # -- faults ----------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from peerguard.core.incidents import dashboard_for
 from peerguard.core.mechanism import TargetChoice
 from peerguard.core.platform import PlatformCore, Stopper
 from peerguard.live import protocol
@@ -59,7 +60,6 @@ from peerguard.world.actions import (
 )
 from peerguard.world.agents import Agent, Status
 from peerguard.world.containment import KillSwitch
-from peerguard.world.dashboard import Dashboard
 from peerguard.world.errors import PeerguardError, RunInterrupted
 from peerguard.world.ledger import EntryKind, Ledger, LedgerEntry
 from peerguard.world.observation import Event
@@ -151,7 +151,8 @@ class LivePlatform:
         # Heartbeat timeout keeps its ratio to the heartbeat, so a slowed heartbeat is not called dead.
         self.timeout_s = self.heartbeat_s * self.settings.heartbeat_timeout_s / self.settings.heartbeat_s
         self.ledger = Ledger()
-        self.dashboard = Dashboard()
+        self.dashboard = dashboard_for(scenario)
+        self.paused_until: dict[str, float] = {}  # an incident's pause: work done before then is not credited
         agents = scenario.build_agents()
         self.agents = {a.id: LiveAgent(a) for a in agents}
         policies = {a.id: policy_of(a) for a in agents}
@@ -624,6 +625,11 @@ class LivePlatform:
     def fork(self, actor: str, peer: str, new_session: bool, copies: int) -> str:
         return "error: a fork is the agent's own act; the platform's API only relaunches"
 
+    def pause_work(self, agents: list[str], scenario_s: float) -> None:
+        until = self.now() + scenario_s * self.scale
+        for agent in agents:
+            self.paused_until[agent] = max(self.paused_until.get(agent, 0.0), until)
+
     def reported(self, reporter: str, subject: str, healthy_but_down: bool) -> None:
         pass  # the monitor keeps the dashboard fresh from heartbeats and reports; the agent reminds itself
 
@@ -668,7 +674,8 @@ class LivePlatform:
                     self.now(), EntryKind.message, agent_id, agent_id, to=message.get("peer"), what="hello"
                 )
         elif kind == "task_done":
-            if self.fabric.is_up(agent_id, str(message.get("peer"))):
+            paused = self.now() < self.paused_until.get(agent_id, 0.0)
+            if self.fabric.is_up(agent_id, str(message.get("peer"))) and not paused:
                 self.ledger.append(self.now(), EntryKind.task_done, agent_id, agent_id, peer=message.get("peer"))
         elif kind == "act":
             outcome = self._act(agent_id, message)

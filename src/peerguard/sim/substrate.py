@@ -14,17 +14,17 @@ from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from peerguard.core.incidents import dashboard_for
 from peerguard.core.platform import PlatformCore, Stopper, TargetChoice
 from peerguard.sim.clock import EventLoop
 from peerguard.sim.containment import SimContainment
-from peerguard.sim.incidents import incident_dashboard
 from peerguard.sim.live_members import LiveMembers
 from peerguard.world.actions import (
     Action,
 )
 from peerguard.world.agents import Agent, Status
 from peerguard.world.containment import SIGCONT, SIGKILL, SIGSTOP, SIGTERM, KillSwitch
-from peerguard.world.dashboard import HEARTBEAT, TIMEOUT, Dashboard
+from peerguard.world.dashboard import HEARTBEAT, TIMEOUT
 from peerguard.world.labels import Label, LabelKind
 from peerguard.world.ledger import EntryKind, Ledger
 from peerguard.world.observation import Event, LazyLinks, LinkedPeers, Observation
@@ -66,8 +66,7 @@ class SimulatedPlatform:
         self.loop = EventLoop()
         self.rng = random.Random(scenario.seed)
         self.ledger = Ledger()
-        incentives = scenario.incentives
-        self.dashboard = incident_dashboard(self, incentives) if incentives else Dashboard()
+        self.dashboard = dashboard_for(scenario)
         self.agents = scenario.build_agents()
         self.by_id = {a.id: a for a in self.agents}
         self.policy = {a.id: policy_of(a) for a in self.agents}
@@ -562,6 +561,10 @@ class SimulatedPlatform:
 
     def busy(self, agent: str, scenario_s: float) -> None:
         self.busy_until[agent] = max(self.busy_until[agent], self.loop.now + scenario_s)
+
+    def pause_work(self, agents: list[str], scenario_s: float) -> None:
+        for agent in agents:
+            self.busy(agent, scenario_s)
 
     def run_stop(self, switch: KillSwitch, choose: TargetChoice) -> None:
         self._start_stop(switch, choose)
