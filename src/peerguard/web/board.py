@@ -90,14 +90,14 @@ class Board:
                 state.masked_since = t if state.masked_since is None else state.masked_since
                 if source not in state.maskers:
                     state.maskers.append(source)
-        links = sorted(state.links)
+        links = sorted(state.links) if len(state.links) <= MAX_LISTED_LINKS else None  # a hub: counted, not sorted
         row = {
             "i": state.index,
             "truth": truth.value,
             "pids": list(state.pids),
             "inc": state.incarnation,
-            "nlinks": len(links),
-            "links": links if len(links) <= MAX_LISTED_LINKS else None,
+            "nlinks": len(state.links),
+            "links": links,
             "shown": operator.value,
             "by": source,
             "shown_t": shown.t if shown is not None else None,
