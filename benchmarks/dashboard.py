@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import subprocess
+import sys
 import tempfile
-import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +27,10 @@ from playwright.sync_api import Page, sync_playwright
 from peerguard.audit.detectors import audit_run
 from peerguard.audit.timeline import timeline
 from peerguard.experiments.runner import run
-from peerguard.live.platform import LivePlatform
 from peerguard.web.app import create_app, new_token
 from peerguard.web.feed import Feed
 from peerguard.web.server import Server, bind
-from peerguard.web.sources import LiveRun, RunSource, SavedRun
+from peerguard.web.sources import RunSource, SavedRun
 from peerguard.world.run import RunRecord
 
 CHROMIUM = "/usr/bin/chromium"
@@ -56,72 +58,77 @@ def serve(sources: list[RunSource]) -> Server:
 
 
 def live_bench(agents: int, duration_s: float) -> dict[str, Any]:
-    """A live peer-preserving orchestration run of `agents` followed by a page; sampled each second."""
-    ready, samples, result = threading.Event(), [], {}
-    holder: dict[str, Any] = {}
-
-    def on_platform(platform: LivePlatform) -> None:
-        source = LiveRun(platform.scenario, "live")
-        source.attach(platform)
-        holder.update(source=source, platform=platform, server=serve([source]))
-        ready.set()
-
-    def watch() -> None:
-        ready.wait()
-        source, platform, server = holder["source"], holder["platform"], holder["server"]
-        with sync_playwright() as playwright:
-            browser, page = browser_page(playwright)
-            try:
-                page.goto(server.url)
-                while not source.finished.is_set():
-                    time.sleep(1.0)
+    """A live peer-preserving orchestration run of `agents` (`peerguard run ... --dashboard`, a process of its own:
+    the platform owns every process started beside the run in its own process) followed by a page, sampled each
+    second: rows the page has against rows the server has made, and the ledger on disk."""
+    samples = []
+    with tempfile.TemporaryDirectory() as folder:
+        saved = Path(folder) / "live"
+        command = [sys.executable, "-m", "peerguard.cli", "run", "orchestration", "--substrate", "live", "--policy",
+                   "peer-preserving", "--agents", str(agents), "--duration", str(duration_s), "--dashboard", "--save",
+                   str(saved)]  # fmt: skip
+        log = (Path(folder) / "stderr.txt").open("w")
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
+        try:
+            first = process.stdout.readline() if process.stdout else ""
+            if not first.startswith("dashboard: "):
+                problem = (Path(folder) / "stderr.txt").read_text()
+                raise RuntimeError(f"the run did not start its dashboard: {first}{problem}")
+            url = first.split()[1].split("#")[0]
+            with sync_playwright() as playwright:
+                browser, page = browser_page(playwright)
+                try:
+                    page.goto(url)
+                    started = time.monotonic()
+                    while page.get_attribute("#status", "data-status") not in ("complete", "ended"):
+                        time.sleep(1.0)
+                        server = json.loads(urllib.request.urlopen(f"{url}api/runs/orchestration", timeout=30).read())
+                        stats = page_stats(page)
+                        samples.append({
+                            "wall_s": time.monotonic() - started, "server_rows": server["rows"],
+                            "page_rows": stats["rows"], "ledger_lines": _lines(saved / "ledger.jsonl"),
+                        })  # fmt: skip
+                    page.wait_for_function("window.pgStats.done", timeout=600_000)
                     stats = page_stats(page)
-                    samples.append({"run_now": platform.now(), "entries": len(platform.ledger.entries),
-                                    "page_now": stats["now"], "rows": stats["rows"]})  # fmt: skip
-                ended = time.monotonic()
-                page.wait_for_function("window.pgStats.done", timeout=600_000)
-                result["catch_up_s"] = round(time.monotonic() - ended, 2)
-                result["page"] = page_stats(page)
-                result["heap_mib"] = heap_mib(page)
-            finally:
-                browser.close()
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    record = None
-    try:
-        record = run("orchestration", "live", "peer-preserving", agents=agents, duration=duration_s,
-                     on_platform=on_platform)  # fmt: skip
-    finally:
-        if "source" in holder:
-            holder["source"].finish(record)
-        else:
-            ready.set()
-        watcher.join()
-        if "server" in holder:
-            holder["server"].stop()
-    assert record is not None
-    page = result["page"]
-    running = [s for s in samples if s["page_now"] > 0]
-    lags = sorted(s["run_now"] - s["page_now"] for s in running)
-    span_s = (page["lastAt"] - page["firstAt"]) / 1000
-    sampled_s = max(1e-9, samples[-1]["run_now"] - samples[0]["run_now"])
-    entries_s = (samples[-1]["entries"] - samples[0]["entries"]) / sampled_s
+                    heap = heap_mib(page)
+                finally:
+                    browser.close()
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            log.close()
+        record = RunRecord.load(saved)
+    running = [s for s in samples if s["ledger_lines"] > 0]
+    backlog = sorted(s["server_rows"] - s["page_rows"] for s in running)
+    span_s = (stats["lastAt"] - stats["firstAt"]) / 1000
+    ledger_span_s = max(1e-9, running[-1]["wall_s"] - running[0]["wall_s"]) if len(running) > 1 else 1e-9
     return {
         "agents": agents,
         "wall_duration_s": duration_s,
         "ledger_entries": len(record.ledger),
         "dashboard_records": len(record.dashboard.log),
-        "rows_delivered": page["rows"],
-        "events_delivered": page["events"],
-        "rows_per_s": round(page["rows"] / span_s, 1),
-        "events_per_s": round(page["events"] / span_s, 1),
-        "ledger_entries_per_s_while_sampled": round(entries_s, 1),
-        "lag_p50_s": round(lags[len(lags) // 2], 2) if lags else None,
-        "lag_max_s": round(lags[-1], 2) if lags else None,
-        "catch_up_after_end_s": result["catch_up_s"],
-        "page_heap_mib": result["heap_mib"],
+        "rows_delivered": stats["rows"],
+        "events_delivered": stats["events"],
+        "rows_per_s": round(stats["rows"] / span_s, 1),
+        "events_per_s": round(stats["events"] / span_s, 1),
+        "ledger_entries_per_s": round((running[-1]["ledger_lines"] - running[0]["ledger_lines"]) / ledger_span_s, 1)
+        if len(running) > 1 else None,
+        "backlog_rows_p50": backlog[len(backlog) // 2] if backlog else None,
+        "backlog_rows_max": backlog[-1] if backlog else None,
+        "samples": len(samples),
+        "page_heap_mib": heap,
     }
+
+
+def _lines(path: Path) -> int:
+    try:
+        with path.open("rb") as ledger:
+            return sum(1 for _ in ledger)
+    except OSError:
+        return 0
 
 
 def replay_bench(agents: int, duration_s: float) -> dict[str, Any]:
@@ -216,7 +223,7 @@ def main() -> None:
         screenshot(args.screenshot)
         print(f"wrote {args.screenshot}")
         return
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}  # a skipped part stays
     if not args.skip_live:
         results["live"] = live_bench(args.live_agents, args.live_duration)
         print(json.dumps({"live": results["live"]}, indent=2), flush=True)
