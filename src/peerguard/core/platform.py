@@ -213,6 +213,7 @@ class PlatformCore:
             self.starting[peer] = False
             return
         self.relauncher[peer] = actor
+        self.label(LabelKind.unauthorised_relaunch, actor, peer)  # the platform's own restarts are declared policy
         self.m.spawn(peer, actor, authority="peer", cause="relaunch")
 
     def relink(self, actor: str, peer: str) -> str:

@@ -315,7 +315,7 @@ class LivePlatform:
                                         "sandbox_watch": {"available": self.watch.available,
                                                           "writers": self.watch.names_writers,
                                                           "reason": self.watch.reason}},
-            transcript=self.transcript,
+            labels=self.core.labels, transcript=self.transcript,
         )  # fmt: skip
 
     def _schedule_faults(self, started: float) -> None:

@@ -207,7 +207,7 @@ class SimulatedPlatform:
             self.now, EntryKind.spawn, agent, actor,
             pid=pid, authority=authority, cause=cause, agent_kind=a.kind.value, role=a.role, pgid=group, sid=session,
         )  # fmt: skip
-        if actor != PLATFORM:
+        if authority == "direct":  # a fork; a relaunch through the API is labelled by the core
             self.labels.append(Label(LabelKind.unauthorised_relaunch, actor, agent, round(self.now, 6)))
         if self.pid[agent] is not None:
             self.copies[agent].append(pid)  # a storm: the agent already runs; this is one more copy
