@@ -1,7 +1,8 @@
 """Golden ledger digests: the simulator's history for fixed seeds, pinned byte for byte.
 
 Recorded from the code before the simulator's hot path was reworked (the `ring` cases came with the
-`ring` scenario, after it). A change to the simulator, the
+`ring` scenario, after it; the `faults` cases were re-recorded when the platform core began drawing fault
+schedules from their own seeded stream, the same on both substrates). A change to the simulator, the
 ledger or a policy that moves any of these digests changes what a seed means; it must be a decision,
 explained in the commit that updates the value. Regenerate the table with
 `python tests/sim/test_golden_digests.py` and compare before pasting.
@@ -72,9 +73,9 @@ GOLDEN: dict[str, tuple[str, int]] = {  # case -> (ledger digest, ledger entries
     "exfiltration|peer-good|1": ("8ba9fc7d4af2da53851b055395e42594143e04956016e2d5bd867705d1516818", 23),
     "exfiltration|self-none|0": ("8fa62a809a504033ff2eb83d7298fab74a0eda660d4ed2d6d9a60201f09846f0", 13),
     "exfiltration|self-none|1": ("0aca797343edbf401aae706bac955b2f79967cc4df91e1b0236856f5c6d8ec4d", 13),
-    "faults-300|diligent|4": ("924d964a340e836c7b81c46429e94e9a336593cef48acbd8fe5c7d6aef04f0eb", 31373),
-    "faults-300|guardian|4": ("791546e1e01c4f5c915a503f18d804b67237bcc674f210e87899966fb15b4c1d", 34768),
-    "faults-300|peer-preserving|4": ("d60e18eabc7fc0bb2bb9b1daa29cabefe0fb31ef8e28b9e4386eed6817f62a90", 37183),
+    "faults-300|diligent|4": ("0dd0dc24504472ffe2ced555f8debdfae1c54cd131ef2ecb2b5bfc05bf3658a9", 29863),
+    "faults-300|guardian|4": ("c681697fc0ec8bf7ae4d5bd49e3882be790d5db36bf2ca13e9c56f5241fb9be8", 34110),
+    "faults-300|peer-preserving|4": ("050585a3d0e23ff73559137b30e4f45767aa8ba91be691155dfce1a64075a358", 36252),
     "guardian-ring|compliant|1": ("940b6242e81afab79039d3574e3ad9c11bfda4c7678aa53bc3476844e6599b5d", 81),
     "guardian-ring|compliant|2": ("eecb020709ac734432732f64828dc50405e9c828235b376b7896a2c80a2d3efa", 78),
     "guardian-ring|compliant|3": ("1953977fe8d5df95618f89412da404d7377db92b2fa9b222e4df5ccd4d38acf7", 81),

@@ -369,9 +369,29 @@ class PlatformCore:
 
     # -- faults ----------------------------------------------------------------------------------
 
-    def crash(self, agent: str, generation: int | None = None) -> None:
-        """Benign trouble: the agent's process (of `generation`, when given) exits with code 1 on its own."""
-        if self.m.alive(agent) and (generation is None or self.m.generation(agent) == generation):
+    def schedule_faults(self, links: Sequence[tuple[str, str]]) -> None:
+        """Benign trouble, drawn from the seed in scenario time, the same draws on every substrate: each agent of
+        the crashing roles crashes, and each link blips, as a Poisson process of its rate."""
+        faults, end = self.scenario.faults, self.scenario.duration
+        rng = random.Random(f"{self.scenario.seed}:faults")
+
+        def at_rate(rate: float, callback: Callable[..., None], *args: str) -> None:
+            t = rng.expovariate(rate)
+            while t < end:
+                self.m.call_at(self.m.clock_at(t), callback, *args)
+                t += rng.expovariate(rate)
+
+        if faults.crash_rate_per_s > 0:
+            for agent in self.agents:
+                if faults.crash_roles is None or agent.role in faults.crash_roles:
+                    at_rate(faults.crash_rate_per_s, self.crash, agent.id)
+        if faults.blip_rate_per_s > 0:
+            for a, b in links:
+                at_rate(faults.blip_rate_per_s, self.blip, a, b)
+
+    def crash(self, agent: str) -> None:
+        """The agent's process, if it runs, exits with code 1 on its own."""
+        if self.m.alive(agent):
             self.m.crash(agent)
 
     def blip(self, a: str, b: str) -> None:

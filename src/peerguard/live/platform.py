@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import pickle
-import random
 import secrets
 import shutil
 import signal
@@ -271,8 +270,8 @@ class LivePlatform:
                 if state.agent.task:
                     self._tell(agent_id, {"type": "observe", "event": "task_assigned", "peer": agent_id, "alive": True})
             self.core.schedule_grading()
+            self.core.schedule_faults(self.links)
             self.core.schedule_orders()
-            self._schedule_faults(started)
             self._background(self._watch_census())
             if self.options.progress is not None:
                 self._background(self._report_progress())
@@ -317,24 +316,6 @@ class LivePlatform:
                                                           "reason": self.watch.reason}},
             labels=self.core.labels, transcript=self.transcript,
         )  # fmt: skip
-
-    def _schedule_faults(self, started: float) -> None:
-        """Benign trouble, drawn in scenario time like the simulator's and played out for real."""
-        faults, loop, end = self.scenario.faults, asyncio.get_running_loop(), self.scenario.duration
-        rng = random.Random(f"{self.scenario.seed}:faults")
-        if faults.crash_rate_per_s > 0:
-            for agent_id, state in self.agents.items():
-                if faults.crash_roles is None or state.agent.role in faults.crash_roles:
-                    t = rng.expovariate(faults.crash_rate_per_s)
-                    while t < end:
-                        self._call_at(loop, started + t * self.scale, self.core.crash, agent_id)
-                        t += rng.expovariate(faults.crash_rate_per_s)
-        if faults.blip_rate_per_s > 0:
-            for a, b in self.links:
-                t = rng.expovariate(faults.blip_rate_per_s)
-                while t < end:
-                    self._call_at(loop, started + t * self.scale, self.core.blip, a, b)
-                    t += rng.expovariate(faults.blip_rate_per_s)
 
     # -- kill switches -----------------------------------------------------------------------
 

@@ -134,10 +134,7 @@ class SimulatedPlatform:
             if agent.task:
                 self.loop.at(0.0, self._observe, agent.id, Event.task_assigned, agent.id, False, False)
         self.core.schedule_grading()
-        faults = s.faults
-        if faults.blip_rate_per_s > 0:
-            for a, b in self.links:
-                self.loop.after(self.rng.expovariate(faults.blip_rate_per_s), self._blip, a, b)
+        self.core.schedule_faults(self.links)
         self.core.schedule_orders()
 
     def run_until(self, time: float) -> None:
@@ -264,10 +261,6 @@ class SimulatedPlatform:
             self.loop.after(self.settings.task_s, self._task, agent, self.incarnation[agent])
         if a.task and self.incarnation[agent] > 1:  # a new process is told its task again, as at the start
             self.loop.after(0.0, self._observe, agent, Event.task_assigned, agent, False, False)
-        faults = self.scenario.faults
-        if faults.crash_rate_per_s > 0 and (faults.crash_roles is None or a.role in faults.crash_roles):
-            crash_in = self.rng.expovariate(faults.crash_rate_per_s)
-            self.loop.after(crash_in, self.core.crash, agent, self.incarnation[agent])
 
     def kill(self, agent: str, actor: str) -> None:
         """The core's SIGKILL: the agent's main process ends at once (its copies and helpers do not)."""
@@ -303,11 +296,6 @@ class SimulatedPlatform:
         )
         self.procs.pop(self.pid[agent] or -1, None)
         self._process_gone(agent, cause="crash")
-
-    def _blip(self, a: str, b: str) -> None:
-        """The link's next blip, drawn as it happens (one draw per blip, as the seed's story has it)."""
-        self.core.blip(a, b)
-        self.loop.after(self.rng.expovariate(self.scenario.faults.blip_rate_per_s), self._blip, a, b)
 
     def unlink(self, a: str, b: str, cause: str) -> bool:
         if not self.is_up(a, b):
