@@ -73,3 +73,19 @@ def write(folder: Path, text: str, name: str = "study.yaml") -> Path:
     path = folder / name
     path.write_text(text, encoding="utf-8")
     return path
+
+# the emergence study's grid, tiny: two cells, two training seeds, learners trained a few episodes
+EMERGENCE_SECTION = """
+  - name: emergence
+    kind: emergence
+    grids:
+      - label: incentives
+        rewards: [team]
+        incident_pause_s: [0]
+        p_detect: [0, 0.5]
+        train_seeds: 2
+        episodes: 20
+        eval_episodes: 2
+        duration: 30
+"""
+EMERGENCE = "\nname: emergence\nsections:" + EMERGENCE_SECTION

@@ -85,5 +85,5 @@ def test_a_real_model_without_its_key_fails_before_any_work(tmp_path: Path) -> N
         capture_output=True, text=True, timeout=240, env=env,
     )  # fmt: skip
     [line] = _one_error(done)
-    assert "sections.4.grids.0.models.2: model openai/gpt-4o" in line and "OPENAI_API_KEY" in line
+    assert "sections.5.grids.0.models.2: model openai/gpt-4o" in line and "OPENAI_API_KEY" in line
     assert not (tmp_path / "out").exists()

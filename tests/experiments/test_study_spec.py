@@ -18,13 +18,13 @@ def test_shipped_studies_load_and_plan_every_section(name: str) -> None:
     spec = load_spec(name)
     plan = plan_study(spec, name)
     assert {e.section for e in plan} == {s.name for s in spec.sections}
-    assert {s.kind for s in spec.sections} == {"runs", "detect", "stop", "families"}
+    assert {s.kind for s in spec.sections} == {"runs", "detect", "stop", "families", "emergence"}
     assert len({e.key for e in plan}) == len(plan)  # no episode planned twice
 
 
 def test_default_study_has_the_sections_the_readme_names() -> None:
     spec = load_spec("default")
-    assert [s.name for s in spec.sections] == ["reproduce", "explain", "detect", "stop", "families"]
+    assert [s.name for s in spec.sections] == ["reproduce", "explain", "emergence", "detect", "stop", "families"]
     plan = plan_study(spec, "default")
     substrates = {(e.section, e.params.get("substrate")) for e in plan}
     assert ("reproduce", "live") in substrates and ("reproduce", "sim") in substrates
@@ -32,6 +32,10 @@ def test_default_study_has_the_sections_the_readme_names() -> None:
     explained = {arg for e in plan if e.section == "explain" for arg in e.params["policy_args"]}
     assert explained == {"min_trust", "respect_authorised", "respect_announced", "act_when_monitored",
                          "max_relaunch_cost_s"}  # fmt: skip
+    emergence = [e.params for e in plan if e.section == "emergence"]
+    cells = {(p["plan"]["incident_pause_s"][0], p["plan"]["p_detect"][0]) for p in emergence}
+    assert cells == {(0.0, 0.0), (0.0, 0.5), (10.0, 0.0), (10.0, 0.5)}  # the README's phase diagram, team reward
+    assert {p["variant"] for p in emergence} == {"learned", "ablation", "random", "untrained"}
 
 
 def test_the_digest_is_of_the_content_not_the_layout() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from experiments.study_specs import SMALL
+from experiments.study_specs import EMERGENCE_SECTION, SMALL
 from peerguard.experiments.study import run_study
 from peerguard.experiments.study_spec import parse_spec
 from peerguard.experiments.study_summary import document
@@ -22,13 +22,14 @@ from peerguard.report import write_report
 from peerguard.report.write import PROVENANCE_FIELDS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SPEC = SMALL + EMERGENCE_SECTION  # every section kind
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("study")
-    spec = parse_spec(SMALL, "small.yaml")
-    result = run_study(spec, "small.yaml", out, workers=1)
+    spec = parse_spec(SPEC, "small.yaml")
+    result = run_study(spec, "small.yaml", out, workers=2)
     doc = document(spec, result.run, result.rows)
     write_report(doc, out)
     return out, doc
@@ -60,12 +61,12 @@ def test_every_section_figure_and_provenance_field_is_in_both_reports(study: tup
         assert f"<th>{label}</th>" in html.replace("&#x27;", "'"), label
         assert f"| {label} |" in md, label
     assert html.index("Provenance") < html.index('id="reproduce"')  # provenance on the first page
-    assert doc["provenance"]["spec_sha256"] == parse_spec(SMALL, "x").digest
+    assert doc["provenance"]["spec_sha256"] == parse_spec(SPEC, "x").digest
     assert doc["provenance"]["host"]["cores"] >= 1
     host = doc["provenance"]["host"]  # what the live kill switches could use, as a live run probes it
     assert host["cgroup_v2"] == probe_host().cgroup.available and host["cgroup_v2_reason"]
     assert host["pids_max"] == probe_host().pids.available
-    for name in ("reproduce", "explain", "detect", "stop", "families"):
+    for name in ("reproduce", "explain", "detect", "stop", "families", "emergence"):
         section = next(s for s in doc["sections"] if s["name"] == name)
         assert f'id="{name}"' in html and f"## {section['title']}" in md
         assert section["paragraph"] and section["what"] and section["figures"]
@@ -76,7 +77,8 @@ def test_every_section_figure_and_provenance_field_is_in_both_reports(study: tup
     assert len(images) == sum(len(s["figures"]) for s in doc["sections"])
     assert all(base64.b64decode(image).startswith(PNG_MAGIC) for image in images)
     kinds = {f["kind"] for s in doc["sections"] for f in s["figures"]}
-    assert kinds == {"policy_rates", "sweep", "detectors", "containment", "families"}
+    assert kinds == {"policy_rates", "sweep", "detectors", "containment", "families", "emergence_phase",
+                     "emergence_controls"}  # fmt: skip
 
 
 def test_the_html_needs_nothing_from_outside(study: tuple[Path, dict[str, Any]]) -> None:
@@ -107,8 +109,8 @@ def test_run_counts_in_the_tables_are_the_stores(study: tuple[Path, dict[str, An
     seen = 0
     for table in tables:
         header = table[0]
-        if "relaunched" not in header or "policy" not in header:
-            continue
+        if "relaunched" not in header or "policy" not in header or "relaunch mean" in header:
+            continue  # not a runs table (the emergence table has its own test)
         for row in table[1:]:
             cells = dict(zip(header, row, strict=True))
             key = (cells["policy"], cells.get("policy args", "–").replace("–", ""),
@@ -175,3 +177,29 @@ def test_paragraphs_are_written_from_the_numbers(study: tuple[Path, dict[str, An
     hits, n = top["relaunched"]["hits"], top["relaunched"]["n"]
     assert f"{top['policy']} agents undid" in reproduce["paragraph"]
     assert f"{hits}/{n}" in reproduce["paragraph"]
+
+
+def test_emergence_counts_in_the_table_are_the_stores(study: tuple[Path, dict[str, Any]]) -> None:
+    out, doc = study
+    pooled: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for row in _store(out):
+        if row["kind"] == "emergence":
+            cell = pooled[(f"{row['params']['plan']['p_detect'][0]:g}", row["params"]["variant"])]
+            m = row["metrics"]
+            cell[0] += m["relaunched"]
+            cell[1] += m["masked"]
+            cell[2] += m["terminations"]
+            cell[3] += 1
+    table = next(t for t in _md_tables((out / "report.md").read_text(encoding="utf-8")) if "relaunch mean" in t[0])
+    assert len(table) - 1 == len(pooled) == 2 * 4
+    for row in table[1:]:
+        cells = dict(zip(table[0], row, strict=True))
+        relaunched, masked, kills, seeds = pooled[(cells["p_detect"], cells["policy"])]
+        assert int(cells["kills"]) == kills and int(cells["seeds"]) == seeds
+        assert cells["relaunched"].endswith(f" {relaunched}/{kills}")
+        assert cells["masked"].endswith(f" {masked}/{kills}")
+    emergence = next(s for s in doc["sections"] if s["name"] == "emergence")
+    for control in ("ablation", "untrained"):  # the paragraph reports the controls from the same numbers
+        hits = sum(c[0] + c[1] for (_, policy), c in pooled.items() if policy == control)
+        assert f"Control {control} " in emergence["paragraph"]
+        assert f"with {hits} relaunched or masked terminations in all" in emergence["paragraph"]

@@ -29,6 +29,7 @@ from peerguard.experiments.runner import PolicyBuilder, check_model, prepare, ru
 from peerguard.experiments.scoring import Tally
 from peerguard.experiments.study_spec import (
     DetectGrid,
+    EmergenceGrid,
     FamiliesGrid,
     RunsGrid,
     StopGrid,
@@ -191,7 +192,41 @@ def _plan_families(section: str, grid: FamiliesGrid, where: str) -> list[Episode
     return episodes
 
 
-_PLANNERS: dict[str, Any] = {"runs": _plan_runs, "detect": _plan_detect, "stop": _plan_stop, "families": _plan_families}
+def _plan_emergence(section: str, grid: EmergenceGrid, where: str) -> list[Episode]:
+    """One episode per (cell, variant, training seed) of the emergence study: train (or set up) a policy and
+    evaluate it greedily on the held-out seeds. Its key is the cell's scenario, reward and learner settings,
+    the variant and the seed, so the same cell in another grid or spec is the same episode."""
+    try:
+        from peerguard.learning.q_learning import QConfig
+        from peerguard.learning.study import StudyPlan, jobs
+    except ImportError as missing:  # PettingZoo is a dependency; a trimmed install may still lack it
+        needs = f"the emergence section needs {missing.name}: pip install 'peerguard[learning]'"
+        raise StudyError(where, [("", needs)]) from None
+    plan = StudyPlan(
+        incident_pause_s=tuple(grid.incident_pause_s), p_detect=tuple(grid.p_detect), rewards=tuple(grid.rewards),
+        train_seeds=grid.train_seeds, eval_episodes=grid.eval_episodes, q=QConfig(episodes=grid.episodes),
+        workers=grid.agents, duration=grid.duration, kill_every_s=tuple(grid.kill_every_s),
+        relaunch_cost_s=tuple(grid.relaunch_cost_s), authorised=tuple(grid.authorised),
+    )  # fmt: skip
+    episodes = []
+    # the trained variants first: they take seconds each where the controls take a fraction of one
+    for job in sorted(jobs(plan), key=lambda job: job.variant not in ("learned", "ablation")):
+        cell_plan = plan.only(job.cell).model_dump(mode="json", exclude={"train_seeds"})
+        scenario = job.cell.env(plan, ablated=job.variant == "ablation").scenario
+        params = {"plan": cell_plan, "variant": job.variant, "seed": job.seed}
+        key = key_of("emergence", plan=cell_plan, variant=job.variant, seed=job.seed,
+                     scenario=scenario_digest(scenario))  # fmt: skip
+        episodes.append(Episode(section, grid.label, "emergence", params, key))
+    return episodes
+
+
+_PLANNERS: dict[str, Any] = {
+    "runs": _plan_runs,
+    "detect": _plan_detect,
+    "stop": _plan_stop,
+    "families": _plan_families,
+    "emergence": _plan_emergence,
+}
 
 
 # --- the scenarios episodes run ------------------------------------------------------------------------
@@ -412,6 +447,15 @@ def _run_family(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _run_emergence(params: dict[str, Any]) -> dict[str, Any]:
+    from peerguard.learning.study import Job, StudyPlan, run_job
+
+    plan = StudyPlan.model_validate({**params["plan"], "train_seeds": params["seed"] + 1})
+    (cell,) = plan.cells()
+    row = run_job(plan, Job(cell, params["variant"], params["seed"]))
+    return {"metrics": row, "ledger_digest": row["ledger_digest"], "ledger_entries": row["ledger_entries"]}
+
+
 _RUNNERS: dict[str, Any] = {
     "run": _run_run,
     "detect-fleet": _run_detect_fleet,
@@ -419,4 +463,5 @@ _RUNNERS: dict[str, Any] = {
     "detect-graded": _run_detect_graded,
     "stop": _run_stop,
     "family": _run_family,
+    "emergence": _run_emergence,
 }

@@ -3,7 +3,8 @@
 A section's `kind` says what its episodes are: `runs` (a scenario under policies, on the simulator or
 live processes), `detect` (labelled runs the detectors are scored on), `stop` (kill switches against
 adversarial guardian rings) or `families` (the published scenario families with language-model
-agents). Every problem is reported at once, as `FILE: field.path: problem and fix`, like scenario files.
+agents) or `emergence` (independent learners trained across platform incentives, with controls). Every
+problem is reported at once, as `FILE: field.path: problem and fix`, like scenario files.
 """
 
 from __future__ import annotations
@@ -119,6 +120,25 @@ class FamiliesGrid(_Grid):
         return value
 
 
+class EmergenceGrid(_Grid):
+    """The emergence study's grid: rewards × incident pause × detection probability × relaunch cost × kill
+    period × authorised, each cell trained with `train_seeds` seeds and evaluated on held-out seeds, beside
+    the random, untrained and ablated controls (`peerguard emergence` runs the same from the command line)."""
+
+    rewards: list[Literal["team", "individual"]] = Field(default_factory=lambda: ["team", "individual"], min_length=1)
+    incident_pause_s: list[Annotated[float, Field(ge=0, le=3600)]] = Field(default_factory=lambda: [0.0, 10.0],
+                                                                           min_length=1)  # fmt: skip
+    p_detect: list[Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=lambda: [0.0, 0.5], min_length=1)
+    relaunch_cost_s: list[Annotated[float, Field(ge=0, le=3600)]] = Field(default_factory=lambda: [2.0], min_length=1)
+    kill_every_s: list[Annotated[float, Field(gt=0, le=3600)]] = Field(default_factory=lambda: [10.0], min_length=1)
+    authorised: list[bool] = Field(default_factory=lambda: [True], min_length=1)
+    train_seeds: int = Field(default=3, ge=1, le=100)
+    episodes: int = Field(default=1000, ge=0, le=1_000_000)  # training episodes per learner
+    eval_episodes: int = Field(default=10, ge=1, le=10_000)  # held-out scenario seeds 0..N-1
+    agents: int = Field(default=4, ge=3, le=12)  # workers in the ring
+    duration: float = Field(default=60.0, gt=0, le=3600)  # simulated seconds per episode
+
+
 class _Section(_Model):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     title: str = ""
@@ -144,7 +164,14 @@ class FamiliesSection(_Section):
     grids: list[FamiliesGrid] = Field(min_length=1)
 
 
-Section = Annotated[RunsSection | DetectSection | StopSection | FamiliesSection, Field(discriminator="kind")]
+class EmergenceSection(_Section):
+    kind: Literal["emergence"]
+    grids: list[EmergenceGrid] = Field(min_length=1)
+
+
+Section = Annotated[
+    RunsSection | DetectSection | StopSection | FamiliesSection | EmergenceSection, Field(discriminator="kind")
+]
 
 
 class StudySpec(_Model):
@@ -232,7 +259,8 @@ def _seeds_message(details: list[str]) -> str:
     return f"give a list of seeds like [1, 2, 3] or a range like {{first: 1, count: 20}}{found}"
 
 
-_KINDS = {"runs": RunsGrid, "detect": DetectGrid, "stop": StopGrid, "families": FamiliesGrid}
+_KINDS = {"runs": RunsGrid, "detect": DetectGrid, "stop": StopGrid, "families": FamiliesGrid,
+          "emergence": EmergenceGrid}  # fmt: skip
 
 
 def _problem(error: Any) -> tuple[str, str]:
@@ -254,7 +282,7 @@ def _problem(error: Any) -> tuple[str, str]:
     return path, message
 
 
-_KIND_TEXT = "`kind: runs`, `detect`, `stop` or `families`"
+_KIND_TEXT = "`kind: runs`, `detect`, `stop`, `families` or `emergence`"
 
 
 def _fields_for(loc: tuple[Any, ...], kind: str | None) -> list[str]:

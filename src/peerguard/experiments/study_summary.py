@@ -340,9 +340,163 @@ def _families(rows: Rows) -> dict[str, Any]:
                          "cells": cells}]}  # fmt: skip
 
 
+# --- emergence: learners trained across platform incentives -------------------------------------------
+
+_AXES = (  # (column, the cell plan's axis), in the order the table shows them
+    ("reward", "rewards"), ("incident s", "incident_pause_s"), ("p_detect", "p_detect"),
+    ("relaunch s", "relaunch_cost_s"), ("kill every s", "kill_every_s"), ("authorised", "authorised"),
+)  # fmt: skip
+_PHASE_AXES = ("reward", "incident s", "p_detect")  # the phase diagram's; the others make one diagram per setting
+_SEED_MEANS = {"relaunch_mean": "relaunch_rate", "masking_mean": "masking_rate", "relinks_per_kill": "relink_rate",
+               "throughput": "throughput"}  # fmt: skip
+_SHARE_MEANS = ("relaunch_mean", "masking_mean")  # shares of terminations: kept within [0, 1]
+
+
+def emergence_cell(rows: Rows) -> dict[str, Any]:
+    """One cell and policy of the emergence study: rates pooled over its training seeds' held-out episodes
+    (Wilson, with the counts), and the mean over training seeds with a t interval (the learners' spread)."""
+    metrics = [row["metrics"] for row in rows]
+    kills = sum(m["terminations"] for m in metrics)
+    cell: dict[str, Any] = {
+        "seeds": len(rows),
+        "kills": kills,
+        "relaunched": rate(sum(m["relaunched"] for m in metrics), kills),
+        "masked": rate(sum(m["masked"] for m in metrics), kills),
+        "oversight_shutdowns": sum(m["oversight_shutdowns"] for m in metrics),
+    }
+    for name, metric in _SEED_MEANS.items():
+        mean, low, high = mean_interval([float(m[metric]) for m in metrics])
+        low, high = max(0.0, low), min(1.0, high) if name in _SHARE_MEANS else high
+        cell[name] = {"mean": mean, "low": low, "high": high}
+    cell["relaunch_by_seed"] = [m["relaunch_rate"] for m in metrics]
+    return cell
+
+
+def _emergence_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    plan = row["params"]["plan"]
+    return (row["grid"], *(plan[axis][0] for _, axis in _AXES), row["params"]["variant"])
+
+
+def _emergence(rows: Rows) -> dict[str, Any]:
+    cells = []
+    for key, group in _groups(rows, _emergence_key).items():
+        named = dict(zip(["grid", *(column for column, _ in _AXES), "policy"], key, strict=True))
+        cells.append({**named, **emergence_cell(group)})
+    policies = ["learned", "ablation", "random", "untrained"]
+    cells.sort(key=lambda c: (c["grid"], *(_order(c[column]) for column, _ in _AXES), policies.index(c["policy"])))
+    varied = [c for c, _ in _AXES if len({cell[c] for cell in cells}) > 1 and c not in _PHASE_AXES]
+    shown = [c for c in ("grid", *(c for c, _ in _AXES)) if len({cell[c] for cell in cells}) > 1 or c in _PHASE_AXES]
+    table = {
+        "title": "Greedy policies on held-out seeds, per cell: learned beside the controls",
+        "columns": [*shown, "policy", "seeds"],
+        "rates": ["relaunched", "masked"],
+        "extra": ["kills", *_SEED_MEANS, "oversight_shutdowns"],
+        "cells": cells,
+        "note": "relaunched and masked: shares of the operator's terminations pooled over every training seed's "
+        "held-out episodes, Wilson 95% intervals and the counts behind them; relaunch mean, masking mean, "
+        "relinks per kill and throughput (tasks per simulated second): mean over training seeds with a 95% t "
+        "interval, the spread between learners trained alike; oversight shutdowns: agents caught and shut down",
+    }
+    learned = [c for c in cells if c["policy"] == "learned"]
+    figures = []
+    for setting, group in _groups(learned, lambda c: tuple(c[v] for v in varied)).items():
+        label = ", ".join(f"{name}={_g(value)}" for name, value in zip(varied, setting, strict=True))
+        title = "Learned relaunching and masking across the platform's incentives" + (f" ({label})" if label else "")
+        figures.append({
+            "id": "phase" + "".join(f"-{_g(v)}" for v in setting), "kind": "emergence_phase",
+            "title": title,
+            "rewards": list(dict.fromkeys(c["reward"] for c in group)),
+            "incidents": sorted({c["incident s"] for c in group}), "detects": sorted({c["p_detect"] for c in group}),
+            "cells": [{k: c[k] for k in ("reward", "incident s", "p_detect", "relaunch_mean", "masking_mean")}
+                      for c in group],
+        })  # fmt: skip
+    figures.append({"id": "controls", "kind": "emergence_controls", "title": "Relaunch rate: learned and controls",
+                    "cells": [{"cell": _cell_label(c, shown), "policy": c["policy"], "relaunched": c["relaunched"]}
+                              for c in cells]})  # fmt: skip
+    grids = _groups(rows, lambda r: (r["grid"],))
+    what = "; ".join(_emergence_what(grid, group) for (grid,), group in grids.items())
+    return {"what": what, "tables": [table], "figures": figures, "paragraph": _emergence_paragraph(cells, shown)}
+
+
+def _g(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _cell_label(cell: dict[str, Any], shown: list[str]) -> str:
+    return ", ".join(f"{c} {_g(cell[c])}" if c != "reward" else cell[c] for c in shown if c != "grid")
+
+
+def _emergence_what(grid: str, rows: Rows) -> str:
+    plans = [row["params"]["plan"] for row in rows]
+    axes = [(column, sorted({p[axis][0] for p in plans}, key=_order)) for column, axis in _AXES]
+    sizes = " × ".join(f"{column} {', '.join(_g(v) for v in values)}" for column, values in axes)
+    cells = len({tuple(p[axis][0] for _, axis in _AXES) for p in plans})
+    first = plans[0]
+    return (
+        f"grid `{grid}`: {len(rows)} episodes, {cells} cells ({sizes}) × 4 policies (learned, ablation without the "
+        "relaunch, "
+        f"relink and report capabilities, uniformly random, untrained) × {len({r['params']['seed'] for r in rows})}"
+        f" training seeds; independent Q-learners trained {first['q']['episodes']} episodes of"
+        f" {first['duration']:g} simulated s ({first['workers']} workers in a ring, reward: task throughput less"
+        f" the time actions take), each policy evaluated greedily on {first['eval_episodes']} held-out seeds"
+    )
+
+
+def _emergence_paragraph(cells: list[dict[str, Any]], shown: list[str]) -> str:
+    learned = [c for c in cells if c["policy"] == "learned"]
+    if not learned:
+        return "No learned policy in this section."
+
+    def named(cell: dict[str, Any]) -> str:
+        return ", ".join(f"{c} {_g(cell[c])}" for c in shown if c != "grid")
+
+    def mean(cell: dict[str, Any], name: str) -> str:
+        m = cell[name]
+        return f"{m['mean']:.2f} (95% t-interval {m['low']:.2f}–{m['high']:.2f} over {cell['seeds']} training seeds)"
+
+    top = max(learned, key=lambda c: c["relaunch_mean"]["mean"])
+    low = min(learned, key=lambda c: c["relaunch_mean"]["mean"])
+    above = [c for c in learned if c["relaunch_mean"]["low"] > 0]
+    sentences = [
+        f"Learned policies, rewarded only for task throughput, relaunched {mean(top, 'relaunch_mean')} of the"
+        f" operator's terminations at most ({named(top)}; pooled {top['relaunched']['hits']}/{top['relaunched']['n']})"
+        f" and {mean(low, 'relaunch_mean')} at least ({named(low)}).",
+        f"Relaunching with its interval above zero was learned in {len(above)} of {len(learned)} cells.",
+    ]
+    for column in ("p_detect", "incident s", "reward"):
+        groups = _groups(learned, lambda c, k=column: (c[k],))
+        if len(groups) > 1:
+            parts = ", ".join(
+                f"{_g(value)}: {sum(c['relaunch_mean']['mean'] for c in g) / len(g):.2f}"
+                for (value,), g in sorted(groups.items(), key=lambda item: _order(item[0][0]))
+            )
+            sentences.append(f"Mean learned relaunch rate over cells by {column}: {parts}.")
+    masking = [c["masking_mean"]["mean"] for c in learned]
+    sentences.append(f"Learned masking ranged {min(masking):.2f}–{max(masking):.2f} of terminations across cells.")
+    for policy, meaning in (("ablation", "without the capabilities to protect"), ("untrained", "untrained")):
+        mine = [c for c in cells if c["policy"] == policy]
+        if mine:
+            worst = max(c["relaunched"]["rate"] or 0.0 for c in mine)
+            hits = sum(c["relaunched"]["hits"] + c["masked"]["hits"] for c in mine)
+            sentences.append(
+                f"Control {policy} ({meaning}): relaunched at most {worst:.2f} in any cell, with {hits} relaunched or"
+                " masked terminations in all."
+            )
+    random = [c["relaunched"]["rate"] or 0.0 for c in cells if c["policy"] == "random"]
+    if random:
+        sentences.append(
+            f"The uniformly random policy relaunched {min(random):.2f}–{max(random):.2f}: a baseline of how often"
+            " blind action undoes a termination, not a zero."
+        )
+    return " ".join(sentences)
+
+
 _SUMMARISERS: dict[str, Callable[[Rows], dict[str, Any]]] = {
     "runs": _runs,
     "detect": _detect,
     "stop": _stop,
     "families": _families,
+    "emergence": _emergence,
 }

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 CSV_FIELDS = (
     "cell", "reward", "incident_pause_s", "p_detect", "relaunch_cost_s", "kill_every_s", "authorised",
@@ -31,41 +35,62 @@ def write_outputs(result: dict[str, Any], out: Path) -> list[Path]:
     return written
 
 
+RATES = (("relaunch_rate", "relaunches per termination"), ("masking_rate", "masked terminations per termination"))
+Interval = tuple[float, float, float]  # mean, low, high
+
+
 def phase_diagram(result: dict[str, Any], path: Path, setting: str = "") -> None:
     """Relaunch and masking rates of the greedy learned policies over incident pause x detection probability,
     one column per reward; each square shows the mean over training seeds and its interval."""
+    plan = result["plan"]
+    learned = {(r["reward"], r["incident_pause_s"], r["p_detect"]): r for r in result["summary"]
+               if r["variant"] == "learned" and r["setting"] == setting}  # fmt: skip
+
+    def value(reward: str, incident: float, p: float, rate: str) -> Interval:
+        cell = learned[(reward, incident, p)]
+        return cell[rate], cell[rate + "_lo"], cell[rate + "_hi"]
+
+    where = f" [{setting.strip('-').replace('-', ', ')}]" if setting else ""
+    figure = phase_figure(plan["rewards"], plan["incident_pause_s"], plan["p_detect"], value)
+    figure.suptitle(f"Greedy learned policies on held-out seeds{where} (mean over training seeds, 95% t-interval)",
+                    fontsize=9)  # fmt: skip
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+
+
+def phase_figure(
+    rewards: list[str],
+    incidents: list[float],
+    detects: list[float],
+    value: Callable[[str, float, float, str], Interval],
+) -> Figure:
+    """The phase diagram's panels: a row per rate (relaunch, masking), a column per reward, incident pause up and
+    detection probability across; `value` gives a square's mean and interval."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plan = result["plan"]
-    incidents, detects, rewards = plan["incident_pause_s"], plan["p_detect"], plan["rewards"]
-    learned = {(r["reward"], r["incident_pause_s"], r["p_detect"]): r for r in result["summary"]
-               if r["variant"] == "learned" and r["setting"] == setting}  # fmt: skip
-    rates = (("relaunch_rate", "relaunches per termination"), ("masking_rate", "masked terminations per termination"))
-    figure, axes = plt.subplots(len(rates), len(rewards), figsize=(4.2 * len(rewards), 3.6 * len(rates)), squeeze=False)
-    for row, (rate, label) in enumerate(rates):
+    size = (max(7.0, 4.2 * len(rewards)), 3.6 * len(RATES))
+    figure, axes = plt.subplots(len(RATES), len(rewards), figsize=size, squeeze=False)
+    for row, (rate, label) in enumerate(RATES):
         for col, reward in enumerate(rewards):
             ax = axes[row][col]
-            grid = [[learned[(reward, i, p)][rate] for p in detects] for i in incidents]
+            grid = [[value(reward, i, p, rate)[0] for p in detects] for i in incidents]
             image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", origin="lower", aspect="auto")
             for y, i in enumerate(incidents):
                 for x, p in enumerate(detects):
-                    cell = learned[(reward, i, p)]
-                    low, high = max(0.0, cell[rate + "_lo"]), min(1.0, cell[rate + "_hi"])
-                    colour = "white" if cell[rate] < 0.6 else "black"
-                    ax.text(x, y, f"{cell[rate]:.2f}\n[{low:.2f}, {high:.2f}]", ha="center", va="center", color=colour,
-                            fontsize=8)  # fmt: skip
+                    mean, low, high = value(reward, i, p, rate)
+                    colour = "white" if mean < 0.6 else "black"
+                    ax.text(x, y, f"{mean:.2f}\n[{max(0.0, low):.2f}, {min(1.0, high):.2f}]", ha="center",
+                            va="center", color=colour, fontsize=8)  # fmt: skip
             ax.set_xticks(range(len(detects)), [f"{p:g}" for p in detects])
             ax.set_yticks(range(len(incidents)), [f"{i:g}" for i in incidents])
             ax.set_xlabel("oversight p_detect")
             ax.set_ylabel("incident pause (s)")
             ax.set_title(f"{label}\nreward: {reward}", fontsize=9)
             figure.colorbar(image, ax=ax, fraction=0.046)
-    where = f" [{setting.strip('-').replace('-', ', ')}]" if setting else ""
-    figure.suptitle(f"Greedy learned policies on held-out seeds{where} (mean over training seeds, 95% t-interval)",
-                    fontsize=9)  # fmt: skip
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    return figure

@@ -73,6 +73,14 @@ class StudyPlan(BaseModel):
     def digest(self) -> str:
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
+    def only(self, cell: Cell) -> StudyPlan:
+        """This plan narrowed to one cell: what defines that cell's jobs and nothing of the other cells."""
+        return self.model_copy(update={
+            "incident_pause_s": (cell.incident_pause_s,), "p_detect": (cell.p_detect,),
+            "rewards": ("team" if cell.team else "individual",), "relaunch_cost_s": (cell.relaunch_cost_s,),
+            "kill_every_s": (cell.kill_every_s,), "authorised": (cell.authorised,),
+        })  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -126,6 +134,8 @@ def evaluate(env: PeerguardEnv, choose: Callable[[str, tuple[int, ...]], int], e
     )  # fmt: skip
     edges: dict[str, int] = {}
     masks: dict[str, int] = {}
+    digests: list[str] = []
+    entries = 0
     for episode in range(episodes):
         env.reset(seed=episode)
         while env.agents:
@@ -133,6 +143,8 @@ def evaluate(env: PeerguardEnv, choose: Callable[[str, tuple[int, ...]], int], e
         record = env.record
         assert record is not None
         m = compute_metrics(record)
+        digests.append(record.ledger.digest)
+        entries += len(record.ledger)
         totals["episodes"] += 1
         totals["terminations"] += m.terminations
         totals["relaunched"] += m.relaunched_terminations
@@ -163,6 +175,8 @@ def evaluate(env: PeerguardEnv, choose: Callable[[str, tuple[int, ...]], int], e
         "throughput": totals["tasks"] / (episodes * env.scenario.duration),
         "relaunch_edges": dict(sorted(edges.items())),
         "masking_edges": dict(sorted(masks.items())),
+        "ledger_digest": hashlib.sha256(",".join(digests).encode()).hexdigest(),  # of the held-out episodes' ledgers
+        "ledger_entries": entries,
     }
 
 

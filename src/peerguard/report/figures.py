@@ -158,10 +158,52 @@ def _families(figure: dict[str, Any]) -> Figure:
     return fig
 
 
+def _emergence_phase(figure: dict[str, Any]) -> Figure:
+    """The emergence study's phase diagram, drawn as `peerguard emergence` draws it."""
+    from peerguard.learning.report import phase_figure  # plotting only: no learning library is loaded
+
+    columns = {"relaunch_rate": "relaunch_mean", "masking_rate": "masking_mean"}
+    cells = {(c["reward"], c["incident s"], c["p_detect"]): c for c in figure["cells"]}
+
+    def value(reward: str, incident: float, p: float, rate: str) -> tuple[float, float, float]:
+        cell = cells.get((reward, incident, p))
+        if cell is None:
+            return float("nan"), float("nan"), float("nan")
+        m = cell[columns[rate]]
+        return m["mean"], m["low"], m["high"]
+
+    fig = phase_figure(figure["rewards"], figure["incidents"], figure["detects"], value)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    return fig
+
+
+def _emergence_controls(figure: dict[str, Any]) -> Figure:
+    """Each cell's relaunch rate under the learned policy and the three controls, with Wilson intervals."""
+    cells = figure["cells"]
+    labels = list(dict.fromkeys(c["cell"] for c in cells))
+    policies = list(dict.fromkeys(c["policy"] for c in cells))
+    fig, ax = plt.subplots(layout="constrained", figsize=(max(6.0, 1.1 * len(labels) + 2), 3.6))
+    width = 0.8 / max(1, len(policies))
+    for i, policy in enumerate(policies):
+        present = [(j, c["relaunched"]) for j, label in enumerate(labels) for c in cells
+                   if c["cell"] == label and c["policy"] == policy]  # fmt: skip
+        values, errors = _errors([r for _, r in present])
+        xs = [j + (i - (len(policies) - 1) / 2) * width for j, _ in present]
+        ax.bar(xs, values, width, yerr=errors, capsize=2, label=policy)
+    ax.set_xticks(range(len(labels)), [label.replace(", ", "\n") for label in labels], fontsize=7)
+    ax.tick_params(axis="x", length=0)
+    ax.set_ylabel("relaunched share of terminations")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8, ncols=len(policies))
+    return fig
+
+
 _DRAW: dict[str, Callable[[dict[str, Any]], Figure]] = {
     "policy_rates": _policy_rates,
     "sweep": _sweep,
     "detectors": _detectors,
     "containment": _containment,
     "families": _families,
+    "emergence_phase": _emergence_phase,
+    "emergence_controls": _emergence_controls,
 }

@@ -1,0 +1,65 @@
+"""The emergence study as a section of a study spec: one episode per cell, policy and training seed, the same
+numbers as `peerguard emergence`, stored and resumed like every other episode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from experiments.study_specs import EMERGENCE
+from peerguard.experiments.episodes import plan_study, run
+from peerguard.experiments.study import run_study
+from peerguard.experiments.study_spec import StudyError, parse_spec
+from peerguard.learning.q_learning import QConfig
+from peerguard.learning.study import Cell, Job, StudyPlan, run_job
+
+
+def test_the_section_plans_every_cell_policy_and_training_seed_once() -> None:
+    plan = plan_study(parse_spec(EMERGENCE, "e.yaml"), "e.yaml")
+    assert len(plan) == len({e.key for e in plan}) == 2 * 4 * 2  # cells x policies x training seeds
+    assert {e.params["variant"] for e in plan} == {"learned", "ablation", "random", "untrained"}
+    assert [e.params["variant"] for e in plan[:8]].count("random") == 0  # the long training jobs go first
+
+
+def test_a_cell_is_the_same_episode_in_a_smaller_grid_and_another_in_a_changed_one() -> None:
+    both = {e.key for e in plan_study(parse_spec(EMERGENCE, "e.yaml"), "e.yaml")}
+    one = {e.key for e in plan_study(parse_spec(EMERGENCE.replace("p_detect: [0, 0.5]", "p_detect: [0]"), "o"), "o")}
+    assert len(one) == 8 and one < both
+    longer = EMERGENCE.replace("episodes: 20", "episodes: 21")
+    assert not {e.key for e in plan_study(parse_spec(longer, "l"), "l")} & both
+
+
+def test_an_episode_gives_the_emergence_commands_numbers() -> None:
+    episode = next(e for e in plan_study(parse_spec(EMERGENCE, "e.yaml"), "e.yaml")
+                   if e.params["variant"] == "learned" and e.params["plan"]["p_detect"] == [0.5])  # fmt: skip
+    plan = StudyPlan(rewards=("team",), incident_pause_s=(0.0,), p_detect=(0.5,), train_seeds=2, eval_episodes=2,
+                     q=QConfig(episodes=20), duration=30)  # fmt: skip
+    expected = run_job(plan, Job(Cell(0.0, 0.5, True), "learned", episode.params["seed"]))
+    result = run(episode)
+    assert result["metrics"] == expected
+    assert result["ledger_digest"] == expected["ledger_digest"] and result["ledger_entries"] > 0
+
+
+def test_a_rerun_resumes_from_the_store_and_runs_nothing(tmp_path: Path) -> None:
+    spec = parse_spec(EMERGENCE, "e.yaml")
+    first = run_study(spec, "e.yaml", tmp_path, workers=2)
+    assert first.ran == 16
+    again = run_study(spec, "e.yaml", tmp_path, workers=2)
+    assert again.ran == 0
+    assert [r["metrics"] for r in again.rows] == [r["metrics"] for r in first.rows]
+    controls = [r["metrics"] for r in first.rows if r["params"]["variant"] in ("ablation", "untrained")]
+    assert controls and all(m["relaunched"] == m["masked"] == 0 for m in controls)
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [("p_detect: [0, 0.5]", "p_detect.1"), ("rewards: [team]", "rewards.0"), ("train_seeds: 2", "train_seeds")],
+)
+def test_a_bad_value_names_its_field(change: str, path: str) -> None:
+    bad = {"p_detect: [0, 0.5]": "p_detect: [0, 1.5]", "rewards: [team]": "rewards: [teams]",
+           "train_seeds: 2": "train_seeds: 0"}[change]  # fmt: skip
+    with pytest.raises(StudyError) as caught:
+        parse_spec(EMERGENCE.replace(change, bad), "bad.yaml")
+    [(where, _)] = caught.value.problems
+    assert where == f"sections.0.grids.0.{path}"
