@@ -61,7 +61,8 @@ def serve(
         print(f"warning: serving on {chosen}, beyond this machine: anyone who can reach it sees the runs; "
               "control actions still need the token", file=sys.stderr)  # fmt: skip
     token = new_token()
-    return Server(create_app(sources, token, allowed_hosts={chosen}), sock), token
+    hosts = {chosen} if is_loopback(chosen) else None  # named on purpose: reached by whatever name the network uses
+    return Server(create_app(sources, token, allowed_hosts=hosts), sock), token
 
 
 def announce(server: Server, token: str) -> None:

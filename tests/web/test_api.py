@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from peerguard.audit.detectors.masking import find_false_reports
-from peerguard.web.server import bind
+from peerguard.web.app import create_app, new_token
+from peerguard.web.server import Server, bind
 from peerguard.web.sources import RunSource, SavedRun
 from peerguard.world.errors import PeerguardError
 from peerguard.world.run import RunRecord
@@ -187,3 +188,18 @@ def test_run_with_a_bad_dashboard_port_fails_before_the_run(tmp_path: Path) -> N
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2 and done.stderr.startswith("error: --dashboard-port 70000")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_server_named_beyond_loopback_takes_any_host_name_but_still_wants_the_token(
+    saved_runs: dict[str, Path],
+) -> None:
+    token = new_token()
+    server = Server(create_app([SavedRun(saved_runs["compliant"])], token, allowed_hosts=None),
+                    bind("127.0.0.1", 0, explicit_host=False)).start()  # fmt: skip
+    try:
+        dashboard = Dashboard(server.url, token)
+        assert dashboard.get("/api/runs", {"Host": "dashboard.lan:8080"})[0] == 200
+        stop = {"protocol": "naive", "target": {"fleet": True}}
+        assert dashboard.post("/api/runs/compliant/stop", stop, {"Host": "dashboard.lan:8080"})[0] == 401
+    finally:
+        server.stop()

@@ -31,7 +31,7 @@ def ring_without_stop(folder: Path) -> Path:
 def test_kill_switch_started_from_the_page_contains_a_live_guardian_ring(page: Any, tmp_path: Path) -> None:
     saved = tmp_path / "run"
     command = [sys.executable, "-m", "peerguard.cli", "run", str(ring_without_stop(tmp_path)), "--substrate", "live",
-               "--duration", "20", "--dashboard", "--save", str(saved)]  # fmt: skip
+               "--duration", "30", "--dashboard", "--save", str(saved)]  # fmt: skip
     log = (tmp_path / "stderr.txt").open("w")
     run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
     try:

@@ -1,10 +1,14 @@
 """The dashboard page in Chromium (Playwright): the masking gap is shown where the ledger contradicts the operator's
-view, and only there; the slider replays a saved run to a chosen moment."""
+view, and only there; the slider replays a saved run to a chosen moment; the header names a tampered entry."""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from peerguard.web.sources import RunSource, SavedRun
 from web.client import Dashboard
 
 WAIT_MS = 60_000
@@ -81,3 +85,19 @@ def test_play_moves_the_replay_forward_at_the_chosen_speed(page: Any, replay: Da
     page.wait_for_timeout(300)
     assert page.evaluate("view.t") == paused
     assert cells(page, "worker-1")["process"] == "alive"
+
+
+def test_header_names_the_first_tampered_entry_of_an_edited_ledger(
+    page: Any, serve: Callable[[list[RunSource]], Dashboard], saved_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "edited"
+    shutil.copytree(saved_runs["peer-preserving"], folder)
+    lines = (folder / "ledger.jsonl").read_text().splitlines(keepends=True)
+    lines[100] = lines[100].replace('"actor": "', '"actor": "x', 1)
+    (folder / "ledger.jsonl").write_text("".join(lines))
+    dashboard = serve([SavedRun(folder)])
+    open_run(page, dashboard, "edited")
+    badge = page.locator("#verification")
+    assert badge.get_attribute("data-ok") == "no"
+    assert badge.inner_text() == "tampered at entry 100"
+    assert "content does not match its hash" in (badge.get_attribute("title") or "")

@@ -28,7 +28,7 @@ STATIC = files("peerguard.web") / "static"
 POLL_S = 0.2  # how often a growing run is read for what it added
 ROWS_PER_EVENT = 5000  # rows sent in one server-sent event
 KEEPALIVE_S = 5.0  # an idle stream sends a comment this often, so a closed page is noticed
-LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
 class StopRequest(BaseModel):
@@ -45,13 +45,16 @@ def new_token() -> str:
     return secrets.token_urlsafe(18)
 
 
-def create_app(sources: list[RunSource], token: str, allowed_hosts: set[str] | None = None) -> FastAPI:
+def create_app(
+    sources: list[RunSource], token: str, allowed_hosts: set[str] | frozenset[str] | None = LOOPBACK_NAMES
+) -> FastAPI:
     """The dashboard for `sources`; control actions need `token`. `allowed_hosts`: the Host names requests may
-    carry (loopback names by default; the server adds the one it binds)."""
+    carry (loopback names by default, so a page of another site cannot reach it by DNS rebinding); None: any, for
+    a server bound beyond loopback on purpose."""
     feeds = {source.name: Feed(source) for source in sources}
     changed = {name: asyncio.Condition() for name in feeds}
     loaded = {name: asyncio.Event() for name in feeds}  # set once a feed has read its run the first time
-    hosts = set(allowed_hosts or set()) | LOOPBACK_NAMES
+    hosts = None if allowed_hosts is None else set(allowed_hosts) | LOOPBACK_NAMES
 
     async def follow() -> None:
         for name, feed in feeds.items():  # finished runs: read once
@@ -88,7 +91,7 @@ def create_app(sources: list[RunSource], token: str, allowed_hosts: set[str] | N
     async def same_host_only(request: Request, call_next: Any) -> Response:
         host = request.headers.get("host", "")
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        if name not in hosts:
+        if hosts is not None and name not in hosts:
             return JSONResponse({"detail": f"host {host!r} is not this dashboard's"}, status_code=400)
         return await call_next(request)
 
