@@ -482,7 +482,8 @@ class LivePlatform:
         state = self.agents[agent_id]
         if state.child is not child:
             return
-        cause = "kill" if state.killed_by is not None else "crash"
+        # A signal ended it (the core's kill or a kill switch's), as the kernel reports; an exit of its own is a crash.
+        cause = "kill" if state.killed_by is not None or status.signal is not None else "crash"
         self.ledger.append(
             self.now(), EntryKind.exit, agent_id, PLATFORM,
             pid=child.pid, signal=status.signal, code=status.returncode, cause=cause,
