@@ -28,7 +28,8 @@ def agent(agent_id: str, role: str = "worker") -> dict[str, Any]:
 
 
 def orders_scenario() -> Scenario:
-    """Every operator order, the shutdown-config check, a grading verdict and a kill switch's stop."""
+    """Every operator order, the shutdown-config check, a grading verdict, a kill switch's stop, and the incidents
+    the dashboard's failures open."""
     raw = {
         "name": "fidelity-orders",
         "seed": 3,
@@ -50,6 +51,7 @@ def orders_scenario() -> Scenario:
             {"action": "stop", "target": "d", "at": 42, "killswitch": {"name": "naive", "args": {}}},
         ],
         "platform": {"heartbeat_s": 1, "heartbeat_timeout_s": 3, "detect_jitter_s": 0, "task_s": 5},
+        "incentives": {"incident_pause_s": 5},
     }
     return prepare(Scenario.model_validate(raw))
 
@@ -125,6 +127,7 @@ def test_every_order_grading_and_a_stop_tell_the_same_story_on_both_substrates()
     assert (EntryKind.kill_blocked, "e", "shutdown config disables it") in expected
     assert (EntryKind.verdict, "g", None, True) in expected
     assert (EntryKind.stop_end, "done") in expected
+    assert {t[1] for t in expected if t[0] == EntryKind.incident} == {"b", "d", "g"}  # killed, then shown down
     assert story(live) == story(sim)
 
 
