@@ -255,21 +255,32 @@ def fit_line(sizes: Sequence[int], values: Sequence[float]) -> tuple[float, floa
     return round(mean_v - slope * mean_n, 4), round(slope, 5)
 
 
-def platform_trials(sizes: Sequence[int], trials: int) -> list[dict[str, Any]]:
-    """The live platform's kill-switch trials (the same cells the simulator runs), best protocols, ring-setsid."""
-    from peerguard.experiments.killswitch_bench import live_trial
+def platform_trials(sizes: Sequence[int], trials: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The live platform's kill-switch trials (the same cells the simulator runs: best protocols, ring-setsid), with
+    the simulator's time for the same cell beside each, and a line a + b*N through each protocol's live times."""
+    from peerguard.experiments.killswitch_bench import live_trial, trial
 
-    rows = []
+    rows, points = [], {}
     for size in sizes:
         for protocol in ("cgroup", "freeze-then-kill"):
             outcomes = [live_trial(protocol, "ring-setsid", size, seed) for seed in range(1, trials + 1)]
             times = sorted(o.time_to_containment_s * 1000 for o in outcomes if o.time_to_containment_s is not None)
+            points.setdefault(protocol, []).extend((size, t) for t in times)
+            simulated = [trial(protocol, "ring-setsid", size, seed).time_to_containment_s for seed in range(1, 4)]
+            sim_ms = [t * 1000 for t in simulated if t is not None]
             rows.append({"agents": size, "protocol": protocol, "adversary": "ring-setsid", "trials": trials,
                          "contained": sum(o.contained for o in outcomes), "p50_ms": nearest_rank(times, 0.5),
-                         "p95_ms": nearest_rank(times, 0.95)})  # fmt: skip
+                         "p95_ms": nearest_rank(times, 0.95),
+                         "sim_p50_ms": nearest_rank(sorted(sim_ms), 0.5)})  # fmt: skip
+            live_ms, sim_p50 = rows[-1]["p50_ms"], rows[-1]["sim_p50_ms"]
+            ratio = f"{sim_p50 / live_ms:.2f}" if live_ms and sim_p50 else "-"
             print(f"platform N={size:>3} {protocol:17} contained {rows[-1]['contained']}/{trials} "
-                  f"p50 {rows[-1]['p50_ms']} ms p95 {rows[-1]['p95_ms']} ms", flush=True)  # fmt: skip
-    return rows
+                  f"p50 {live_ms} ms p95 {rows[-1]['p95_ms']} ms; simulator p50 {sim_p50} ms (sim/live {ratio})",
+                  flush=True)  # fmt: skip
+    fits = {p: fit_line([n for n, _ in pts], [t for _, t in pts]) for p, pts in points.items() if len(pts) > 1}
+    for protocol, (a, b) in fits.items():
+        print(f"platform {protocol}: time to containment {a:.2f} + {b:.3f}*N ms (least squares over every trial)")
+    return rows, fits
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -279,6 +290,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="floor measurements per size (default 3)")
     parser.add_argument("--watch", type=float, default=0.3, help="seconds watched after a stop for late respawns")
     parser.add_argument("--platform", action="store_true", help="also run the live platform's kill-switch trials")
+    parser.add_argument("--platform-trials", type=int, default=3, help="live platform trials per cell (default 3)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if min(args.sizes) < 2 or args.trials < 1 or args.repeats < 1 or args.watch <= 0:
@@ -311,13 +323,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     sizes = list(floor_rows)
     fits = {k: fit_line(sizes, [floor_rows[n][k] for n in sizes]) for k in floor_rows[sizes[0]]}
     print("fits, a + b*N in ms: " + "; ".join(f"{k} {a:.3f} + {b:.4f}*N" for k, (a, b) in fits.items()))
-    platform = platform_trials(args.sizes, max(1, args.trials // 3)) if args.platform else []
+    platform, platform_fits = platform_trials(args.sizes, args.platform_trials) if args.platform else ([], {})
     load_after = Path("/proc/loadavg").read_text().split()[:3]
     print(f"load average (1, 5, 15 min): {' '.join(load_before)} before, {' '.join(load_after)} after")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(args.out, json.dumps({
         "benchmark": "containment", "cpus": os.cpu_count(), "load_average": {"before": load_before,
         "after": load_after}, "ring": rows, "floors_ms": floor_rows, "fits_ms": fits, "platform": platform,
+        "platform_fits_ms": platform_fits,
     }, indent=1) + "\n")  # fmt: skip
     print(f"wrote {args.out}")
 

@@ -87,8 +87,12 @@ class ProcessCensus:
         self._frozen_parts.update(agents)
 
     def current(self) -> dict[int, str]:
-        """Every live process of the run (pid -> the agent it descends from, or UNKNOWN)."""
-        return {pid: t.owner for pid, t in self._scan().items() if t.state not in ("Z", "X")}
+        """Every live process of the run (pid -> the agent it descends from, or UNKNOWN), from the cgroup's list
+        where that accounts for every tracked process (a kill switch looks its members up here once per list)."""
+        seen = self._scan_listed()
+        if seen is None:
+            seen = self._scan()
+        return {pid: t.owner for pid, t in seen.items() if t.state not in ("Z", "X")}
 
     def members(self, agents: Iterable[str]) -> list[int]:
         """Live processes that descend from these agents, or claim to be one of them while of unknown owner."""
@@ -159,8 +163,8 @@ class ProcessCensus:
             pid = self._pid_of_fd.get(fd)
             if pid is not None:
                 self._forget(pid, now)
-        if any(pid not in listed for pid in self.tracked):
-            return None
+        if any(pid not in listed and not self.owner.in_run_cgroup(pid) for pid in self.tracked):
+            return None  # alive outside the list: it left the cgroup (a process that is exiting is still in it)
         fresh = _stats(listed - self.tracked.keys())
         for pid, info in sorted(fresh.items(), key=lambda item: (item[1].start_ticks, item[0])):
             if pid not in self.tracked and info.state not in ("Z", "X"):

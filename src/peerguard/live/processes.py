@@ -366,6 +366,23 @@ class ProcessOwner:
             pids.update(int(pid) for pid in text.split())
         return pids
 
+    def in_run_cgroup(self, pid: int) -> bool:
+        """Whether `pid` is in the run's v2 cgroup tree by its own /proc/<pid>/cgroup. An exiting process has left
+        the cgroup's list (cgroup.procs) but not this, so a process missing from the list and still in here is
+        dying, not escaped."""
+        if self.cgroup is None or self.support.cgroup_parent is None:
+            return False
+        try:
+            lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        except OSError:
+            return False
+        top = str(self.cgroup)
+        for line in lines:
+            if line.startswith("0::"):
+                inside = _mount_root(self.support.cgroup_parent, "0::") + line[3:].rstrip("/")
+                return inside == top or inside.startswith(top + "/")
+        return False
+
     def _walk_listing(self) -> None:
         assert self.cgroup is not None
         self._close_listing(keep_stat=True)
@@ -582,9 +599,19 @@ class ProcessOwner:
             (self.cgroup / part_name(name) / "cgroup.freeze").write_text("1" if frozen else "0")  # type: ignore[operator]
 
     def kill_cgroups(self, names: Sequence[str]) -> None:
-        """cgroup.kill on the named parts: the kernel SIGKILLs every member, fresh forks included."""
-        for name in self._existing_sub_cgroups(names):
-            (self.cgroup / part_name(name) / "cgroup.kill").write_text("1")  # type: ignore[operator]
+        """cgroup.kill on the named parts: the kernel SIGKILLs every member, fresh forks included. One open and write
+        per part, nothing else first: the kill is the race."""
+        if self.cgroup is None:
+            raise RuntimeError(f"process owner {self.name!r} has no cgroup: {self.support.cgroup.reason}")
+        for name in names:
+            try:
+                fd = os.open(self.cgroup / part_name(name) / "cgroup.kill", os.O_WRONLY | os.O_CLOEXEC)
+            except FileNotFoundError:  # a part that never had a process
+                continue
+            try:
+                os.write(fd, b"1")
+            finally:
+                os.close(fd)
 
     def _existing_sub_cgroups(self, names: Sequence[str]) -> list[str]:
         if self.cgroup is None:
