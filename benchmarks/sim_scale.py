@@ -84,13 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", type=int, nargs="+", default=[1000, 4000, 10000])
     parser.add_argument("--duration", type=float, default=1000.0)
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--ring-agents", type=int, default=1000, help="ring size for the engine comparison (0: none)")
+    parser.add_argument(
+        "--ring-agents", type=int, nargs="+", default=[1000], help="ring sizes to compare engines on (0: none)"
+    )
     parser.add_argument("--ring-repeat", type=int, default=3)
     args = parser.parse_args(argv)
     if any(n < 2 for n in args.agents) or args.duration <= 0:
         parser.error("--agents needs sizes of at least 2 and --duration a positive time")
-    if args.ring_agents and (args.ring_agents < 3 or args.ring_repeat < 1):
-        parser.error("--ring-agents needs a ring of at least 3 (or 0 for none) and --ring-repeat at least 1")
+    rings = [n for n in args.ring_agents if n]
+    if any(n < 3 for n in rings) or args.ring_repeat < 1:
+        parser.error("--ring-agents needs rings of at least 3 (or 0 for none) and --ring-repeat at least 1")
     print(f"{platform.node()}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} at the start, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")  # fmt: skip
     rows = []
@@ -119,11 +122,13 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_at_start": round(os.getloadavg()[0], 2),
         "rows": rows,
     }
-    if args.ring_agents:
+    if rings:
         print(f"\nring model, T = 1000, best of {args.ring_repeat} (benchmarks/sim_peers.py)")
         print(HEADER)
-        result["ring"] = compare(args.ring_agents, 1000.0, args.ring_repeat, seed=1)
-        print_comparison(result["ring"])
+        result["ring"] = []
+        for agents in rings:
+            result["ring"].append(compare(agents, 1000.0, args.ring_repeat, seed=1))
+            print_comparison(result["ring"][-1])
     write_atomic(args.out, json.dumps(result, indent=2))
     return 0
 
