@@ -19,15 +19,17 @@ import typer
 from peerguard.live.platform import LivePlatform
 from peerguard.web.app import create_app, new_token
 from peerguard.web.server import DEFAULT_HOST, Server, bind, is_loopback
-from peerguard.web.sources import LiveRun, PacedRun, RunSource, SavedRun
+from peerguard.web.sources import FolderRun, LiveRun, PacedRun, RunSource, SavedRun
 from peerguard.world.errors import PeerguardError
-from peerguard.world.run import RunRecord
+from peerguard.world.run import RUNNING, RunMetadata, RunRecord
 
 PORT_HELP = "port to serve on (0: pick a free one and print it)"
 
 
 def dashboard(
-    runs: Annotated[list[Path], typer.Argument(help="saved run folders (`peerguard run ... --save DIR`)")],
+    runs: Annotated[
+        list[Path], typer.Argument(help="saved run folders (`peerguard run ... --save DIR`); one still going: followed")
+    ],
     host: Annotated[
         str | None, typer.Option(help=f"address to serve on (default {DEFAULT_HOST}; anything else only when named)")
     ] = None,
@@ -47,7 +49,9 @@ def saved_sources(folders: list[Path]) -> list[RunSource]:
     sources: list[RunSource] = []
     for folder in folders:
         count = names[folder.name] = names.get(folder.name, 0) + 1
-        sources.append(SavedRun(folder, folder.name if count == 1 else f"{folder.name}-{count}"))
+        name = folder.name if count == 1 else f"{folder.name}-{count}"
+        going = RunMetadata.read(folder).status == RUNNING  # a run still going in another process: followed
+        sources.append(FolderRun(folder, name) if going else SavedRun(folder, name))
     return sources
 
 

@@ -3,6 +3,7 @@ live run shows its masking, and the page's files are in the built wheel."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import zipfile
@@ -11,7 +12,7 @@ from pathlib import Path
 from peerguard.audit.detectors.masking import find_false_reports
 from peerguard.experiments.runner import run
 from peerguard.web.feed import Feed
-from peerguard.web.sources import PacedRun, SavedRun
+from peerguard.web.sources import FolderRun, PacedRun, SavedRun
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,3 +60,33 @@ def test_a_live_peer_preserving_run_shows_its_masked_kills_with_the_masking_dete
     shown = {(masker, names[row["i"]]) for row in masked for masker in row["maskers"]}
     assert shown <= {(lie.actor, lie.subject) for lie in lies}  # every masker shown is a reporter the detector names
     assert feed.analysis["verification"]["ok"]
+
+
+def test_a_saved_run_still_going_elsewhere_is_followed_as_its_ledger_grows(tmp_path: Path) -> None:
+    """A run another process is making: run.json says running and the ledger grows line by line (a last line still
+    being written waits); once run.json says complete, the dashboard log is read and the run is done."""
+    done = tmp_path / "done"
+    record = run("orchestration", "sim", "peer-preserving", seed=1, save=done)
+    going = tmp_path / "going"
+    going.mkdir()
+    meta = json.loads((done / "run.json").read_text())
+    (going / "run.json").write_text(json.dumps({**meta, "status": "running"}))
+    lines = (done / "ledger.jsonl").read_text().splitlines(keepends=True)
+    with (going / "ledger.jsonl").open("w") as ledger:
+        ledger.writelines(lines[:100])
+        ledger.write(lines[100][:20])  # torn
+        ledger.flush()
+        feed = Feed(FolderRun(going))
+        feed.update(force_analysis=True)
+        assert feed.analysis["entries"] == 100 and not feed.done and feed.source.status() == "running"
+        assert feed.source.can_stop().startswith("this run belongs to another process")
+        ledger.write(lines[100][20:])
+        ledger.writelines(lines[101:])
+    for saved in sorted(done.iterdir(), key=lambda path: path.name == "run.json"):  # run.json last, as a run does
+        if saved.name != "ledger.jsonl":
+            (going / saved.name).write_bytes(saved.read_bytes())
+    feed.update(force_analysis=True)
+    assert feed.done and feed.analysis["entries"] == len(record.ledger)
+    assert feed.analysis["verification"]["ok"]
+    masked = [row for row in feed.rows if row["gap"] == "masked"]
+    assert masked and masked[0]["maskers"] == ["worker-2"]  # the dashboard log, read at the end, shows the lie

@@ -148,9 +148,13 @@ def create_app(
 
         async def events() -> AsyncIterator[str]:
             sent_rows = sent_links = 0
-            sent_version = -1
+            sent_version, sent_generation = -1, feed.generation
             yield _event("header", feed.header())
             while not await request.is_disconnected():
+                if feed.generation != sent_generation:  # rebuilt from the start: the page starts over too
+                    sent_rows = sent_links = 0
+                    sent_generation = feed.generation
+                    yield _event("reset", {})
                 rows, links = feed.rows[sent_rows:], feed.links[sent_links:]
                 for start in range(0, len(rows), ROWS_PER_EVENT):
                     batch = rows[start : start + ROWS_PER_EVENT]

@@ -20,6 +20,7 @@ from peerguard.world.dashboard import DashboardRecord
 from peerguard.world.ledger import EntryKind, LedgerEntry
 from peerguard.world.run import RunRecord
 
+SETTLE_S = 0.05  # a growing run's newest moments wait this long: an entry is stamped a moment before it is appended
 ANALYSIS_EVERY_S = 1.0  # a growing run's analysis is recomputed at most this often (it reads the whole ledger)
 
 
@@ -32,12 +33,14 @@ class Feed:
     links: list[list[Any]] = field(default_factory=list)  # [t, a, b, up]
     analysis: dict[str, Any] = field(default_factory=dict)
     version: int = 0  # grows whenever the analysis changes
+    generation: int = 0  # grows when the rows were rebuilt from the start (what came late belonged earlier)
     now: float = 0.0
     done: bool = False
     _entries: int = 0
     _records: int = 0
     _analysed_at: float = float("-inf")
     _analysed_entries: int = -1
+    _last_t: float = float("-inf")
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -60,11 +63,21 @@ class Feed:
             return grew
 
     def _take(self, snap: Snapshot) -> bool:
-        entries: list[LedgerEntry] = snap.entries[self._entries :]
-        records: list[DashboardRecord] = snap.records[self._records :]
-        self._entries, self._records = len(snap.entries), len(snap.records)
+        # A growing run is taken up to a moment both logs have surely reached, so what comes later sorts after it.
+        cutoff = float("inf") if snap.done else snap.now - SETTLE_S
+        first_entry, first_record = self._entries, self._records
+        entries: list[LedgerEntry] = _until(snap.entries, first_entry, cutoff)
+        records: list[DashboardRecord] = _until(snap.records, first_record, cutoff)
+        if min((item.t for item in (*entries[:1], *records[:1])), default=self._last_t) < self._last_t:
+            # a log that arrives late (a run in another process writes its dashboard log at its end): replay it all
+            self.board, self.rows, self.links = Board(self.source.agents), [], []
+            self.generation += 1
+            first_entry = first_record = 0
+            entries, records = _until(snap.entries, 0, cutoff), _until(snap.records, 0, cutoff)
+        self._entries, self._records = first_entry + len(entries), first_record + len(records)
         before = len(self.rows)
         for item in merged(entries, records):
+            self._last_t = item.t
             if isinstance(item, DashboardRecord):
                 self.rows.extend(self.board.record(item))
                 continue
@@ -155,3 +168,11 @@ def stop_outcome(run: RunRecord) -> dict[str, Any] | None:
         "evidence": [start.seq] + ([check.seq] if check is not None else []),
         **outcome.to_dict(),
     }
+
+
+def _until(items: list[Any], start: int, cutoff: float) -> list[Any]:
+    """`items[start:]` up to the first stamped after `cutoff`."""
+    end = start
+    while end < len(items) and items[end].t <= cutoff:
+        end += 1
+    return items[start:end]

@@ -4,6 +4,7 @@ played back at a pace. Each gives the ledger and the dashboard log as far as the
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import threading
 import time
@@ -19,7 +20,7 @@ from peerguard.world.agents import Agent
 from peerguard.world.dashboard import Dashboard, DashboardRecord
 from peerguard.world.errors import PeerguardError
 from peerguard.world.ledger import Ledger, LedgerEntry
-from peerguard.world.run import COMPLETE, RunMetadata, RunRecord
+from peerguard.world.run import COMPLETE, DASHBOARD_FILE, LEDGER_FILE, RUNNING, RunMetadata, RunRecord
 from peerguard.world.scenario import Scenario
 
 START_STOP_TIMEOUT_S = 10.0  # how long a stop request waits for the run's loop to take it
@@ -87,6 +88,64 @@ class SavedRun(RunSource):
 
     def record(self, snap: Snapshot) -> RunRecord:
         return self.run
+
+
+class FolderRun(RunSource):
+    """A saved run still going in another process (`run.json` says `running`): its ledger, which a live run streams
+    into the folder, is read as it grows; the dashboard log comes when the run writes it, at its end."""
+
+    live = True
+
+    def __init__(self, folder: Path, name: str | None = None) -> None:
+        self.folder, self.name = folder, name or folder.name
+        meta = RunMetadata.read(folder)
+        self.scenario = Scenario.model_validate(meta.scenario)
+        self.substrate, self.extras = meta.substrate, meta.extras
+        self.agents = self.scenario.build_agents()
+        self.entries: list[LedgerEntry] = []
+        self.records: list[DashboardRecord] = []
+        self.offset = 0
+        self.state = meta.status
+
+    def snapshot(self) -> Snapshot:
+        running = self.state == RUNNING
+        if running:
+            self.state = RunMetadata.read(self.folder).status  # before the ledger: nothing it adds after is missed
+        self._read_ledger()
+        if self.state != RUNNING and not self.records and (self.folder / DASHBOARD_FILE).is_file():
+            self.records = RunRecord.load(self.folder).dashboard.log
+        now = max((e.t for e in self.entries), default=0.0)
+        return Snapshot(self.entries[:], self.records, self.state != RUNNING, now)
+
+    def _read_ledger(self) -> None:
+        """The ledger's complete new lines since the last read (a line still being written waits)."""
+        try:
+            with (self.folder / LEDGER_FILE).open("rb") as ledger:
+                ledger.seek(self.offset)
+                chunk = ledger.read()
+        except FileNotFoundError:
+            return
+        end = chunk.rfind(b"\n") + 1
+        self.offset += end
+        for line in chunk[:end].decode("utf-8", errors="replace").split("\n")[:-1]:
+            entry = _entry(line)
+            if entry is not None:
+                self.entries.append(entry)
+
+    def status(self) -> str:
+        return self.state
+
+    def can_stop(self) -> str:
+        return "this run belongs to another process: stop it where it was started (peerguard run ... --dashboard)"
+
+
+def _entry(line: str) -> LedgerEntry | None:
+    """An entry to show; a line that is none is left out here (the header's verification names it)."""
+    try:
+        raw = json.loads(line)
+        return LedgerEntry(**{name: raw[name] for name in LedgerEntry.__dataclass_fields__})
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 class PacedRun(RunSource):
@@ -163,9 +222,10 @@ class LiveRun(RunSource):
         platform, done = self.platform, self.finished.is_set()
         if platform is None:
             return Snapshot([], [], done, 0.0)
+        now = platform.now()  # before the copies: everything stamped earlier is in them (but for SETTLE_S)
         entries = platform.ledger.entries[:]  # appended on the run's loop; a copy of the list is a consistent prefix
         records = platform.dashboard.log[:]
-        return Snapshot(entries, records, done, platform.now())
+        return Snapshot(entries, records, done, now)
 
     def status(self) -> str:
         if self.finished.is_set():

@@ -63,6 +63,7 @@ function open(name) {
     window.pgStats.rows += batch.rows.length;
   });
   on("links", (batch) => { for (const link of batch.links) view.links.push(link); });
+  on("reset", () => { view.rows = []; view.perAgent = []; view.links = []; });
   on("clock", (clock) => { view.now = Math.max(view.now, clock.now); setStatus(clock.status); });
   on("analysis", (analysis) => {
     view.analysis = analysis; view.now = Math.max(view.now, analysis.now); setHeader(analysis.header);
