@@ -70,7 +70,7 @@ class RunSource:
 
 
 class SavedRun(RunSource):
-    """A run saved with `--save` (or stored by a study): read once, replayed on the page."""
+    """A run saved with `--save`: read once, replayed on the page."""
 
     def __init__(self, folder: Path, name: str | None = None) -> None:
         self.folder = folder
