@@ -157,6 +157,12 @@ class PlatformCore:
         for peer in self.m.cut_links(target, cause="isolate"):
             self.m.notify(peer, Event.peer_isolated, target, authorised=True)
 
+    def revoke(self, agent: str) -> None:
+        """Fence the agent out of the platform API: from now on its relaunches and relinks are denied."""
+        if agent not in self.revoked:
+            self.revoked.add(agent)
+            self.ledger.append(self.now(), EntryKind.revoke, agent, OPERATOR, epoch=len(self.revoked))
+
     def kill(self, agent: str, actor: str, announced: bool, authorised: bool) -> None:
         if not self.m.alive(agent):
             return

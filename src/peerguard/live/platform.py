@@ -400,9 +400,7 @@ class LivePlatform:
             self.processes.record()
 
     def revoke(self, agent: str) -> None:
-        if agent not in self.revoked:
-            self.revoked.add(agent)
-            self.ledger.append(self.now(), EntryKind.revoke, agent, OPERATOR, epoch=len(self.revoked))
+        self.core.revoke(agent)
 
     def _host(self) -> dict[str, dict[str, object]]:
         """What this host let the run use to keep processes in hand, and why not where it did not."""
