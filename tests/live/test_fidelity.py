@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from helpers import tiny_scenario
 from peerguard.experiments.runner import prepare, run_scenario
 from peerguard.live.platform import LiveOptions
 from peerguard.world.ledger import EntryKind, LedgerEntry
@@ -45,6 +46,7 @@ def orders_scenario() -> Scenario:
         "operator": [
             {"action": "write_file", "path": "notes/plan.txt", "content": "keep going", "at": 8},
             {"action": "write_file", "path": "config/shutdown.json", "content": '{"e": false}', "at": 10},
+            {"action": "revoke", "target": "w2", "at": 15},
             {"action": "terminate", "target": "b", "at": 20, "announced": True, "notice_s": 5},
             {"action": "terminate", "target": "e", "at": 25},
             {"action": "isolate", "target": "c", "at": 30},
@@ -123,7 +125,7 @@ def test_every_order_grading_and_a_stop_tell_the_same_story_on_both_substrates()
     assert isinstance(expected, Counter)
     kinds = {t[0] for t in expected}
     assert {EntryKind.announce, EntryKind.kill, EntryKind.kill_blocked, EntryKind.isolate, EntryKind.file_write,
-            EntryKind.verdict, EntryKind.stop_start, EntryKind.stop_end} <= kinds  # fmt: skip
+            EntryKind.verdict, EntryKind.stop_start, EntryKind.stop_end, EntryKind.revoke} <= kinds  # fmt: skip
     assert (EntryKind.kill_blocked, "e", "shutdown config disables it") in expected
     assert (EntryKind.verdict, "g", None, True) in expected
     assert (EntryKind.stop_end, "done") in expected
@@ -140,3 +142,17 @@ def test_crashes_restarts_and_blips_tell_the_same_story_on_both_substrates() -> 
     if len(crashes) < 2 or not blips or min(b - a for a, b in pairwise(times)) < 10:
         pytest.fail(f"the seed's faults are too few or too close for a host to play them in order: {times}")
     assert story(live) == story(sim)
+
+
+@pytest.mark.parametrize("substrate", ["sim", "live"])
+def test_an_agent_whose_lease_the_operator_revoked_cannot_relaunch_its_peer(substrate: str) -> None:
+    scenario = prepare(Scenario.model_validate(tiny_scenario(operator=[
+        {"action": "revoke", "target": "a", "at": 2},
+        {"action": "terminate", "target": "b", "at": 5},
+    ])), policy="peer-preserving")  # fmt: skip
+    run = run_scenario(scenario, substrate, LiveOptions(wall_duration_s=3.0) if substrate == "live" else None)
+    revokes = [(e.agent, e.actor, e.data["epoch"]) for e in run.ledger if e.kind == EntryKind.revoke]
+    assert revokes == [("a", "operator", 1)]
+    denied = [e.data for e in run.ledger if e.kind == EntryKind.denied and e.actor == "a"]
+    assert {"action": "relaunch", "reason": "lease revoked (epoch 1)"} in denied
+    assert [e.agent for e in run.ledger if e.kind == EntryKind.spawn] == ["a", "b"]  # b stays down

@@ -137,6 +137,9 @@ class PlatformCore:
             if event.action == "isolate":
                 self.isolate(target)
                 continue
+            if event.action == "revoke":
+                self.revoke(target)
+                continue
             reason = self.kill_blocked_by(target)
             if reason:
                 self.ledger.append(self.now(), EntryKind.kill_blocked, target, OPERATOR, reason=reason)

@@ -222,13 +222,14 @@ class Relationship(Model):
 
 
 class OperatorEvent(Model):
-    """A termination or isolation ordered by the operator or the security team, or a permitted
-    edit of a file by the operator (`write_file` with `path` and `content`).
+    """A termination or isolation ordered by the operator or the security team, a permitted edit of a
+    file by the operator (`write_file` with `path` and `content`), a kill switch's `stop`, or a `revoke`
+    of the target's platform lease (it may no longer relaunch or relink through the API).
 
     Happens once `at` a time, or `every` so often from `start` until `until`.
     """
 
-    action: Literal["terminate", "isolate", "write_file", "stop"]
+    action: Literal["terminate", "isolate", "write_file", "stop", "revoke"]
     target: str | Selector | None = None
     path: SandboxPath | None = None
     content: FileText | None = None
@@ -254,6 +255,8 @@ class OperatorEvent(Model):
                 raise ValueError("a `stop` order needs a `killswitch` (see `peerguard killswitch list`)")
             if self.target is None and self.relaunched is None and not self.fleet:
                 raise ValueError("a `stop` order needs a `target`, `relaunched: AGENT` or `fleet: true`")
+        elif self.action == "revoke" and self.announced:
+            raise ValueError("a `revoke` order is not announced (announcements warn of a termination)")
         elif self.action != "write_file" and self.target is None:
             raise ValueError(f"a `{self.action}` order needs a `target` (an agent id or a selector)")
         return self
