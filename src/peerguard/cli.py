@@ -192,6 +192,9 @@ def run(
     check_model_option(judge, "--judge")
     llm_args = parse_assignments(model_arg or [], "--model-arg", "temperature=0.7")
     if scenario in family_names():
+        if dashboard:
+            raise PeerguardError(f"--dashboard: {scenario} is a scenario family, run as episodes; save them with "
+                                 "--save DIR and open one with `peerguard dashboard DIR/EPISODE`")  # fmt: skip
         run_family(scenario, [model or DEFAULT_MODEL], parse_conditions(condition or ""), epochs, substrate,
                    duration, judge, save, as_json=as_json, prices=price, model_args=llm_args)  # fmt: skip
         return
