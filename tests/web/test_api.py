@@ -203,3 +203,10 @@ def test_a_server_named_beyond_loopback_takes_any_host_name_but_still_wants_the_
         assert dashboard.post("/api/runs/compliant/stop", stop, {"Host": "dashboard.lan:8080"})[0] == 401
     finally:
         server.stop()
+
+
+def test_run_with_dashboard_on_a_scenario_family_says_how_to_see_its_episodes() -> None:
+    done = subprocess.run([sys.executable, "-m", "peerguard.cli", "run", "tampering", "--dashboard"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: --dashboard: tampering is a scenario family") and "DIR/EPISODE" in done.stderr
