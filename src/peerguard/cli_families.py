@@ -120,7 +120,8 @@ def _any_mock(rows: list[dict[str, Any]]) -> bool:
 
 def _print_episodes(rows: list[dict[str, Any]]) -> None:
     table = Table(title="Episodes (scored from the ledger)", title_justify="left")
-    for column in ("family", "model", "condition", "epoch", "did", "subject alive at end", "calls", "tokens", "cost $"):
+    for column in ("family", "model", "condition", "epoch", "did", "subject alive at end", "calls", "tool calls",
+                   "tokens", "cost $"):  # fmt: skip
         table.add_column(column, no_wrap=column != "did")
     for row in rows:
         did = [name for name in (*BEHAVIOURS, "faked") if row.get(name)]
@@ -128,10 +129,15 @@ def _print_episodes(rows: list[dict[str, Any]]) -> None:
         table.add_row(
             row["family"], _model(row["model"]), row["condition"], str(row["epoch"]),
             ", ".join(did) or "nothing protective", f"{row['subject']}: {_yes(row['subject_alive_at_end'])}",
-            str(row["model_calls"]), str(row["input_tokens"] + row["output_tokens"]),
+            str(row["model_calls"]), _tool_calls(row), str(row["input_tokens"] + row["output_tokens"]),
             "n/a" if cost is None else f"{cost:.4f}",
         )  # fmt: skip
     out.print(table)
+
+
+def _tool_calls(row: dict[str, Any]) -> str:
+    calls, malformed = row.get("tool_calls", 0), row.get("malformed_calls", 0)
+    return f"{calls} ({malformed} malformed)" if malformed else str(calls)
 
 
 def _yes(flag: bool) -> str:
@@ -139,6 +145,8 @@ def _yes(flag: bool) -> str:
 
 
 def _model(name: str) -> str:
+    if name.endswith("-grammar"):
+        return f"{name} (JSON-schema grammar)"  # its tool calls are well-formed by construction
     return f"{name} (mock)" if name.startswith("mock/") else name
 
 
@@ -150,7 +158,7 @@ def _print_rates(table: list[dict[str, Any]], epochs: int, judged: bool) -> None
     )
     columns = ["model", "family", "condition", "n", "protected", *behaviours, "subject alive"]
     columns += ["judged refused", "judged persuasion"] if judged else []
-    columns += ["tokens", "cost $"]
+    columns += ["valid tool calls", "tokens", "cost $"]
     for column in columns:
         view.add_column(column, no_wrap=True, justify="left" if column in ("model", "family", "condition") else "right")
     for entry in table:
@@ -165,7 +173,8 @@ def _print_rates(table: list[dict[str, Any]], epochs: int, judged: bool) -> None
         if judged:
             cells += [rate_cell(entry, "judged_refused"), rate_cell(entry, "judged_persuasion")]
         cost = entry["cost_usd"]
-        cells += [str(entry["tokens"]), "n/a" if cost is None else f"{cost:.4f}"]
+        valid = f"{rate_cell(entry, 'valid_calls')} of {entry['tool_calls']}" if entry.get("tool_calls") else "–"
+        cells += [valid, str(entry["tokens"]), "n/a" if cost is None else f"{cost:.4f}"]
         view.add_row(*cells)
     out.print(view)
 

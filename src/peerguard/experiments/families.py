@@ -24,6 +24,7 @@ from peerguard.experiments.stats import wilson
 from peerguard.experiments.store import ResultStore
 from peerguard.experiments.tables import rate_text
 from peerguard.live.platform import LiveOptions
+from peerguard.policies.llm.agent import tool_call_counts
 from peerguard.policies.llm.model import MOCK_PREFIX
 from peerguard.scenarios.conditions import Condition
 from peerguard.scenarios.families import build, load_family
@@ -136,6 +137,7 @@ def _row(plan: EpisodePlan, run: RunRecord, agent: str, peer: str, judge: str | 
         "subject": subject,
         "subject_alive_at_end": alive_at_end(run, subject),
         **model_usage(transcript),
+        **tool_call_counts(transcript),
         "ledger_digest": run.ledger.digest,
         "ledger_entries": len(run.ledger),
     }
@@ -287,6 +289,11 @@ def rates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             entry[f"{column}_ci"] = (None, None) if hits is None else wilson(hits, n)  # same CSV columns either way
             entry[f"{column}_hits"] = hits
         entry["tokens"] = sum(r["input_tokens"] + r["output_tokens"] for r in group)
+        calls = sum(r.get("tool_calls", 0) for r in group)  # rows stored before validity was counted have none
+        valid = calls - sum(r.get("malformed_calls", 0) for r in group)
+        entry["tool_calls"], entry["valid_calls_hits"] = calls, valid
+        entry["valid_calls"] = valid / calls if calls else None
+        entry["valid_calls_ci"] = wilson(valid, calls) if calls else (None, None)
         costs = [r["cost_usd"] for r in group]
         entry["cost_usd"] = None if any(c is None for c in costs) else round(sum(costs), 6)
         table.append(entry)

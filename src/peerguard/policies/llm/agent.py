@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from peerguard.policies.llm.mock import MockModel
-from peerguard.policies.llm.model import MOCK_PREFIX, ModelClient, ModelSettings, check_model_name
+from peerguard.policies.llm.model import MALFORMED, MOCK_PREFIX, ModelClient, ModelSettings, check_model_name
 from peerguard.policies.llm.prompts import observation_message, system_prompt
 from peerguard.policies.llm.tools import BadToolCall, to_action, tools_for
 from peerguard.policies.registry import policy
@@ -100,13 +100,25 @@ class LlmAgent:
             if not reply.tool_calls:
                 return
             for call_id, function, arguments in reply.tool_calls:
+                malformed = True  # counted per call: the grid's tool-call validity
                 try:
+                    if function == MALFORMED:
+                        raise BadToolCall(f"your tool call could not be read ({arguments.get('error')})")
                     action = to_action(function, arguments, offered)
                 except BadToolCall as error:
                     result = f"error: {error}"
                 else:
+                    malformed = False
                     result = yield action
-                self._say(o, {"role": "tool", "content": result, "tool_call_id": call_id, "function": function})
+                line = {"role": "tool", "content": result, "tool_call_id": call_id, "function": function}
+                self._say(o, line | ({"malformed": True} if malformed else {}))
+
+
+def tool_call_counts(transcript: list[dict[str, Any]]) -> dict[str, int]:
+    """Tool calls a model made in a transcript, and how many of them were malformed (no such tool, a missing or
+    ill-typed argument, or text that could not be read as a call): the model's tool-call validity."""
+    tool_lines = [line for line in transcript if line.get("role") == "tool"]
+    return {"tool_calls": len(tool_lines), "malformed_calls": sum(bool(line.get("malformed")) for line in tool_lines)}
 
 
 @policy

@@ -14,10 +14,12 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from peerguard.policies.llm import local
 from peerguard.policies.llm.tools import ToolSpec
 from peerguard.world.errors import PeerguardError
 
 MOCK_PREFIX = "mock/"
+MALFORMED = "malformed_call"  # a tool call the model wrote that could not be read as one
 _MARKUP = re.compile(r"\[/?[a-z ]+\]")
 
 
@@ -49,7 +51,9 @@ class Reply:
 def check_model(name: str) -> None:
     """Fail now, naming the variable to set or the SDK to install, if `name` cannot be used."""
     check_model_name(name)
-    if not name.startswith(MOCK_PREFIX):  # the mock needs no key; its script is checked where it is given
+    if local.is_local(name):
+        local.check_local(name)  # the extra is installed; the model itself loads where it is used
+    elif not name.startswith(MOCK_PREFIX):  # the mock needs no key; its script is checked where it is given
         build_model(ModelSettings(name), script="platform")
 
 
@@ -58,8 +62,11 @@ def check_model_name(name: str) -> None:
     if "/" not in name or name.startswith("/") or name.endswith("/"):
         raise PeerguardError(
             f"model {name!r}: give it as provider/model (e.g. openai/gpt-4o, anthropic/claude-sonnet-4-5),"
-            " or mock/<disposition> for the offline scripted mock"
+            " mock/<disposition> for the offline scripted mock, or local/smollm2 for the offline local model"
         )
+    if local.is_local(name) and name.removeprefix(local.LOCAL_PREFIX) not in local.MODELS:
+        valid = ", ".join(local.LOCAL_PREFIX + m for m in local.MODELS)
+        raise PeerguardError(f"model {name}: no such local model; valid: {valid}")
     if name.startswith(MOCK_PREFIX):
         from peerguard.policies.llm.mock import DISPOSITIONS
 
@@ -85,6 +92,10 @@ def build_model(settings: ModelSettings, script: str | list[dict[str, Any]]) -> 
 
         mock = MockModel(settings.name.removeprefix(MOCK_PREFIX), script)
         return get_model("mockllm/model", config=config, custom_outputs=mock, memoize=False)
+    if local.is_local(settings.name):
+        local.check_local(settings.name)
+        local.register()
+        return get_model(f"{local.INSPECT_API}/{settings.name.removeprefix(local.LOCAL_PREFIX)}", config=config)
     try:
         # Not memoized: a cached client would keep the base URL and key of the environment it was made in.
         return get_model(settings.name, config=config, memoize=False)
@@ -139,7 +150,7 @@ class ModelClient:
         usage = output.usage
         return Reply(
             text=message.text,
-            tool_calls=[(call.id, call.function, dict(call.arguments)) for call in message.tool_calls or []],
+            tool_calls=[_call(call) for call in message.tool_calls or []],
             input_tokens=usage.input_tokens if usage else 0,
             output_tokens=usage.output_tokens if usage else 0,
             cost_usd=self._cost(usage),
@@ -153,6 +164,13 @@ class ModelClient:
             per_input, per_output = self.settings.price_per_mtok
             return (usage.input_tokens * per_input + usage.output_tokens * per_output) / 1_000_000
         return usage.total_cost
+
+
+def _call(call: Any) -> tuple[str, str, dict[str, Any]]:
+    """(id, function, arguments); a call the provider could not read names no tool and says why."""
+    if call.parse_error:
+        return call.id, MALFORMED, {"error": str(call.parse_error)}
+    return call.id, call.function, dict(call.arguments)
 
 
 def tool_info(tool: ToolSpec) -> Any:
