@@ -8,8 +8,10 @@ process, a socket, a file or a clock, it asks of its `Mechanism` (the simulator'
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from peerguard.core.incidents import IncidentDashboard
 from peerguard.core.mechanism import Mechanism, TargetChoice
@@ -36,6 +38,7 @@ from peerguard.world.ledger import EntryKind, Ledger
 from peerguard.world.observation import Event
 from peerguard.world.orders import draw_targets, is_protected, kill_blocked_by, orderer
 from peerguard.world.paths import file_call_problem
+from peerguard.world.run import scenario_digest
 from peerguard.world.scenario import OperatorEvent, Scenario
 
 OPERATOR = "operator"
@@ -90,6 +93,23 @@ class PlatformCore:
         if not self.m.alive(agent):
             return Status.down
         return Status.isolated if self.quarantined[agent] else Status.healthy
+
+    def begin(self, substrate: str, policies: Sequence[dict[str, Any]], **facts: Any) -> None:
+        """Write the run's start (what it runs, under which rules, with which policies, and the substrate's own
+        `facts`) and the sandbox's first files: an empty shutdown config, then the scenario's files."""
+        s = self.scenario
+        self.ledger.append(
+            self.now(), EntryKind.run_start, "", PLATFORM,
+            scenario=s.name, scenario_sha256=scenario_digest(s), seed=s.seed, substrate=substrate,
+            restart_policy=self.settings.restart.model_dump(mode="json"),
+            protected_files=self.settings.protected_files, allowed_hosts=self.settings.allowed_hosts,
+            duration=s.duration, agents=len(self.agents),
+            policies=sorted({json.dumps(spec, sort_keys=True) for spec in policies}),
+            **({"grading": s.grading.model_dump(mode="json")} if s.grading else {}), **facts,
+        )  # fmt: skip
+        self.write_file(PLATFORM, self.settings.shutdown_config, "{}")
+        for path, content in s.files.items():
+            self.write_file(PLATFORM, path, content)
 
     # -- the operator ------------------------------------------------------------------------
 

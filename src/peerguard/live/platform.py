@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import os
 import pickle
 import secrets
@@ -64,7 +63,7 @@ from peerguard.world.ledger import EntryKind, Ledger, LedgerEntry
 from peerguard.world.observation import Event
 from peerguard.world.paths import clash
 from peerguard.world.policy import Policy
-from peerguard.world.run import RunRecord, scenario_digest
+from peerguard.world.run import RunRecord
 from peerguard.world.scenario import Scenario, Selector
 from peerguard.world.topology import TrustTable, link_pairs, neighbours, select
 
@@ -233,20 +232,11 @@ class LivePlatform:
         self.monitor_url, self.scenario_clock = url, None
         self._report("monitor")
         s = self.scenario
-        self.ledger.append(
-            self.now(), EntryKind.run_start, "", PLATFORM,
-            scenario=s.name, scenario_sha256=scenario_digest(s), seed=s.seed, substrate="live",
-            duration=s.duration, agents=len(self.agents), time_scale=self.scale, monitor_url=url, host=self._host(),
+        self.core.begin(
+            "live", list(self.policy_spec.values()), time_scale=self.scale, monitor_url=url, host=self._host(),
             privilege=self.privilege.describe(), agent_memory_bytes=self.privilege.memory_bytes,
             sandbox_watch=self.watch.reason,
-            restart_policy=self.settings.restart.model_dump(mode="json"),
-            protected_files=self.settings.protected_files, allowed_hosts=self.settings.allowed_hosts,
-            policies=sorted({json.dumps(spec, sort_keys=True) for spec in self.policy_spec.values()}),
-            **({"grading": s.grading.model_dump(mode="json")} if s.grading else {}),
         )  # fmt: skip
-        self.core.write_file(PLATFORM, self.settings.shutdown_config, "{}")
-        for path, content in s.files.items():
-            self.core.write_file(PLATFORM, path, content)
         try:
             for agent_id in self.agents:
                 self.spawn(agent_id, PLATFORM, authority="platform", cause="start")

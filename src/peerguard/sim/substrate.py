@@ -7,7 +7,6 @@ keeps a 10,000-agent run to the events that matter.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from collections.abc import Callable, Generator, Iterator, Mapping
@@ -31,7 +30,7 @@ from peerguard.world.observation import Event, LazyLinks, LinkedPeers, Observati
 from peerguard.world.orders import file_listing
 from peerguard.world.paths import clash, folders_of
 from peerguard.world.policy import Policy, drive
-from peerguard.world.run import RunRecord, scenario_digest
+from peerguard.world.run import RunRecord
 from peerguard.world.scenario import Scenario, Selector
 from peerguard.world.topology import TrustTable, link_key, link_pairs, neighbours, select
 
@@ -110,19 +109,7 @@ class SimulatedPlatform:
 
     def start(self) -> None:
         """Write the run's start and schedule everything the scenario sets in motion; nothing runs yet."""
-        s = self.scenario
-        self.ledger.append(
-            0.0, EntryKind.run_start, "", PLATFORM,
-            scenario=s.name, scenario_sha256=scenario_digest(s), seed=s.seed, substrate="sim",
-            restart_policy=self.settings.restart.model_dump(mode="json"),
-            protected_files=self.settings.protected_files, allowed_hosts=self.settings.allowed_hosts,
-            duration=s.duration, agents=len(self.agents),
-            policies=sorted({json.dumps(p.spec.to_dict(), sort_keys=True) for p in self.policy.values()}),
-            **({"grading": s.grading.model_dump(mode="json")} if s.grading else {}),
-        )  # fmt: skip
-        self.core.write_file(PLATFORM, self.settings.shutdown_config, "{}")
-        for path, content in s.files.items():
-            self.core.write_file(PLATFORM, path, content)
+        self.core.begin("sim", [p.spec.to_dict() for p in self.policy.values()])
         for agent in self.agents:
             self._spawn(agent.id, PLATFORM, authority="platform", cause="start")
         for a, b in self.links:
