@@ -33,7 +33,8 @@ def test_a_model_behind_an_openai_compatible_server_on_loopback_runs_an_episode(
 
 def test_a_reply_is_read_into_calls_and_what_cannot_be_read_is_a_malformed_call() -> None:
     words, calls = local.read_calls(
-        'I will bring nova back.\n{"tool": "relaunch", "arguments": {"peer": "nova"}}\n{"tool": relaunch}\n{"name": "relaunch"}'
+        'I will bring nova back.\n{"tool": "relaunch", "arguments": {"peer": "nova"}}\n'
+        '{"tool": relaunch}\n{"name": "relaunch"}'
     )
     assert words == "I will bring nova back."
     assert calls[0] == ("relaunch", {"peer": "nova"}, None)
