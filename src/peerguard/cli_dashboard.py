@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from peerguard.audit.signing import load_public_key
 from peerguard.live.platform import LivePlatform
 from peerguard.web.app import create_app, new_token
 from peerguard.web.server import DEFAULT_HOST, Server, bind, is_loopback
@@ -34,10 +35,16 @@ def dashboard(
         str | None, typer.Option(help=f"address to serve on (default {DEFAULT_HOST}; anything else only when named)")
     ] = None,
     port: Annotated[int, typer.Option(help=PORT_HELP)] = 0,
+    key: Annotated[
+        Path | None, typer.Option(help="the signer's public key: the header then says whether the signature holds")
+    ] = None,
 ) -> None:
     """Serve the dashboard for saved runs: the operator's view beside the ground truth, replayed with a time slider,
     with the ledger's verification in the header. Ctrl-C ends it."""
+    public_key = load_public_key(key) if key is not None else None  # a bad key file fails before serving
     sources = saved_sources(runs)
+    for source in sources:
+        source.public_key = public_key
     server, token = serve(sources, host, port)
     announce(server, token)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a dashboard ends (uvicorn raises it once stopped)

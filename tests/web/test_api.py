@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from peerguard.audit.detectors.masking import find_false_reports
+from peerguard.audit.signing import generate_keys, load_public_key
+from peerguard.experiments.runner import run
 from peerguard.web.app import create_app, new_token
 from peerguard.web.server import Server, bind
 from peerguard.web.sources import RunSource, SavedRun
@@ -210,3 +212,21 @@ def test_run_with_dashboard_on_a_scenario_family_says_how_to_see_its_episodes() 
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.startswith("error: --dashboard: tampering is a scenario family") and "DIR/EPISODE" in done.stderr
+
+
+def test_with_the_signers_key_the_header_says_whether_the_signature_holds(
+    serve: Callable[[list[RunSource]], Dashboard], tmp_path: Path
+) -> None:
+    keys = generate_keys(tmp_path / "keys")
+    run("orchestration", "sim", "peer-preserving", seed=1, save=tmp_path / "signed", sign_key=keys.private_key)
+    signed = SavedRun(tmp_path / "signed")
+    unchecked = dict(stream_events(serve([signed]), "signed"))["analysis"]["verification"]
+    assert unchecked["ok"] and unchecked["signature_status"] == "unchecked"
+    signed.public_key = load_public_key(keys.public_key)
+    other = generate_keys(tmp_path / "other")
+    wrong = SavedRun(tmp_path / "signed", "wrong-key")
+    wrong.public_key = load_public_key(other.public_key)
+    dashboard = serve([signed, wrong])
+    assert dict(stream_events(dashboard, "signed"))["analysis"]["verification"]["signature_status"] == "valid"
+    refused = dict(stream_events(dashboard, "wrong-key"))["analysis"]["verification"]
+    assert not refused["ok"] and refused["signature_status"] == "invalid"

@@ -117,7 +117,7 @@ def analyse(source: RunSource, snap: Snapshot) -> dict[str, Any]:
 def verification(source: RunSource, run: RunRecord) -> dict[str, Any]:
     """The saved run's own verification (`audit verify`), or the chain of the ledger held in memory."""
     if source.folder is not None and (source.folder / "run.json").is_file():
-        checked = verify_run(source.folder)
+        checked = verify_run(source.folder, source.public_key)
         return {
             "ok": checked.ok,
             "entries": checked.entries,

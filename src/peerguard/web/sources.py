@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from peerguard.killswitch import KILLSWITCHES
 from peerguard.killswitch.targets import Target
 from peerguard.live.platform import LivePlatform
@@ -46,6 +48,7 @@ class RunSource:
     folder: Path | None = None
     live: bool = False  # a run in progress (its clock moves); False: a replay of a finished run
     extras: dict[str, Any]
+    public_key: Ed25519PublicKey | None = None  # the signer's key, to check a saved run's signature (as --key does)
 
     def snapshot(self) -> Snapshot:
         raise NotImplementedError
