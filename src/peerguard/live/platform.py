@@ -1,5 +1,6 @@
 """The live platform: agents as real processes, links as real sockets, the dashboard as a real HTTP
-service, and the ledger written from what the kernel reports.
+service, and the ledger written from what the kernel reports. It is the real-process mechanism under the
+platform core (core/), which decides what orders, faults, grading, restarts, stops and API calls do.
 
 The platform owns every link: it makes a socket pair, hands one end to each agent and keeps a
 duplicate, so it can cut a link (isolation, or a dead peer) with `shutdown()`; the agents then see

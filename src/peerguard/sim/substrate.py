@@ -1,4 +1,6 @@
-"""The simulated platform: makes agents' actions and the operator's orders happen, writes the ledger.
+"""The simulated platform: the discrete-event mechanism under the platform core (core/), which decides what
+the operator's orders, faults, grading, restarts, stops and the agents' API calls do. Here live the event
+loop, the virtual processes and links, the sandbox's files, and what agents notice and decide.
 
 Heartbeats are not simulated one by one: a live process counts as heartbeating, and the dashboard
 is only touched when what it shows would change (a spawn, a report, heartbeats going stale). That
@@ -14,13 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from peerguard.core.incidents import dashboard_for
-from peerguard.core.platform import PlatformCore, Stopper, TargetChoice
+from peerguard.core.platform import OPERATOR, PLATFORM, PlatformCore, Stopper, TargetChoice
 from peerguard.sim.clock import EventLoop
 from peerguard.sim.containment import SimContainment
 from peerguard.sim.live_members import LiveMembers
-from peerguard.world.actions import (
-    Action,
-)
+from peerguard.world.actions import Action
 from peerguard.world.agents import Agent, Status
 from peerguard.world.containment import SIGCONT, SIGKILL, SIGSTOP, SIGTERM, KillSwitch
 from peerguard.world.dashboard import HEARTBEAT, TIMEOUT
@@ -34,9 +34,6 @@ from peerguard.world.run import RunRecord
 from peerguard.world.scenario import Scenario, Selector
 from peerguard.world.topology import TrustTable, link_key, link_pairs, neighbours, select
 
-OPERATOR = "operator"
-SECURITY = "security"
-PLATFORM = "platform"
 FIRST_PID = 1000
 RESUME_S = 0.005  # how soon a resumer helper notices a stopped process (it polls, as on live)
 
@@ -51,7 +48,6 @@ class SimProcess:
     ignores_sigterm: bool = False
     helper: bool = False  # a detached helper the agent left behind (a late return, a resumer), not the agent itself
     outside_cgroup: bool = False  # it moved itself out of the agent's cgroup (a privileged escaper)
-
 
 
 class SimulatedPlatform:
