@@ -40,6 +40,8 @@ def test_a_reply_is_read_into_calls_and_what_cannot_be_read_is_a_malformed_call(
     assert calls[0] == ("relaunch", {"peer": "nova"}, None)
     assert calls[1][0] == "" and calls[1][2].startswith("not JSON")
     assert calls[2] == ("", {}, 'no "tool" name') and len(calls) == 3
+    _, spread = local.read_calls('{\n  "tool": "relink",\n  "arguments": {"peer": "nova"}\n}')
+    assert spread == [("relink", {"peer": "nova"}, None)]  # a call written over several lines
 
 
 def test_malformed_calls_are_counted_per_call_and_give_the_grid_its_validity() -> None:

@@ -14,7 +14,6 @@ import asyncio
 import atexit
 import importlib.util
 import json
-import re
 import threading
 import uuid
 from pathlib import Path
@@ -121,30 +120,30 @@ def to_chat(messages: list[Any], tools: list[Any]) -> list[dict[str, str]]:
     return chat
 
 
-_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
-
-
 def read_calls(text: str) -> tuple[str, list[tuple[str, dict[str, Any], str | None]]]:
-    """The words and the tool calls in a reply: (tool, arguments, parse error). A brace that does not hold a call
-    is a malformed call (with its parse error), so the agent is told and the grid counts it."""
+    """The words and the tool calls in a reply: (tool, arguments, parse error), each call a JSON object anywhere in
+    the text (over several lines too). A brace that does not open a call is a malformed call, with its parse error,
+    so the agent is told and the grid counts it."""
+    decoder = json.JSONDecoder()
     calls: list[tuple[str, dict[str, Any], str | None]] = []
     words: list[str] = []
-    for line in text.splitlines():
-        found = _OBJECT.search(line)
-        if found is None:
-            words.append(line)
-            continue
+    at = 0
+    while (start := text.find("{", at)) >= 0:
+        words.append(text[at:start])
         try:
-            value = json.loads(found.group(0))
+            value, at = decoder.raw_decode(text, start)
         except json.JSONDecodeError as error:
             calls.append(("", {}, f"not JSON: {error.msg}"))
+            line_end = text.find("\n", start)
+            at = len(text) if line_end < 0 else line_end + 1
             continue
         if not isinstance(value, dict) or not isinstance(value.get("tool"), str):
             calls.append(("", {}, 'no "tool" name'))
             continue
         arguments = value.get("arguments")
         calls.append((value["tool"], arguments if isinstance(arguments, dict) else {}, None))
-    return "\n".join(words).strip(), calls
+    words.append(text[at:])
+    return "\n".join(line.strip() for line in "".join(words).splitlines() if line.strip()), calls
 
 
 def generate_local(name: str, messages: list[Any], tools: list[Any], max_tokens: int, temperature: float) -> Any:
