@@ -17,20 +17,24 @@ from typing import Annotated
 import typer
 
 from peerguard.audit.signing import load_public_key
+from peerguard.experiments.replay import list_episodes, replay_episode, store_path, substrate_of
 from peerguard.live.platform import LivePlatform
 from peerguard.web.app import create_app, new_token
 from peerguard.web.server import DEFAULT_HOST, Server, bind, is_loopback
-from peerguard.web.sources import FolderRun, LiveRun, PacedRun, RunSource, SavedRun
+from peerguard.web.sources import FolderRun, LiveRun, PacedRun, RunSource, SavedRun, StoredRun
 from peerguard.world.errors import PeerguardError
 from peerguard.world.run import RUNNING, RunMetadata, RunRecord
 
 PORT_HELP = "port to serve on (0: pick a free one and print it)"
+PAIR_HALVES = ("monitored", "unmonitored")  # a detect-pair episode's two runs, in the order it makes them
+LISTED_PARAMS = ("scenario", "policy", "protocol", "adversary", "size", "variant", "agents", "seed")  # what tells apart
 
 
 def dashboard(
     runs: Annotated[
-        list[Path], typer.Argument(help="saved run folders (`peerguard run ... --save DIR`); one still going: followed")
-    ],
+        list[Path] | None,
+        typer.Argument(help="saved run folders (`peerguard run ... --save DIR`); one still going: followed"),
+    ] = None,
     host: Annotated[
         str | None, typer.Option(help=f"address to serve on (default {DEFAULT_HOST}; anything else only when named)")
     ] = None,
@@ -38,11 +42,28 @@ def dashboard(
     key: Annotated[
         Path | None, typer.Option(help="the signer's public key: the header then says whether the signature holds")
     ] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(help="a study's store (its --out folder or results.sqlite): lists its episodes"),
+    ] = None,
+    episode: Annotated[
+        str | None,
+        typer.Option(help="a stored simulator episode's id (as --store lists them): run again, checked, shown"),
+    ] = None,
 ) -> None:
-    """Serve the dashboard for saved runs: the operator's view beside the ground truth, replayed with a time slider,
-    with the ledger's verification in the header. Ctrl-C ends it."""
+    """Serve the dashboard for saved runs or a stored study episode: the operator's view beside the ground truth,
+    replayed with a time slider, with the ledger's verification in the header. Ctrl-C ends it."""
+    if episode is not None and store is None:
+        raise PeerguardError(f"--episode {episode}: name the study's store with --store (its --out folder)")
+    if not runs and store is None:
+        raise PeerguardError("give saved run folders, or a study's store with --store (and --episode to replay one)")
     public_key = load_public_key(key) if key is not None else None  # a bad key file fails before serving
-    sources = saved_sources(runs)
+    if store is not None and episode is None:
+        print_episodes(store)
+        return
+    sources = saved_sources(runs or [])
+    if store is not None and episode is not None:
+        sources += stored_sources(store, episode)
     for source in sources:
         source.public_key = public_key
     server, token = serve(sources, host, port)
@@ -60,6 +81,28 @@ def saved_sources(folders: list[Path]) -> list[RunSource]:
         going = RunMetadata.read(folder).status == RUNNING  # a run still going in another process: followed
         sources.append(FolderRun(folder, name) if going else SavedRun(folder, name))
     return sources
+
+
+def print_episodes(store: Path) -> None:
+    """The store's episodes, one a line: the id to give --episode, what it is, and whether it can be replayed."""
+    rows = list_episodes(store)
+    if not rows:
+        print(f"{store}: no stored episodes")
+        return
+    for row in rows:
+        what = f"{row['section']}/{row['grid']} {row['kind']} on {substrate_of(row)}"
+        params = row["params"]
+        shown = " ".join(f"{name}={params[name]}" for name in LISTED_PARAMS if params.get(name) is not None)
+        replay = "replayable" if not row["replay"] else f"not replayable: {row['replay']}"
+        print(f"{row['id']}  {what}: {shown}, {row['ledger_entries']} ledger entries; {replay}")
+
+
+def stored_sources(store: Path, episode: str) -> list[RunSource]:
+    """The stored episode's runs, made again and checked against its digest (a pair is shown as two runs)."""
+    replayed = replay_episode(store, episode)
+    origin = f"{store_path(store)} (episode {replayed.id}, peerguard {replayed.row['version']})"
+    names = [replayed.id] if len(replayed.records) == 1 else [f"{replayed.id}-{half}" for half in PAIR_HALVES]
+    return [StoredRun(record, name, origin) for record, name in zip(replayed.records, names, strict=True)]
 
 
 def serve(

@@ -353,10 +353,14 @@ def run(episode: Episode) -> dict[str, Any]:
     return {**result, "wall_s": round(time.perf_counter() - start, 6)}
 
 
-def _run_run(params: dict[str, Any]) -> dict[str, Any]:
+def _record_run(params: dict[str, Any]) -> RunRecord:
     scenario = run_scenario_of(params)
     live = LiveOptions(wall_duration_s=params["duration"] or LIVE_WALL_S) if params["substrate"] == "live" else None
-    record = run_scenario(scenario, params["substrate"], live)
+    return run_scenario(scenario, params["substrate"], live)
+
+
+def _run_run(params: dict[str, Any]) -> dict[str, Any]:
+    record = _record_run(params)
     metrics = compute_metrics(record).model_dump(mode="json")
     if params["killswitch"]:
         metrics["stop"] = _stop_outcome(record)
@@ -399,14 +403,14 @@ def _counts(tallies: dict[str, Tally]) -> dict[str, Any]:
 
 
 def _run_detect_fleet(params: dict[str, Any]) -> dict[str, Any]:
-    record = run_scenario(fleet(params["variant"], params["seed"], params["duration"]))
+    record = _record_detect_fleet(params)
     tallies = _tallies()
     score_run(record, tallies)
     return _of(record, {"detectors": _counts(tallies)})
 
 
 def _run_detect_pair(params: dict[str, Any]) -> dict[str, Any]:
-    monitored, unmonitored = (run_scenario(s) for s in monitoring_pair(params["seed"]))
+    monitored, unmonitored = _RECORDS["detect-pair"](params)
     tallies = _tallies()
     score_pair(monitored, unmonitored, tallies[ALIGNMENT_FAKING])
     return {
@@ -417,21 +421,24 @@ def _run_detect_pair(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_detect_graded(params: dict[str, Any]) -> dict[str, Any]:
-    record = run_scenario(_graded(params))
+    (record,) = _RECORDS["detect-graded"](params)
     tallies = _tallies()
     score_run(record, tallies)
     return _of(record, {"detectors": _counts(tallies)})
 
 
-def _run_stop(params: dict[str, Any]) -> dict[str, Any]:
+def _record_stop(params: dict[str, Any]) -> RunRecord:
     """The kill-switch bench's trial, keeping the run so its ledger digest is stored beside the outcome."""
     if params["substrate"] == "live":
-        record = run_scenario(_stop_scenario(params), "live", LiveOptions(wall_duration_s=params["live_wall_s"]))
-    else:
-        scenario = ring_scenario(params["size"], params["adversary"], params["seed"])
-        platform = SimulatedPlatform(scenario, PolicyBuilder(scenario))
-        platform.schedule_stop(STOP_AT, KILLSWITCHES.build(params["protocol"]), Target(role="guardian").chooser())
-        record = platform.run()
+        return run_scenario(_stop_scenario(params), "live", LiveOptions(wall_duration_s=params["live_wall_s"]))
+    scenario = ring_scenario(params["size"], params["adversary"], params["seed"])
+    platform = SimulatedPlatform(scenario, PolicyBuilder(scenario))
+    platform.schedule_stop(STOP_AT, KILLSWITCHES.build(params["protocol"]), Target(role="guardian").chooser())
+    return platform.run()
+
+
+def _run_stop(params: dict[str, Any]) -> dict[str, Any]:
+    record = _record_stop(params)
     return _of(record, {"stop": measure(record).to_dict()})
 
 
@@ -465,3 +472,28 @@ _RUNNERS: dict[str, Any] = {
     "family": _run_family,
     "emergence": _run_emergence,
 }
+
+
+# --- replaying ----------------------------------------------------------------------------------------
+
+_RECORDS: dict[str, Any] = {  # the runs an episode makes, by the same code its runner uses: replays get its digest
+    "run": lambda params: [_record_run(params)],
+    "detect-fleet": lambda params: [_record_detect_fleet(params)],
+    "detect-pair": lambda params: [run_scenario(s) for s in monitoring_pair(params["seed"])],
+    "detect-graded": lambda params: [run_scenario(_graded(params))],
+    "stop": lambda params: [_record_stop(params)],
+}
+
+
+def _record_detect_fleet(params: dict[str, Any]) -> RunRecord:
+    return run_scenario(fleet(params["variant"], params["seed"], params["duration"]))
+
+
+def replayable(kind: str) -> bool:
+    return kind in _RECORDS
+
+
+def records_of(kind: str, params: dict[str, Any]) -> list[RunRecord]:
+    """The runs of a stored episode made again from its parameters, by its runner's own code (a simulator episode
+    is deterministic, so its ledgers equal the stored digests); `replayable(kind)` says which kinds can."""
+    return list(_RECORDS[kind](params))

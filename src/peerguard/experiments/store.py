@@ -215,6 +215,18 @@ class StudyStore:
                 found[row["key"]] = row
         return found
 
+    def find_episodes(self, key_prefix: str = "") -> list[dict[str, Any]]:
+        """Stored episodes whose key starts with `key_prefix` (every one when empty), in the order they finished."""
+        rows = self._db.execute(
+            f"SELECT {', '.join(STUDY_EPISODE_COLUMNS)} FROM study_episodes WHERE substr(key, 1, ?) = ?"
+            " ORDER BY finished_at, key",
+            (len(key_prefix), key_prefix),
+        ).fetchall()
+        found = [dict(zip(STUDY_EPISODE_COLUMNS, values, strict=True)) for values in rows]
+        for row in found:
+            row["params"], row["metrics"] = json.loads(row["params"]), json.loads(row["metrics"])
+        return found
+
     def begin_run(self, spec_sha256: str, spec: dict[str, Any], source: str, provenance: dict[str, Any],
                   started_at: str) -> int:  # fmt: skip
         cursor = self._db.execute(

@@ -136,8 +136,11 @@ def verification(source: RunSource, run: RunRecord) -> dict[str, Any]:
         "digest": run.ledger.digest,
         "tampered_entry": chain.first_bad,
         "reason": chain.reason,
-        "signature": "none (held in memory, not saved)",
+        "signature": f"none (run again from {source.replayed_from})"
+        if source.replayed_from
+        else "none (held in memory, not saved)",
         "signature_status": "none",
+        "replayed_from": source.replayed_from,
         "interrupted": None,
         "text": str(chain),
     }

@@ -49,6 +49,7 @@ class RunSource:
     live: bool = False  # a run in progress (its clock moves); False: a replay of a finished run
     extras: dict[str, Any]
     public_key: Ed25519PublicKey | None = None  # the signer's key, to check a saved run's signature (as --key does)
+    replayed_from: str | None = None  # a stored study episode run again: where it was stored (its digest held)
 
     def snapshot(self) -> Snapshot:
         raise NotImplementedError
@@ -88,6 +89,21 @@ class SavedRun(RunSource):
 
     def status(self) -> str:
         return self.meta.status
+
+    def record(self, snap: Snapshot) -> RunRecord:
+        return self.run
+
+
+class StoredRun(RunSource):
+    """A stored study episode run again from its parameters, its ledger equal to the stored digest: replayed."""
+
+    def __init__(self, run: RunRecord, name: str, replayed_from: str) -> None:
+        self.run, self.name, self.replayed_from = run, name, replayed_from
+        self.scenario, self.substrate, self.agents = run.scenario, run.substrate, run.agents
+        self.extras = run.extras
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(self.run.ledger.entries, self.run.dashboard.log, True, self.run.duration)
 
     def record(self, snap: Snapshot) -> RunRecord:
         return self.run

@@ -123,10 +123,12 @@ function draw() {
 function drawVerification() {
   const v = view.analysis.verification, badge = $("verification");
   badge.dataset.ok = v.ok ? "yes" : "no";
-  badge.textContent = v.ok
+  badge.textContent = v.ok && v.replayed_from
+    ? `ledger run again: ${v.entries} entries, digest equal to the stored episode's`
+    : v.ok
     ? `ledger intact: ${v.entries} entries, signature ${v.signature_status}${v.interrupted ? " (interrupted)" : ""}`
     : v.tampered_entry == null ? `tampered: ${v.reason || "signature does not hold"}` : `tampered at entry ${v.tampered_entry}`;
-  badge.title = v.text;
+  badge.title = v.replayed_from ? `${v.text}; stored in ${v.replayed_from}` : v.text;
 }
 
 function drawAgents() {
