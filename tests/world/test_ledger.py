@@ -212,3 +212,19 @@ def test_written_lines_are_the_json_encoders(rows: list) -> None:
     ledger.entries.append(hand_made)  # such keys are the JSON encoder's to convert, as `_line` does
     lines = "".join(ledger._encoder.line(entry) for entry in ledger)
     assert lines == "".join(json.dumps(e.to_dict(), sort_keys=True, ensure_ascii=False) + "\n" for e in ledger)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("seq", True), ("seq", 1.0), ("seq", "1"), ("t", "1.0"), ("t", False), ("t", None), ("kind", 5),
+     ("agent", None), ("actor", ["a"]), ("data", []), ("prev", 0), ("hash", None)],
+)  # fmt: skip
+def test_a_field_of_the_wrong_json_type_makes_the_line_malformed(tmp_path: Path, field: str, value: object) -> None:
+    ledger = build([(1.0, "spawn", "a", "platform", {}), (2.0, "exit", "a", "platform", {})])
+    ledger.write_jsonl(tmp_path / "ledger.jsonl")
+    first, second = (tmp_path / "ledger.jsonl").read_text().splitlines()
+    (tmp_path / "ledger.jsonl").write_text(first + "\n" + json.dumps({**json.loads(second), field: value}) + "\n")
+    again = Ledger.read_jsonl(tmp_path / "ledger.jsonl")
+    assert again.entries[0] == ledger.entries[0] and again.entries[1].kind == "malformed"
+    result = again.verify()
+    assert not result.ok and result.first_bad == 1 and "not a ledger entry" in result.reason

@@ -314,24 +314,33 @@ def _line(entry: LedgerEntry) -> str:
     )
 
 
-_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
-    "seq": int, "t": (int, float), "kind": str, "agent": str, "actor": str, "data": dict, "prev": str, "hash": str,
-}  # fmt: skip
+_decode = json.JSONDecoder().decode
 
 
 def _parse_entry(index: int, line: str) -> LedgerEntry:
-    """Fields are taken as they are, never converted: a converted field (`"3"` to 3) would hide an edit."""
+    """Fields are taken as they are, never converted: a converted field (`"3"` to 3) would hide an edit.
+    JSON gives exact types, so `type(...) is` checks them (and a bool is not taken for a number)."""
     try:
-        raw = json.loads(line)
-        if isinstance(raw, dict) and all(_is_field(raw.get(name), kind) for name, kind in _FIELD_TYPES.items()):
-            return LedgerEntry(**{name: raw[name] for name in _FIELD_TYPES})
+        raw = _decode(line)
     except ValueError:
-        pass
+        raw = None
+    if type(raw) is dict:
+        get = raw.get
+        seq, t, kind, agent, actor, data, prev, digest = (
+            get("seq"), get("t"), get("kind"), get("agent"), get("actor"), get("data"), get("prev"), get("hash")
+        )  # fmt: skip
+        if (
+            type(seq) is int
+            and (type(t) is float or type(t) is int)
+            and type(kind) is str
+            and type(agent) is str
+            and type(actor) is str
+            and type(data) is dict
+            and type(prev) is str
+            and type(digest) is str
+        ):
+            return _make_entry(seq, t, kind, agent, actor, data, prev, digest)
     return LedgerEntry(index, 0.0, "malformed", "", "", {"line": line}, "", "")
-
-
-def _is_field(value: Any, kind: type | tuple[type, ...]) -> bool:
-    return isinstance(value, kind) and not isinstance(value, bool)
 
 
 def verify_entries(
