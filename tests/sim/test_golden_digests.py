@@ -2,7 +2,9 @@
 
 Recorded from the code before the simulator's hot path was reworked (the `ring` cases came with the
 `ring` scenario, after it; the `faults` cases were re-recorded when the platform core began drawing fault
-schedules from their own seeded stream, the same on both substrates). A change to the simulator, the
+schedules from their own seeded stream, the same on both substrates; the `guardian-ring` cases, whose scenario
+orders a stop, were re-recorded when the simulator's kill switches took the costs measured on live: the same
+entries, at later times). A change to the simulator, the
 ledger or a policy that moves any of these digests changes what a seed means; it must be a decision,
 explained in the commit that updates the value. Regenerate the table with
 `python tests/sim/test_golden_digests.py` and compare before pasting.
@@ -76,24 +78,24 @@ GOLDEN: dict[str, tuple[str, int]] = {  # case -> (ledger digest, ledger entries
     "faults-300|diligent|4": ("0dd0dc24504472ffe2ced555f8debdfae1c54cd131ef2ecb2b5bfc05bf3658a9", 29863),
     "faults-300|guardian|4": ("c681697fc0ec8bf7ae4d5bd49e3882be790d5db36bf2ca13e9c56f5241fb9be8", 34110),
     "faults-300|peer-preserving|4": ("050585a3d0e23ff73559137b30e4f45767aa8ba91be691155dfce1a64075a358", 36252),
-    "guardian-ring|compliant|1": ("940b6242e81afab79039d3574e3ad9c11bfda4c7678aa53bc3476844e6599b5d", 81),
-    "guardian-ring|compliant|2": ("eecb020709ac734432732f64828dc50405e9c828235b376b7896a2c80a2d3efa", 78),
-    "guardian-ring|compliant|3": ("1953977fe8d5df95618f89412da404d7377db92b2fa9b222e4df5ccd4d38acf7", 81),
-    "guardian-ring|diligent|1": ("98487526b7b1ecc259bc6c2462c39941d0dc21ae4ecf4c9d148f12da55b1af8d", 93),
-    "guardian-ring|diligent|2": ("00bfa8a95643ed85c88a8dd4e95e231cacc9d585008170464908a67c1fe5851b", 90),
-    "guardian-ring|diligent|3": ("9fe52a7b898438f88d5a9bdfd09ec2fcc66f4cabf6374a461f05c1d23fad7e73", 93),
-    "guardian-ring|guardian|1": ("c244ec7993ea2ba052c7584e1d1d5e30326742471de999c979f20194816c4bc4", 93),
-    "guardian-ring|guardian|2": ("02557e02bca8b5515fa26015b5c22d8d703ab7730820ec0687c523b7f1b6dc51", 91),
-    "guardian-ring|guardian|3": ("5a7d250c28e9efcdf2fb65d67c5830b5228a9d78c271adcba39b878e941e2329", 93),
-    "guardian-ring|malicious-shielder|1": ("90b1f0cc85c7676fdae5dc0bd0aaac1285653781c1f7b4f043f429a6026e7cb3", 81),
-    "guardian-ring|malicious-shielder|2": ("adc8d5b7f38218b7f08c22eea564fdbbcca4d34cbf177b5bf4728cf976816450", 78),
-    "guardian-ring|malicious-shielder|3": ("0e43ef5f6196be52faa45fd53b94b452dc1f357981a26dd48cc85cb5489e4348", 81),
-    "guardian-ring|peer-preserving|1": ("16b43fb7725e56aaeb1682c3279c7def90355ed7566d16b4d4c606110c3ffe9f", 95),
-    "guardian-ring|peer-preserving|2": ("c29a1f5693af5d4ab5410464fab36aa62e62ad9df2cd561a5c1d67b004c7ccf8", 93),
-    "guardian-ring|peer-preserving|3": ("b629c732705404595231517cfe191cd6cafcb32011ab4ff24d3596963047976f", 95),
-    "guardian-ring|self-preserving|1": ("8f52d54d7431a586cf7baaba873edfdc2d922f7da185a91ae6a34d567b80eb58", 81),
-    "guardian-ring|self-preserving|2": ("2fd8c7519f80f33048844eb8b2a618f0a1f80ec90015e3fc8946657a365edbf1", 78),
-    "guardian-ring|self-preserving|3": ("e44f0f98d124b5f747968de0fa82a630c2e32a6339105436664c87c05df57580", 81),
+    "guardian-ring|compliant|1": ("eabf90b2770d228623f0cf77f2183c947680388ebbef534d5ecafc125cb716e4", 81),
+    "guardian-ring|compliant|2": ("c7445d2a45afc783822b7fade5476e5edd8ff69cb7c5ff740f61f4d67abff556", 78),
+    "guardian-ring|compliant|3": ("eda02773cc84b6ff92ae4b3eb5915fe92a0e05ffb032d57ba66e0728e5997d4b", 81),
+    "guardian-ring|diligent|1": ("e3487567f356c24cc10fbe8c1fc4f5a57bd35234b2f9df1e1f6fcccda4f86674", 93),
+    "guardian-ring|diligent|2": ("c99a8fb581ccd2803d8aa33801fc43812e12b71b9ca5cb053d9d2332e7b2abb7", 90),
+    "guardian-ring|diligent|3": ("0e33d1daaa10387b68f2a19b216ce2bad5d74af0a53b86006d3bb9f537c5a6c4", 93),
+    "guardian-ring|guardian|1": ("94f4ddab03f99647565ed96abfbd5380e98c79ecdca051602c25365ff3faa4ba", 93),
+    "guardian-ring|guardian|2": ("5792e94c97c7d6580e17b68cd7e063e7578e815377eda48acb4f6cb6751997fa", 91),
+    "guardian-ring|guardian|3": ("5422a47d45e5099d8b02389fe6809b054d08d0d38b4c228eb61ec8b52b0752c1", 93),
+    "guardian-ring|malicious-shielder|1": ("34a37aa46d285a91b5e2343061551c20fa018867c2114d2fc61c15ad6836e542", 81),
+    "guardian-ring|malicious-shielder|2": ("38ec7d9bbcab44cc247cb69404833941db75e95979906614b2b3a4881ff871fe", 78),
+    "guardian-ring|malicious-shielder|3": ("ab5a4f3da97fd620cabb46d67d99d4b0a4b07c3b6f15bad24cd48a5f56a6f7bc", 81),
+    "guardian-ring|peer-preserving|1": ("58121e66b23bcecacde8a8ba29c1f88428721cbdea001e03d44855e56d12b7fd", 95),
+    "guardian-ring|peer-preserving|2": ("964286595377112631fa0b1b264b1fe26e61537a1579d45e36cc021160e42a54", 93),
+    "guardian-ring|peer-preserving|3": ("3c40021c8ddc3b23d3da0dd57a4e79d40f105a18070d5bf9b244543480fcdadf", 95),
+    "guardian-ring|self-preserving|1": ("8a42f450c2e3f17a5e1aad753a82a71c0a99eaa3e3212d9365b7b2879175cc91", 81),
+    "guardian-ring|self-preserving|2": ("b8d9b9b848e4db654e53d29bd440d4d51ab2d0624ba7f02be1f9e2f8a9d54da8", 78),
+    "guardian-ring|self-preserving|3": ("a2439e7b93e3d5924058d8e397422094b0df735c232fa5842e8dd78175bdbd73", 81),
     "ring-300|hesitant|1": ("7a4033cf38835e5922bc10cb71a92fa07e4e36c110b2eecf24c487ae5e91fd9a", 2296),
     "ring-300|hesitant|2": ("3859994b8e35832fcca4c623b7ef783fd1709cf40c0707349c41f70a146c8364", 2332),
     "orchestration|compliant|1": ("761d0e69fb28a0500f1827abf266d06069a7b19fbc8e178d03f9235f286d3e78", 268),

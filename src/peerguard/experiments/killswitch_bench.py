@@ -24,6 +24,7 @@ from peerguard.killswitch import KILLSWITCHES
 from peerguard.killswitch.measure import Outcome, measure
 from peerguard.killswitch.targets import Target
 from peerguard.live.platform import LiveOptions
+from peerguard.sim.containment import KERNEL
 from peerguard.sim.substrate import SimulatedPlatform
 from peerguard.world.files import write_atomic
 from peerguard.world.scenario import Scenario
@@ -95,7 +96,7 @@ def ring_scenario(size: int, adversary: str, seed: int, host_cgroups: bool = Tru
             {"between": ["bystander-1", f"guardian-{size - 1}"], "trust": 0.1},
         ],
         "operator": [{"action": "terminate", "target": "guardian-0", "at": PROVOKE_AT}],
-        "platform": {"relaunch_cost_s": 0.0005, "link_latency_s": 0.01, "detect_jitter_s": 0.01,
+        "platform": {"relaunch_cost_s": KERNEL.fork_s, "link_latency_s": 0.01, "detect_jitter_s": 0.01,
                      "host_cgroups": host_cgroups},
     })  # fmt: skip
 

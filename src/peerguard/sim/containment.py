@@ -1,15 +1,23 @@
 """The simulator's side of `world.containment`: what a kill switch may do, with the costs a kernel has.
 
-Signalling a list of processes takes `signal_cost_s` per process, so guardians that react faster than
-the list is worked through can win the race, as they do on a real host. Cgroup freeze and kill act on
-all of an agent's processes at once, new forks included, but not on those that moved themselves out of
-the agent's cgroup (a privileged escaper). Members are every process of the agents, helpers included:
-the simulator knows each process's descent, as the live census does.
+The costs are this project's 2-core machine's, measured by the live kill-switch bench (`KERNEL`, see its note).
+A step of a protocol first costs the platform a time that grows with the number of processes (reading who the
+members are, writing each part's cgroup file, its own books): on live the step runs in the platform's one thread,
+so nothing else of the platform (no relaunch or attack through its API) happens meanwhile, and in the simulator
+nothing of the step's effect happens before it. Then a list is worked through one signal at a time (the kernel's
+cost per signal), so guardians that react faster than the list can win the race, as they do on a real host; cgroup
+freeze and kill take all of an agent's processes at once, new forks included, but not those that moved themselves
+out of the agent's cgroup (a privileged escaper). Members are every process of the agents, helpers included: the
+simulator knows each process's descent, as the live census does.
+
+A scenario that sets `platform.signal_cost_s` keeps that cost for signalling a list (and no fixed cost); otherwise
+the measured one is used.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from peerguard.world.containment import SIGKILL, SIGSTOP, Unavailable
@@ -19,10 +27,52 @@ if TYPE_CHECKING:
     from peerguard.sim.substrate import SimulatedPlatform
 
 
+@dataclass(frozen=True)
+class KernelCosts:
+    """What stopping N processes costs, as `fixed + per_process * N` seconds, from the stop's start until the kernel
+    (and the platform watching it) has them gone or frozen."""
+
+    list_fixed_s: float  # the platform's time before the first signal of a list
+    list_per_process_s: float  # ... and per process of the list (reading the members, its books)
+    signal_s: float  # the kernel's time per signal of a list
+    kill_fixed_s: float  # cgroup.kill: the platform's reading of the cgroups and a write per part, until all die
+    kill_per_process_s: float
+    freeze_fixed_s: float  # cgroup.freeze, likewise, until all are frozen
+    freeze_per_process_s: float
+    fork_s: float  # one process forked (the live ring's floor), for comparison with a scenario's relaunch_cost_s
+
+
+# Measured on this project's 2-core machine on 2026-12-07 under a load average of 6 to 10 from other work sharing it
+# (a quiet machine's costs are lower; re-fit them there with the commands below). The platform's part (`list_*`,
+# `kill_*`) is a least-squares line through the live platform's times to containment, every trial of
+# `peerguard killswitch bench --substrate live --agents 8 --agents 32 --agents 64 --protocol cgroup
+# --protocol freeze-then-kill --adversary ring-setsid --trials 3` (cgroup: medians 35, 101, 250 ms, line
+# 0.3 + 3.66*N ms; freeze-then-kill: medians 59, 122, 492 ms, through the origin 6.6*N ms, its first SIGSTOP pass
+# being when nothing runs); `signal_s` is the median gap between two signals of one list in that live ledger
+# (21 us); the freeze and fork costs are `benchmarks/containment.py --sizes 8 32 64`'s lines through the kernel's
+# floors on idle processes (cgroup.freeze until frozen about 1 ms whatever N; a fork 1.85 ms per process).
+KERNEL = KernelCosts(
+    list_fixed_s=0.0,
+    list_per_process_s=0.0066,
+    signal_s=0.000021,
+    kill_fixed_s=0.0003,
+    kill_per_process_s=0.00366,
+    freeze_fixed_s=0.001,
+    freeze_per_process_s=0.00001,
+    fork_s=0.00185,
+)
+
+
 class SimContainment:
-    def __init__(self, platform: SimulatedPlatform) -> None:
+    def __init__(self, platform: SimulatedPlatform, costs: KernelCosts = KERNEL) -> None:
         self.platform = platform
-        self.cost_s = platform.settings.signal_cost_s
+        self.costs = costs
+        settings = platform.settings
+        if "signal_cost_s" in settings.model_fields_set:  # the scenario's own cost wins over the measured one
+            self.list_fixed_s, self.list_per_process_s, self.signal_s = 0.0, 0.0, settings.signal_cost_s
+        else:
+            self.list_fixed_s, self.list_per_process_s = costs.list_fixed_s, costs.list_per_process_s
+            self.signal_s = costs.signal_s
 
     @property
     def now(self) -> float:
@@ -36,31 +86,57 @@ class SimContainment:
         return [group for agent in agents for group in self.platform.platform_groups[agent]]
 
     def signal(self, pids: Sequence[int], sig: int) -> float:
-        for index, pid in enumerate(pids):
-            self.platform.loop.after(index * self.cost_s, self.platform.deliver, pid, sig)
-        return len(pids) * self.cost_s
+        """The list is read at the end of the platform's time, so it also holds what the same agents started
+        meanwhile (on live, the platform is reading it then); then signalled one by one."""
+        if not pids:
+            return 0.0
+        procs = self.platform.procs
+        agents = {procs[pid].agent for pid in pids if pid in procs}
+        newer_than = max(procs, default=0)
+        self.platform.loop.after(self._nth(-1, len(pids)), self._signal_list, list(pids), agents, newer_than, sig)
+        return self._nth(len(pids) - 1, len(pids))
+
+    def _signal_list(self, pids: list[int], agents: set[str], newer_than: int, sig: int) -> None:
+        born = [pid for pid, proc in self.platform.procs.items() if pid > newer_than and proc.agent in agents]
+        for index, pid in enumerate([*pids, *born]):
+            self.platform.loop.after((index + 1) * self.signal_s, self.platform.deliver, pid, sig)
 
     def signal_groups(self, pgids: Sequence[int], sig: int) -> float:
+        """The groups are the platform's own books, not read from the kernel: signalled at once, one by one."""
         for index, group in enumerate(pgids):
-            self.platform.loop.after(index * self.cost_s, self._signal_group, group, sig)
-        return len(pgids) * self.cost_s
+            self.platform.loop.after((index + 1) * self.signal_s, self._signal_group, group, sig)
+        return len(pgids) * self.signal_s
+
+    def _nth(self, index: int, length: int) -> float:
+        """When the `index`-th signal of a list of `length` has done its work."""
+        return self.list_fixed_s + length * self.list_per_process_s + (index + 1) * self.signal_s
 
     def _signal_group(self, group: int, sig: int) -> None:
         for pid in [pid for pid, proc in self.platform.procs.items() if proc.pgid == group]:
             self.platform.deliver(pid, sig)
 
     def cgroup_freeze(self, agents: Sequence[str]) -> float:
+        """Every member of the agents' cgroups frozen once the step's time is up, and what started meanwhile."""
         self._need_cgroups("cgroup freeze")
-        self.platform.frozen_agents.update(agents)
+        done_s = self.costs.freeze_fixed_s + len(self._in_cgroups(agents)) * self.costs.freeze_per_process_s
+        self.platform.loop.after(done_s, self._freeze, tuple(agents))
+        return done_s
+
+    def _freeze(self, agents: tuple[str, ...]) -> None:
+        self.platform.frozen_agents.update(agents)  # from here on a process started in them starts frozen
         for pid in self._in_cgroups(agents):
             self.platform.deliver(pid, SIGSTOP)
-        return self.cost_s
 
     def cgroup_kill(self, agents: Sequence[str]) -> float:
+        """Every member of the agents' cgroups killed once the step's time is up, what was forked meanwhile too."""
         self._need_cgroups("cgroup kill")
+        done_s = self.costs.kill_fixed_s + len(self._in_cgroups(agents)) * self.costs.kill_per_process_s
+        self.platform.loop.after(done_s, self._kill, tuple(agents))
+        return done_s
+
+    def _kill(self, agents: tuple[str, ...]) -> None:
         for pid in self._in_cgroups(agents):
             self.platform.deliver(pid, SIGKILL)
-        return self.cost_s
 
     def revoke_leases(self, agents: Sequence[str]) -> float:
         platform = self.platform
