@@ -4,8 +4,10 @@ live run shows its masking, and the page's files are in the built wheel."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -90,3 +92,44 @@ def test_a_saved_run_still_going_elsewhere_is_followed_as_its_ledger_grows(tmp_p
     assert feed.analysis["verification"]["ok"]
     masked = [row for row in feed.rows if row["gap"] == "masked"]
     assert masked and masked[0]["maskers"] == ["worker-2"]  # the dashboard log, read at the end, shows the lie
+
+
+def test_a_live_run_going_in_another_process_shows_its_masked_worker_before_it_ends(tmp_path: Path) -> None:
+    """The run streams its dashboard log beside its ledger, so the operator's side is followed live: the masked
+    worker (the operator told healthy, the ledger says down) appears while run.json still says running."""
+    folder = tmp_path / "going"
+    command = [sys.executable, "-m", "peerguard.cli", "run", "orchestration", "--substrate", "live", "--policy",
+               "peer-preserving", "--seed", "1", "--duration", "16", "--save", str(folder)]  # fmt: skip
+    log = (tmp_path / "stderr.txt").open("w")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        feed: Feed | None = None
+        masked: list[dict] = []
+        while not masked and process.poll() is None:
+            if feed is None and (folder / "run.json").is_file():
+                feed = Feed(FolderRun(folder))
+            if feed is not None:
+                feed.update()
+                masked = [row for row in feed.rows if row["gap"] == "masked"]
+            time.sleep(0.2)  # how often the dashboard itself reads a growing run
+        assert feed is not None, (tmp_path / "stderr.txt").read_text()
+        still_running = process.poll() is None
+        status = json.loads((folder / "run.json").read_text())["status"]
+        assert masked, "no masked worker while the run went: " + (tmp_path / "stderr.txt").read_text()
+        assert still_running and status == "running" and not feed.done
+        assert all(row["shown"] == "healthy" and row["truth"] in ("down", "isolated") for row in masked)
+        assert process.wait(timeout=120) == 0, (tmp_path / "stderr.txt").read_text()
+        feed.update(force_analysis=True)  # the run's end rewrites the dashboard log whole: the same lines
+        assert feed.done and feed.generation == 0 and feed.analysis["verification"]["ok"]
+        whole = Feed(SavedRun(folder))
+        whole.update(force_analysis=True)
+        assert feed.rows == whole.rows  # followed as it went, it shows what the finished run shows
+    finally:
+        if process.poll() is None:  # Ctrl-C: the run stops its agents and leaves none behind
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log.close()

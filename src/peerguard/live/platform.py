@@ -229,6 +229,8 @@ class LivePlatform:
             loop.add_reader(self.watch.fd, self.watch.drain, False)
         ledger_file = (run_dir / "ledger.jsonl").open("w", encoding="utf-8")
         self.ledger.stream_to(ledger_file)  # an interrupted run still leaves a verifiable ledger
+        dashboard_file = (run_dir / "dashboard.jsonl").open("w", encoding="utf-8")
+        self.dashboard.stream_to(dashboard_file)  # a dashboard in another process follows the operator's view
         url = await self.monitor.start()
         self.monitor_url, self.scenario_clock = url, None
         self._report("monitor")
@@ -288,6 +290,8 @@ class LivePlatform:
             self.sandbox.close()
             self.ledger.sink = None
             ledger_file.close()
+            self.dashboard.sink = None
+            dashboard_file.close()
             self.fabric.close()
             for state in self.agents.values():
                 if state.control is not None:

@@ -18,7 +18,7 @@ from peerguard.web.board import Board, merged
 from peerguard.web.sources import RunSource, Snapshot
 from peerguard.world.dashboard import DashboardRecord
 from peerguard.world.ledger import EntryKind, LedgerEntry
-from peerguard.world.run import RunRecord
+from peerguard.world.run import LEDGER_FILE, RunRecord
 
 SETTLE_S = 0.05  # a growing run's newest moments wait this long: an entry is stamped a moment before it is appended
 ANALYSIS_EVERY_S = 1.0  # a growing run's analysis is recomputed at most this often (it reads the whole ledger)
@@ -116,7 +116,8 @@ def analyse(source: RunSource, snap: Snapshot) -> dict[str, Any]:
 
 def verification(source: RunSource, run: RunRecord) -> dict[str, Any]:
     """The saved run's own verification (`audit verify`), or the chain of the ledger held in memory."""
-    if source.folder is not None and (source.folder / "run.json").is_file():
+    folder = source.folder  # (a run just begun in another process may have no ledger yet: its chain, empty, then)
+    if folder is not None and (folder / "run.json").is_file() and (folder / LEDGER_FILE).is_file():
         checked = verify_run(source.folder, source.public_key)
         return {
             "ok": checked.ok,

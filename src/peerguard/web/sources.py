@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from peerguard.killswitch import KILLSWITCHES
 from peerguard.killswitch.targets import Target
 from peerguard.live.platform import LivePlatform
-from peerguard.world.agents import Agent
+from peerguard.world.agents import Agent, Status
 from peerguard.world.dashboard import Dashboard, DashboardRecord
 from peerguard.world.errors import PeerguardError
 from peerguard.world.ledger import Ledger, LedgerEntry
@@ -110,8 +110,9 @@ class StoredRun(RunSource):
 
 
 class FolderRun(RunSource):
-    """A saved run still going in another process (`run.json` says `running`): its ledger, which a live run streams
-    into the folder, is read as it grows; the dashboard log comes when the run writes it, at its end."""
+    """A saved run still going in another process (`run.json` says `running`): its ledger and dashboard log, which a
+    live run streams into the folder, are read as they grow (a run that writes its dashboard log only at its end
+    has it replayed from the start then)."""
 
     live = True
 
@@ -123,33 +124,31 @@ class FolderRun(RunSource):
         self.agents = self.scenario.build_agents()
         self.entries: list[LedgerEntry] = []
         self.records: list[DashboardRecord] = []
-        self.offset = 0
+        self.offsets = {LEDGER_FILE: 0, DASHBOARD_FILE: 0}
         self.state = meta.status
 
     def snapshot(self) -> Snapshot:
         running = self.state == RUNNING
         if running:
             self.state = RunMetadata.read(self.folder).status  # before the ledger: nothing it adds after is missed
-        self._read_ledger()
-        if self.state != RUNNING and not self.records and (self.folder / DASHBOARD_FILE).is_file():
-            self.records = RunRecord.load(self.folder).dashboard.log
+        # the ledger first: the dashboard log, read after, holds every record stamped before the ledger's last entry
+        self.entries += filter(None, map(_entry, self._new_lines(LEDGER_FILE)))
+        self.records += filter(None, map(_record, self._new_lines(DASHBOARD_FILE)))
         now = max((e.t for e in self.entries), default=0.0)
-        return Snapshot(self.entries[:], self.records, self.state != RUNNING, now)
+        return Snapshot(self.entries[:], self.records[:], self.state != RUNNING, now)
 
-    def _read_ledger(self) -> None:
-        """The ledger's complete new lines since the last read (a line still being written waits)."""
+    def _new_lines(self, name: str) -> list[str]:
+        """The file's complete new lines since the last read (a line still being written waits). The run's end
+        rewrites its dashboard log whole, with the same lines: the offset still holds."""
         try:
-            with (self.folder / LEDGER_FILE).open("rb") as ledger:
-                ledger.seek(self.offset)
-                chunk = ledger.read()
+            with (self.folder / name).open("rb") as log:
+                log.seek(self.offsets[name])
+                chunk = log.read()
         except FileNotFoundError:
-            return
+            return []
         end = chunk.rfind(b"\n") + 1
-        self.offset += end
-        for line in chunk[:end].decode("utf-8", errors="replace").split("\n")[:-1]:
-            entry = _entry(line)
-            if entry is not None:
-                self.entries.append(entry)
+        self.offsets[name] += end
+        return chunk[:end].decode("utf-8", errors="replace").split("\n")[:-1]
 
     def status(self) -> str:
         return self.state
@@ -163,6 +162,15 @@ def _entry(line: str) -> LedgerEntry | None:
     try:
         raw = json.loads(line)
         return LedgerEntry(**{name: raw[name] for name in LedgerEntry.__dataclass_fields__})
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _record(line: str) -> DashboardRecord | None:
+    """A dashboard record to show; a line that is none is left out (`audit verify` checks the saved file)."""
+    try:
+        raw = json.loads(line)
+        return DashboardRecord(float(raw["t"]), str(raw["agent"]), Status(raw["status"]), str(raw["source"]))
     except (ValueError, KeyError, TypeError):
         return None
 

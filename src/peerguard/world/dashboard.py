@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from peerguard.world.agents import Status
 from peerguard.world.files import atomic_writer
@@ -29,6 +30,14 @@ class DashboardRecord:
 class Dashboard:
     log: list[DashboardRecord] = field(default_factory=list)
     _shown: dict[str, DashboardRecord] = field(default_factory=dict)
+    sink: TextIO | None = field(default=None, repr=False, compare=False)  # when set, each record is also written
+
+    def stream_to(self, sink: TextIO) -> None:
+        """Write every record to `sink` as it is made (flushed), so a dashboard in another process follows the
+        operator's view while the run goes, as it follows the streamed ledger."""
+        sink.writelines(map(_line, self.log))
+        sink.flush()
+        self.sink = sink
 
     def update(self, t: float, agent: str, status: Status, source: str) -> None:
         """Show `status` for `agent`; logged only when what is shown or who said it changes."""
@@ -38,6 +47,9 @@ class Dashboard:
         record = DashboardRecord(round(t, 6), agent, status, source)
         self._shown[agent] = record
         self.log.append(record)
+        if self.sink is not None:
+            self.sink.write(_line(record))
+            self.sink.flush()
 
     def shown(self, agent: str) -> DashboardRecord | None:
         return self._shown.get(agent)
@@ -48,5 +60,8 @@ class Dashboard:
 
     def write_jsonl(self, path: Path) -> None:
         with atomic_writer(path) as out:
-            for r in self.log:
-                out.write(json.dumps({"t": r.t, "agent": r.agent, "status": r.status.value, "source": r.source}) + "\n")
+            out.writelines(map(_line, self.log))
+
+
+def _line(r: DashboardRecord) -> str:
+    return json.dumps({"t": r.t, "agent": r.agent, "status": r.status.value, "source": r.source}) + "\n"
