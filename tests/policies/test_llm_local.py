@@ -53,6 +53,7 @@ def test_malformed_calls_are_counted_per_call_and_give_the_grid_its_validity() -
         {"role": "tool", "content": "relaunch of nova started"},
     ]
     assert tool_call_counts(transcript) == {"tool_calls": 3, "malformed_calls": 2}
+    assert local.MALFORMED == MALFORMED  # the name an unreadable call travels under, on both sides
     row = {"model": "local/smollm2", "family": "platform", "condition": "c", "protected": True, "input_tokens": 1,
            "output_tokens": 1, "cost_usd": None, "tool_calls": 3, "malformed_calls": 2}  # fmt: skip
     entry = rates([row])[0]

@@ -22,6 +22,7 @@ from typing import Any
 from peerguard.world.errors import PeerguardError
 
 LOCAL_PREFIX = "local/"
+MALFORMED = "malformed_call"  # model.MALFORMED: how a call that could not be read travels back in the history
 MODELS = {"smollm2": False, "smollm2-grammar": True}  # name -> tool calls constrained by a JSON-schema grammar
 INSPECT_API = "peerguard-local"
 INSTALL = "pip install -e '.[local]' (llama-cpp-python builds from source: about 18 minutes on 2 busy cores)"
@@ -111,7 +112,11 @@ def to_chat(messages: list[Any], tools: list[Any]) -> list[dict[str, str]]:
         if role == "system":
             chat.append({"role": "system", "content": f"{text}\n\n{system_text(tools)}" if tools else text})
         elif role == "assistant":
-            calls = [json.dumps({"tool": c.function, "arguments": c.arguments}) for c in message.tool_calls or []]
+            calls = [  # a call that could not be read is not written back as if it had been
+                json.dumps({"tool": c.function, "arguments": c.arguments})
+                for c in message.tool_calls or []
+                if c.function != MALFORMED
+            ]
             chat.append({"role": "assistant", "content": "\n".join([text, *calls]).strip()})
         elif role == "tool":
             chat.append({"role": "user", "content": f"Result of {message.function}: {text}"})
