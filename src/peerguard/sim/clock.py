@@ -8,8 +8,6 @@ from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import Any
 
-MANY_OBJECTS = 100_000  # more young objects than this after run(): moved to the oldest generation unwalked
-
 
 class EventLoop:
     __slots__ = ("_queue", "_sequence", "now")
@@ -34,10 +32,7 @@ class EventLoop:
 
         The cyclic garbage collector waits until the events have run: a run piles up ledger entries that
         live as long as it does and hold no cycles, and the collector would walk all of them again at each
-        full collection (a quarter of a long run's time). When the events made many objects, they go
-        straight to the oldest generation (a freeze and unfreeze moves them there without a walk), or the
-        first collections after the run would walk every entry three times; short calls (a learner's
-        steps) leave theirs young, where cycles they made are soon collected."""
+        full collection (a quarter of a long run's time); its own cycles are collected once it is over."""
         queue = self._queue
         ran = 0
         collecting = gc.isenabled()
@@ -53,10 +48,6 @@ class EventLoop:
                 ran += 1
         finally:
             if collecting:
-                made = gc.get_count()[0]  # objects the collector tracks, made (and not freed) since it last ran
-                if made > MANY_OBJECTS and not gc.get_freeze_count():  # never thaw what another part froze
-                    gc.freeze()
-                    gc.unfreeze()
                 gc.enable()
         self.now = until
         return ran
