@@ -20,7 +20,7 @@ from peerguard.audit.signing import load_public_key
 from peerguard.experiments.replay import list_episodes, replay_episode, store_path, substrate_of
 from peerguard.live.platform import LivePlatform
 from peerguard.web.app import create_app, new_token
-from peerguard.web.server import DEFAULT_HOST, Server, bind, is_loopback
+from peerguard.web.server import DEFAULT_HOST, Server, bind, host_warning, is_loopback
 from peerguard.web.sources import FolderRun, LiveRun, PacedRun, RunSource, SavedRun, StoredRun
 from peerguard.world.errors import PeerguardError
 from peerguard.world.run import RUNNING, RunMetadata, RunRecord
@@ -111,9 +111,8 @@ def serve(
     """The server for `sources`, bound and ready (`run` or `start` it), and its control token."""
     chosen = host or DEFAULT_HOST
     sock = sock or bind(chosen, port, explicit_host=host is not None)
-    if not is_loopback(chosen):
-        print(f"warning: serving on {chosen}, beyond this machine: anyone who can reach it sees the runs; "
-              "control actions still need the token", file=sys.stderr)  # fmt: skip
+    if warning := host_warning(chosen):
+        print(warning, file=sys.stderr)
     token = new_token()
     hosts = {chosen} if is_loopback(chosen) else None  # named on purpose: reached by whatever name the network uses
     return Server(create_app(sources, token, allowed_hosts=hosts), sock), token

@@ -15,9 +15,10 @@ import pytest
 
 from peerguard.audit.detectors.masking import find_false_reports
 from peerguard.audit.signing import generate_keys, load_public_key
+from peerguard.cli_dashboard import serve
 from peerguard.experiments.runner import run
 from peerguard.web.app import create_app, new_token
-from peerguard.web.server import Server, bind
+from peerguard.web.server import Server, bind, host_warning
 from peerguard.web.sources import RunSource, SavedRun
 from peerguard.world.errors import PeerguardError
 from peerguard.world.run import RunRecord
@@ -230,3 +231,47 @@ def test_with_the_signers_key_the_header_says_whether_the_signature_holds(
     assert dict(stream_events(dashboard, "signed"))["analysis"]["verification"]["signature_status"] == "valid"
     refused = dict(stream_events(dashboard, "wrong-key"))["analysis"]["verification"]
     assert not refused["ok"] and refused["signature_status"] == "invalid"
+
+
+def test_the_warning_is_for_a_named_host_beyond_loopback_only() -> None:
+    for loopback in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"):
+        assert host_warning(loopback) is None, loopback
+    warning = host_warning("192.0.2.10")
+    assert warning is not None and warning.startswith("warning: serving on 192.0.2.10, beyond this machine")
+    assert "control actions still need the token" in warning
+    with pytest.raises(PeerguardError, match=r"192\.0\.2\.10: not a loopback address; name it with --host"):
+        bind("192.0.2.10", 0, explicit_host=False)  # refused before any socket is made
+
+
+def test_a_named_host_beyond_loopback_is_warned_of_and_takes_any_host_name(
+    saved_runs: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A loopback socket stands in for the named address: the decisions are the command's, nothing listens beyond.
+    server, token = serve([SavedRun(saved_runs["compliant"])], "192.0.2.10", 0, bind("127.0.0.1", 0, False))
+    assert capsys.readouterr().err == f"{host_warning('192.0.2.10')}\n"
+    with server:
+        dashboard = Dashboard(server.url, token)
+        assert dashboard.get("/api/runs", {"Host": "192.0.2.10:8080"})[0] == 200
+        assert dashboard.post("/api/runs/compliant/stop", {"protocol": "naive", "target": {"fleet": True}})[0] == 401
+    server, _ = serve([SavedRun(saved_runs["compliant"])], None, 0, bind("127.0.0.1", 0, False))
+    assert capsys.readouterr().err == ""  # the loopback default: no warning, and only loopback names
+    with server:
+        assert Dashboard(server.url, "").get("/api/runs", {"Host": "192.0.2.10:8080"})[0] == 400
+
+
+def test_a_loopback_host_named_with_host_is_served_there_without_a_warning(saved_runs: dict[str, Path]) -> None:
+    command = [sys.executable, "-m", "peerguard.cli", "dashboard", str(saved_runs["compliant"]), "--host", "127.0.0.2"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = server.stdout.readline() if server.stdout else ""
+        assert first.startswith("dashboard: http://127.0.0.2:"), first + (server.stderr.read() if server.stderr else "")
+        url = first.split()[1].split("/#token=")[0]
+        with urllib.request.urlopen(f"{url}/api/runs", timeout=30) as answer:
+            assert json.loads(answer.read())[0]["name"] == "compliant"
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0
+        assert (server.stderr.read() if server.stderr else "") == ""  # no warning: 127.0.0.2 is this machine
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()

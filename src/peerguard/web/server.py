@@ -25,6 +25,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def host_warning(host: str) -> str | None:
+    """What the user is told when the dashboard serves beyond loopback (only ever on a host they named)."""
+    if is_loopback(host):
+        return None
+    return (f"warning: serving on {host}, beyond this machine: anyone who can reach it sees the runs; "
+            "control actions still need the token")  # fmt: skip
+
+
 def bind(host: str, port: int, explicit_host: bool, port_option: str = "--port") -> socket.socket:
     """A listening socket on `host`:`port` (0: a free port). A non-loopback host is refused unless the user named
     it (`explicit_host`): the dashboard shows a run's ground truth and can stop it."""
