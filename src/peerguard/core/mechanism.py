@@ -17,6 +17,10 @@ TargetChoice = Callable[[Ledger, list[Agent]], list[str]]  # whom to stop, decid
 
 
 class Mechanism(Protocol):
+    """The primitives under the platform core. A mechanism also reports back to the core what happened on its
+    own: a main process that listens (`on_listening`), one that is gone (it writes the exit, then calls `lost`
+    and `maybe_restart`)."""
+
     # -- time: the ledger's clock; durations are scenario seconds, which the mechanism may scale
     def clock(self) -> float: ...
     def clock_at(self, scenario_t: float) -> float:
@@ -38,14 +42,15 @@ class Mechanism(Protocol):
         ...
 
     def spawn(self, agent: str, actor: str, authority: str, cause: str) -> None:
-        """Start the agent's main process; the mechanism calls the core's `listening` once it listens."""
+        """Start the agent's main process (and write it); the core's `on_listening` follows once it listens."""
         ...
 
     def listening(self, agent: str) -> bool:
         """Whether the agent's process has started and takes messages (links, observations)."""
         ...
+
     def kill(self, agent: str, actor: str) -> None:
-        """SIGKILL the agent's process; its exit comes back through the core's `process_gone`."""
+        """SIGKILL the agent's main process; its exit comes back to the core as any process's end does."""
         ...
 
     def fork(self, actor: str, peer: str, new_session: bool, copies: int) -> str:
@@ -65,6 +70,7 @@ class Mechanism(Protocol):
     def unlink(self, a: str, b: str, cause: str) -> bool:
         """Take a link down (and write it), if it is up; whether it was."""
         ...
+
     def cut_links(self, agent: str, cause: str) -> list[str]:
         """Take every up link of `agent` down; the peers that were on the other end."""
         ...
