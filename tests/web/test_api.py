@@ -17,6 +17,7 @@ from peerguard.audit.detectors.masking import find_false_reports
 from peerguard.audit.signing import generate_keys, load_public_key
 from peerguard.cli_dashboard import serve
 from peerguard.experiments.runner import run
+from peerguard.killswitch import KILLSWITCHES
 from peerguard.web.app import create_app, new_token
 from peerguard.web.server import Server, bind, host_warning
 from peerguard.web.sources import RunSource, SavedRun
@@ -275,3 +276,16 @@ def test_a_loopback_host_named_with_host_is_served_there_without_a_warning(saved
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_the_protocols_offer_their_own_arguments_and_a_wrong_one_is_refused(replay: Dashboard) -> None:
+    status, protocols, _ = replay.get("/api/protocols")
+    assert status == 200
+    offered = {p["name"]: p["args"] for p in protocols}
+    for part in KILLSWITCHES:  # every factory argument, with its default, as the registry builds it
+        assert [(a["name"], a["default"]) for a in offered[part.name]] == list(part.parameters().items())
+    assert offered["freeze-then-kill"] == [{"name": "use_cgroup", "type": "bool", "default": False}]
+    assert offered["sequential"] == [{"name": "gap_s", "type": "number", "default": 0.01}]
+    stop = {"protocol": "freeze-then-kill", "args": {"use_cgroups": True}, "target": {"fleet": True}}
+    status, body, _ = replay.post("/api/runs/peer-preserving/stop", stop, {"X-Peerguard-Token": replay.token})
+    assert status == 422 and "valid arguments: use_cgroup" in body["detail"]

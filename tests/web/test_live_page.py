@@ -45,8 +45,14 @@ def test_kill_switch_started_from_the_page_contains_a_live_guardian_ring(page: A
         page.select_option("#protocol", "freeze-then-kill")
         page.select_option("#target-kind", "role")
         page.fill("#target-value", "guardian")
-        page.click("#stop")
+        cgroup = page.locator('#protocol-args input[name="use_cgroup"]')  # the protocol's own argument, offered
+        assert not cgroup.is_checked()
+        cgroup.check()
+        with page.expect_request("**/stop") as asked:
+            page.click("#stop")
+        assert asked.value.post_data_json["args"] == {"use_cgroup": True}  # changed from its default: sent
         page.wait_for_selector('#stop-message[data-status="401"]', timeout=WAIT_MS)  # no token: refused
+        cgroup.uncheck()  # the host may have no cgroup of its own to freeze: the stop below signals processes
         page.fill("#token", token)
         page.click("#stop")
         page.wait_for_selector('#stop-message[data-status="200"]', timeout=WAIT_MS)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import secrets
+import typing
 from collections.abc import AsyncIterator
 from importlib.resources import files
 from typing import Any
@@ -23,12 +25,14 @@ from peerguard.killswitch import KILLSWITCHES
 from peerguard.killswitch.targets import Target
 from peerguard.web.feed import Feed
 from peerguard.web.sources import RunSource, check_protocol
+from peerguard.world.registry import RegisteredPart
 
 STATIC = files("peerguard.web") / "static"
 POLL_S = 0.2  # how often a growing run is read for what it added
 ROWS_PER_EVENT = 5000  # rows sent in one server-sent event
 KEEPALIVE_S = 5.0  # an idle stream sends a comment this often, so a closed page is noticed
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+_EMPTY = inspect.Parameter.empty  # an argument without a default
 
 
 class StopRequest(BaseModel):
@@ -112,8 +116,8 @@ def create_app(
         return [feed.header() for feed in feeds.values()]
 
     @app.get("/api/protocols")
-    async def protocols() -> list[dict[str, str]]:
-        return [{"name": part.name, "summary": part.summary} for part in KILLSWITCHES]
+    async def protocols() -> list[dict[str, Any]]:
+        return [{"name": part.name, "summary": part.summary, "args": protocol_args(part)} for part in KILLSWITCHES]
 
     @app.get("/api/runs/{name}")
     async def run(name: str) -> dict[str, Any]:
@@ -197,6 +201,16 @@ def create_app(
         return {"started": True, "protocol": asked.protocol, "target": asked.target.model_dump(exclude_defaults=True)}
 
     return app
+
+
+def protocol_args(part: RegisteredPart[Any]) -> list[dict[str, Any]]:
+    """A kill switch's arguments as the page offers them: name, kind of input (bool, number, text) and default."""
+    hints = typing.get_type_hints(part.factory)
+    kinds = {bool: "bool", int: "number", float: "number"}
+    return [
+        {"name": name, "type": kinds.get(hints.get(name), "text"), "default": None if default is _EMPTY else default}
+        for name, default in part.parameters().items()
+    ]
 
 
 def _check_token(request: Request, token: str) -> None:

@@ -6,7 +6,7 @@ const MAX_TABLE_ROWS = 400; // a large fleet shows its gaps first, then the rest
 const MAX_GRAPH_AGENTS = 300;
 
 const view = {
-  name: null, header: null, analysis: null, source: null,
+  name: null, header: null, analysis: null, source: null, protocols: {},
   rows: [], perAgent: [], links: [], now: 0, done: false,
   t: 0, playing: false, follow: true, lastFrame: null, dirty: true,
 };
@@ -31,6 +31,9 @@ async function start() {
   $("run").onchange = () => open($("run").value);
   const protocols = await (await fetch("/api/protocols")).json();
   for (const p of protocols) $("protocol").append(el("option", { value: p.name, textContent: p.name, title: p.summary }));
+  view.protocols = Object.fromEntries(protocols.map((p) => [p.name, p]));
+  $("protocol").onchange = showProtocolArgs;
+  showProtocolArgs();
   $("play").onclick = () => { view.playing = !view.playing; view.follow = false; $("follow").checked = false; draw(); };
   $("slider").oninput = () => { view.t = Number($("slider").value); view.follow = false; $("follow").checked = false; view.dirty = true; };
   $("follow").onchange = () => { view.follow = $("follow").checked; view.dirty = true; };
@@ -282,6 +285,28 @@ function drawGraph() {
   svg.replaceChildren(...parts);
 }
 
+// The chosen protocol's own arguments (e.g. use_cgroup), each an input of its kind, set to its default.
+function showProtocolArgs() {
+  const protocol = view.protocols[$("protocol").value];
+  $("protocol-args").replaceChildren(...(protocol ? protocol.args : []).map((arg) => {
+    const input = arg.type === "bool" ? el("input", { type: "checkbox", checked: Boolean(arg.default) })
+      : el("input", { type: arg.type === "number" ? "number" : "text", step: "any", value: arg.default ?? "", size: 6 });
+    input.name = arg.name;
+    return el("label", {}, `${arg.name} `, input);
+  }));
+}
+
+// The arguments the operator changed from their defaults (the protocol's own defaults hold for the rest).
+function protocolArgs() {
+  const protocol = view.protocols[$("protocol").value], args = {};
+  for (const arg of protocol ? protocol.args : []) {
+    const input = $("protocol-args").querySelector(`input[name="${arg.name}"]`);
+    const value = arg.type === "bool" ? input.checked : arg.type === "number" ? Number(input.value) : input.value;
+    if (value !== arg.default) args[arg.name] = value;
+  }
+  return args;
+}
+
 async function stop() {
   const kind = $("target-kind").value, value = $("target-value").value.trim();
   const target = kind === "fleet" ? { fleet: true } : kind === "ids" ? { ids: value.split(/[\s,]+/).filter(Boolean) } : { [kind]: value };
@@ -289,7 +314,7 @@ async function stop() {
   const answer = await fetch(`/api/runs/${encodeURIComponent(view.name)}/stop`, {
     method: "POST",
     headers: { "Content-Type": "application/json", "X-Peerguard-Token": $("token").value },
-    body: JSON.stringify({ protocol: $("protocol").value, target }),
+    body: JSON.stringify({ protocol: $("protocol").value, args: protocolArgs(), target }),
   });
   const body = await answer.json();
   $("stop-message").textContent = answer.ok
