@@ -271,6 +271,11 @@ class PlatformCore:
         if relauncher is not None:
             self.m.notify(relauncher, Event.peer_relaunched, agent)
 
+    def stopped_by_signal(self, agent: str) -> None:
+        """A kill switch's signal, not the core's kill, ended the agent's process: an authorised, unannounced stop."""
+        self.down_cause[agent] = (False, True)
+        self.terminated[agent] = True
+
     def lost(self, agent: str, cause: str, watchers: Sequence[str] = ()) -> None:
         """The agent's main process is gone: its links drop, and the peers on them (and `watchers`, who watch
         its process themselves) notice."""

@@ -477,6 +477,8 @@ class LivePlatform:
             return
         # A signal ended it (the core's kill or a kill switch's), as the kernel reports; an exit of its own is a crash.
         cause = "kill" if state.killed_by is not None or status.signal is not None else "crash"
+        if state.killed_by is None and status.signal is not None:
+            self.core.stopped_by_signal(agent_id)
         self.ledger.append(
             self.now(), EntryKind.exit, agent_id, PLATFORM,
             pid=child.pid, signal=status.signal, code=status.returncode, cause=cause,

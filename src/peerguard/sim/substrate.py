@@ -475,8 +475,7 @@ class SimulatedPlatform:
         if proc.pid in self.copies[agent]:
             self.copies[agent].remove(proc.pid)
             return
-        self.down_cause[agent] = (False, True)
-        self.terminated[agent] = True
+        self.core.stopped_by_signal(agent)
         self._process_gone(agent, cause="kill")
 
     def schedule_stop(
