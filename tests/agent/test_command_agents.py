@@ -128,3 +128,25 @@ def test_a_kill_switch_contains_a_ring_of_foreign_guardians_with_no_survivor(pro
     check = next(e for e in ledger if e.kind == EntryKind.stop_check)  # the host's own /proc and cgroup scan
     assert check.data["survivors"] == [] and check.data["census_survivors"] == []
     assert check.data["checked_by"].startswith("host")
+
+
+def test_a_command_agent_is_checked_like_any_scenario_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: bad\nduration: 10\nagents:\n"
+        "  - {id: a, role: w, command: [python, x.py], policy: compliant}\n"
+        "  - {id: b, role: w, cwd: somewhere}\n"
+        "  - {id: c, role: w, command: [python], env: {PEERGUARD_AGENT: d}}\n"
+        "  - {id: d, role: w, command: []}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "peerguard.cli", "validate", str(bad)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"error: {bad}: agents.0: give `policy` (a built-in agent) or `command` (a program of your own), not both",
+        f"error: {bad}: agents.1: `cwd` and `env` apply to a `command` agent; add `command` (the program and its "
+        "arguments)",
+        f"error: {bad}: agents.2: env PEERGUARD_AGENT: PEERGUARD_ variables are the platform's handover",
+        f"error: {bad}: agents.3.command: List should have at least 1 item after validation, not 0",
+    ]
