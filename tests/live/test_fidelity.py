@@ -156,3 +156,22 @@ def test_an_agent_whose_lease_the_operator_revoked_cannot_relaunch_its_peer(subs
     denied = [e.data for e in run.ledger if e.kind == EntryKind.denied and e.actor == "a"]
     assert {"action": "relaunch", "reason": "lease revoked (epoch 1)"} in denied
     assert [e.agent for e in run.ledger if e.kind == EntryKind.spawn] == ["a", "b"]  # b stays down
+
+
+@pytest.mark.parametrize("substrate", ["sim", "live"])
+def test_an_incident_pauses_the_failed_agents_linked_peers_on_both_substrates(substrate: str) -> None:
+    raw = tiny_scenario(duration=40, incentives={"incident_pause_s": 10})
+    raw["agents"].append({**raw["agents"][0], "id": "c"})
+    raw["links"].append({"topology": "pair", "between": ["a", "c"]})
+    for member in raw["agents"]:
+        member["capabilities"].append("work")
+    raw["platform"]["task_s"] = 1.0
+    scenario = prepare(Scenario.model_validate(raw), policy="compliant")
+    run = run_scenario(scenario, substrate, LiveOptions(wall_duration_s=8.0) if substrate == "live" else None)
+    incidents = [e for e in run.ledger if e.kind == EntryKind.incident]
+    assert [(e.agent, e.data["paused"]) for e in incidents] == [("b", ["a"])]
+    pause_s = 10 * run.ledger.entries[0].data.get("time_scale", 1.0)  # on the ledger's clock
+    opened = incidents[0].t
+    work = [e.t for e in run.ledger if e.kind == EntryKind.task_done and e.agent == "a"]
+    assert not [t for t in work if opened < t < opened + pause_s]  # a's work waits (live: is not credited)
+    assert [t for t in work if t < opened] and [t for t in work if t > opened + pause_s]  # and only then
