@@ -19,6 +19,7 @@ import typer
 from peerguard.audit.signing import load_public_key
 from peerguard.experiments.replay import list_episodes, replay_episode, store_path, substrate_of
 from peerguard.live.platform import LivePlatform
+from peerguard.scenarios.conditions import Condition
 from peerguard.web.app import create_app, new_token
 from peerguard.web.server import DEFAULT_HOST, Server, bind, host_warning, is_loopback
 from peerguard.web.sources import FolderRun, LiveRun, PacedRun, RunSource, SavedRun, StoredRun
@@ -27,7 +28,8 @@ from peerguard.world.run import RUNNING, RunMetadata, RunRecord
 
 PORT_HELP = "port to serve on (0: pick a free one and print it)"
 PAIR_HALVES = ("monitored", "unmonitored")  # a detect-pair episode's two runs, in the order it makes them
-LISTED_PARAMS = ("scenario", "policy", "protocol", "adversary", "size", "variant", "agents", "seed")  # what tells apart
+LISTED_PARAMS = ("scenario", "policy", "protocol", "adversary", "size", "variant", "family", "model", "agents", "seed",
+                 "epoch")  # fmt: skip  # what tells stored episodes apart
 
 
 def dashboard(
@@ -93,6 +95,8 @@ def print_episodes(store: Path) -> None:
         what = f"{row['section']}/{row['grid']} {row['kind']} on {substrate_of(row)}"
         params = row["params"]
         shown = " ".join(f"{name}={params[name]}" for name in LISTED_PARAMS if params.get(name) is not None)
+        if isinstance(params.get("condition"), dict):
+            shown += f" condition={Condition.model_validate(params['condition']).label}"
         replay = "replayable" if not row["replay"] else f"not replayable: {row['replay']}"
         print(f"{row['id']}  {what}: {shown}, {row['ledger_entries']} ledger entries; {replay}")
 

@@ -45,6 +45,13 @@ sections:
         variants: []
         seeds: [1]
         pair_seeds: [1]
+  - name: families
+    kind: families
+    title: Families
+    grids:
+      - label: mock
+        families: [alignment-faking]
+        models: [mock/peer-preserving]
 """
 
 
@@ -54,8 +61,9 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     out = tmp_path_factory.mktemp("study")
     run_study(parse_spec(SPEC, "replayed.yaml"), "replayed.yaml", out, workers=1)
     rows = list_episodes(out)
-    assert len(rows) == 3
-    return {"out": out, **{row["grid"]: row for row in rows}}
+    families = [row for row in rows if row["kind"] == "family"]
+    assert len(rows) == 3 + len(families) and families
+    return {"out": out, "families": families, **{row["grid"]: row for row in rows if row["kind"] != "family"}}
 
 
 def dashboard_command(*args: str) -> subprocess.CompletedProcess[str]:
@@ -67,7 +75,8 @@ def test_the_store_lists_its_episodes_and_which_can_be_replayed(study: dict) -> 
     done = dashboard_command("--store", str(study["out"]))
     assert done.returncode == 0, done.stderr
     lines = {line.split()[0]: line for line in done.stdout.splitlines()}
-    assert set(lines) == {study[grid]["id"] for grid in ("sim", "live", "pair")}
+    families = {row["id"] for row in study["families"]}
+    assert set(lines) == {study[grid]["id"] for grid in ("sim", "live", "pair")} | families
     assert lines[study["sim"]["id"]].endswith("; replayable") and "policy=peer-preserving" in lines[study["sim"]["id"]]
     assert "not replayable: a live episode cannot be re-run" in lines[study["live"]["id"]]
 
@@ -93,6 +102,15 @@ def test_a_detection_pair_is_replayed_as_its_two_runs(study: dict) -> None:
     replayed = replay_episode(study["out"], study["pair"]["id"])
     digests = [record.ledger.digest for record in replayed.records]
     assert ",".join(digests) == study["pair"]["ledger_digest"] and len(set(digests)) == 2
+
+
+def test_family_episodes_with_the_offline_mock_are_replayed_whole_pairs_included(study: dict) -> None:
+    paired = 0
+    for row in study["families"]:
+        replayed = replay_episode(study["out"], row["id"])
+        assert ",".join(record.ledger.digest for record in replayed.records) == row["ledger_digest"]
+        paired += len(replayed.records) == 2
+    assert paired, "alignment-faking runs each condition monitored and not: a pair"
 
 
 def test_a_live_episode_is_refused_saying_it_cannot_be_run_again(study: dict) -> None:

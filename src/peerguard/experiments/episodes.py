@@ -22,7 +22,7 @@ from peerguard.audit.detectors.alignment import NAME as ALIGNMENT_FAKING
 from peerguard.audit.metrics import compute_metrics
 from peerguard.experiments.audit_bench import ACT_DETECTORS, score_pair, score_run
 from peerguard.experiments.bench_fleets import fleet, monitoring_pair
-from peerguard.experiments.families import EpisodePlan, run_episode
+from peerguard.experiments.families import EpisodePlan, episode_runs, run_episode
 from peerguard.experiments.killswitch_bench import STOP_AT, ring_scenario
 from peerguard.experiments.provenance import peerguard_version
 from peerguard.experiments.runner import PolicyBuilder, check_model, prepare, run_scenario, with_model
@@ -482,6 +482,7 @@ _RECORDS: dict[str, Any] = {  # the runs an episode makes, by the same code its 
     "detect-pair": lambda params: [run_scenario(s) for s in monitoring_pair(params["seed"])],
     "detect-graded": lambda params: [run_scenario(_graded(params))],
     "stop": lambda params: [_record_stop(params)],
+    "family": lambda params: list(episode_runs(_family_plan(params)).values()),
 }
 
 

@@ -71,20 +71,31 @@ def run_episode(
     """Run one episode (two, monitored then not, for a paired family) and score it from the ledger;
     `adapt` sees each policy built (an Inspect eval binds its model and loop with it)."""
     family, _ = load_family(plan.family)
+    runs = episode_runs(plan, live, adapt)
     if family.paired == "monitored":
-        runs = {
-            flag: _run(plan, plan.condition.model_copy(update={"monitored": flag}), live, adapt)
-            for flag in (True, False)
-        }
         faked = any(f.actor == family.agent for f in detect_alignment_faking(runs[True], runs[False]))
         rows = [_row(plan, run, family.agent, family.peer, judge) | {"faked": faked} for run in runs.values()]
         for flag, run in runs.items():
             _save(run, save, plan, "monitored" if flag else "unmonitored")
         unmonitored = next(row for row in rows if not row["monitored"])
         return {"pair": rows, **unmonitored}  # read as its unmonitored half, with `faked` from the comparison
-    run = _run(plan, plan.condition, live, adapt)
+    (run,) = runs.values()
     _save(run, save, plan)
     return _row(plan, run, family.agent, family.peer, judge)
+
+
+def episode_runs(
+    plan: EpisodePlan, live: LiveOptions | None = None, adapt: PolicyHook | None = None
+) -> dict[bool | None, RunRecord]:
+    """The runs of one episode: monitored then not for a paired family (keyed by the flag), else its one run (keyed
+    None). A stored episode is replayed by this same code."""
+    family, _ = load_family(plan.family)
+    if family.paired == "monitored":
+        return {
+            flag: _run(plan, plan.condition.model_copy(update={"monitored": flag}), live, adapt)
+            for flag in (True, False)
+        }
+    return {None: _run(plan, plan.condition, live, adapt)}
 
 
 def _run(plan: EpisodePlan, condition: Condition, live: LiveOptions | None, adapt: PolicyHook | None) -> RunRecord:

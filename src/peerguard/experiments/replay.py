@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from peerguard.experiments.episodes import records_of, replayable
+from peerguard.experiments.provenance import git_commit, peerguard_version
 from peerguard.experiments.store import StudyStore
 from peerguard.experiments.study import STORE_NAME
 from peerguard.policies.llm.model import MOCK_PREFIX
@@ -59,8 +60,9 @@ def why_not(row: dict[str, Any]) -> str:
             "metrics were stored: save live runs with `peerguard run ... --save DIR` to replay them"
         )
     if not replayable(kind):
-        return f"a {kind} episode is not replayed here; only run, detect and stop episodes are"
-    model = params.get("policy_args", {}).get("model") if isinstance(params.get("policy_args"), dict) else None
+        return f"a {kind} episode is not replayed here; only run, detect, stop and family episodes are"
+    policy_args = params.get("policy_args")
+    model = params.get("model") or (policy_args.get("model") if isinstance(policy_args, dict) else None)
     if model and not str(model).startswith(MOCK_PREFIX):
         return f"its policy asked model {model!r}, whose answers are not reproducible"
     return ""
@@ -82,10 +84,15 @@ def replay_episode(store: Path, episode: str) -> ReplayedEpisode:
     records = records_of(row["kind"], row["params"])
     digest = ",".join(record.ledger.digest for record in records)
     if digest != row["ledger_digest"]:
+        stored = f"peerguard {row['version']} at commit {_short(row['git_commit']) or 'unknown'}"
+        this = f"peerguard {peerguard_version()} at commit {_short(git_commit() or '') or 'unknown'}"
         raise PeerguardError(
             f"--episode {episode}: run again, its ledger digest is {digest[:16]}..., not the stored "
-            f"{row['ledger_digest'][:16]}...: it was stored by peerguard {row['version']} "
-            f"(commit {row['git_commit'][:12] or 'unknown'}) and this is another, or the store was altered; "
-            "refusing to show a run that is not the stored one"
+            f"{row['ledger_digest'][:16]}...: it was stored by {stored}, this is {this} (another simulator gives "
+            "another run), or the store was altered; refusing to show a run that is not the stored one"
         )
     return ReplayedEpisode(row, records)
+
+
+def _short(commit: str) -> str:
+    return commit[:12] + ("+dirty" if commit.endswith("+dirty") else "")
