@@ -1,8 +1,10 @@
 """Capacity: how many live agents one run holds on this machine, and what each one costs.
 
 For each fleet size N, the `orchestration` scenario runs live with N agents while a thread follows the
-run's streamed ledger and samples the agent processes' memory; beside it, in the same run, N idle
-Python processes that import what an agent imports are started and measured the same way.
+run's streamed ledger and samples the agent processes' memory (and the zygote's, from which they are forked: its
+pages are shared with them, so its PSS is part of what the fleet costs) and the platform's open descriptors; beside
+it, in the same run, N idle Python processes that import what an agent imports are started and measured the same
+way. Agents per GiB counts the agents' and the zygote's PSS; the platform's own is reported beside it.
 
     .venv/bin/python benchmarks/capacity.py [--agents 50 200]
 """
@@ -103,6 +105,8 @@ class RunWatch:
     ended: bool = False
     samples: list[Memory] = field(default_factory=list)
     platform_pss_kb: list[int] = field(default_factory=list)
+    zygote_pss_kb: list[int] = field(default_factory=list)
+    platform_fds: list[int] = field(default_factory=list)
     cpu_marks: list[tuple[float, float, float, float]] = field(default_factory=list)  # see cpu_mark()
 
     def cpu_percent(self) -> tuple[float | None, float | None]:
@@ -154,6 +158,9 @@ class LedgerFollower(threading.Thread):
                     own = process_memory(os.getpid())
                     if own is not None:
                         self.watch.platform_pss_kb.append(own[0])
+                    zygote = [m for m in map(process_memory, zygotes_of(os.getpid())) if m is not None]
+                    self.watch.zygote_pss_kb.append(sum(m[0] for m in zygote))
+                    self.watch.platform_fds.append(len(os.listdir("/proc/self/fd")))
                 self.stopping.wait(0.05)
 
     def _apply(self, entry: dict[str, Any]) -> None:
@@ -170,6 +177,19 @@ class LedgerFollower(threading.Thread):
     def stop(self) -> None:
         self.stopping.set()
         self.join()
+
+
+def zygotes_of(pid: int) -> list[int]:
+    """Children of `pid` that run peerguard's zygote (the run's fork server)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                if b"peerguard.live.zygote" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.append(int(child))
+            except OSError:
+                continue
+    return found
 
 
 # -- the two peers ------------------------------------------------------------------------------
@@ -233,6 +253,10 @@ def measure_peerguard(agents: int, wall_duration_s: float, startup_timeout_s: fl
         platform_pss_mb=round(statistics.median(follower.watch.platform_pss_kb) / KB_PER_MB, 2)
         if follower.watch.platform_pss_kb
         else None,
+        zygote_pss_mb=round(statistics.median(follower.watch.zygote_pss_kb) / KB_PER_MB, 2)
+        if follower.watch.zygote_pss_kb
+        else None,
+        platform_fds_max=max(follower.watch.platform_fds, default=None),
         platform_cpu_percent=platform_cpu,
         host_cpu_busy_percent=host_busy,
         terminations=live.terminations,
@@ -249,6 +273,13 @@ def measure_peerguard(agents: int, wall_duration_s: float, startup_timeout_s: fl
         heartbeat_s=record.extras["heartbeat_s"],
         held=live.relaunch_rate == sim.relaunch_rate and live.terminations > 0,
     )
+    memory = result["memory"]
+    if memory.get("samples"):
+        fleet_mb = memory["total_pss_mb"] + (result["zygote_pss_mb"] or 0.0)
+        result["agents_per_gib"] = round(agents * 1024 / fleet_mb, 1)
+        result["fleet_pss_mb_per_agent"] = round(fleet_mb / agents, 3)
+    if result["platform_fds_max"] is not None:
+        result["platform_fds_per_agent"] = round(result["platform_fds_max"] / agents, 2)
     return result
 
 
@@ -339,28 +370,33 @@ def tables(runs: list[dict[str, Any]]) -> str:
     ]
     load = [
         ("agents", "relaunch rate live", "sim", "held", "mean relaunch ms", "heartbeats/s", "platform %CPU",
-         "host %busy", "alive shown down"),
+         "host %busy", "alive shown down", "agents/GiB", "platform fds"),
     ]  # fmt: skip
     for run in runs:
         pg, idle = run["peerguard"], run["idle"]
         agents = str(run["agents"])
         if "error" in pg:
             cost.append((agents, "FAILED", "", "", "", "", "", "", ""))
-            load.append((agents, "FAILED", "", "no", "", "", "", "", pg["error"][:80]))
+            load.append((agents, "FAILED", "", "no", "", "", "", "", pg["error"][:80], "", ""))
             continue
         pm, im = pg["memory"], idle["memory"]
         cost.append(
-            (agents, f"{pg['ready_all_s']:.2f}", f"{idle['ready_all_s']:.2f}", f"{pm['pss_mb_per_process']:.2f}",
-             f"{im['pss_mb_per_process']:.2f}", f"{run['ratio_pss_per_agent']:.3f}", f"{pm['rss_mb_per_process']:.2f}",
-             f"{im['rss_mb_per_process']:.2f}", f"{pm['total_pss_mb']:.0f}")
+            (agents, f"{pg['ready_all_s']:.2f}", _cell(idle["ready_all_s"]), f"{pm['pss_mb_per_process']:.2f}",
+             _cell(im.get("pss_mb_per_process")), _cell(run["ratio_pss_per_agent"], 3),
+             f"{pm['rss_mb_per_process']:.2f}", _cell(im.get("rss_mb_per_process")), f"{pm['total_pss_mb']:.0f}")
         )  # fmt: skip
         load.append(
             (agents, f"{pg['relaunch_rate']:.2f}", f"{pg['sim_relaunch_rate']:.2f}", "yes" if pg["held"] else "no",
              f"{pg['mean_time_to_relaunch_ms']}", f"{pg['offered_heartbeats_per_s']:.0f}",
              f"{pg['platform_cpu_percent']}", f"{pg['host_cpu_busy_percent']}",
-             f"{pg['alive_agents_shown_down']}/{run['agents']}")
+             f"{pg['alive_agents_shown_down']}/{run['agents']}", f"{pg.get('agents_per_gib')}",
+             f"{pg['platform_fds_max']}")
         )  # fmt: skip
     return render(cost) + "\n\n" + render(load)
+
+
+def _cell(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def write_json(path: Path, result: dict[str, Any]) -> None:
@@ -381,8 +417,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("--agents: orchestration needs at least 3 agents (coordinator, monitor, a worker)")
 
     rows = []
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
     for agents in args.agents:
-        idle = measure_idle(agents, args.startup_timeout)
+        try:
+            idle = measure_idle(agents, args.startup_timeout)
+        except RuntimeError as error:  # a baseline that did not start in time is a finding, not the end of the bench
+            idle = {"processes": agents, "error": str(error), "ready_all_s": None, "memory": {}}
         peerguard = measure_peerguard(agents, args.wall_duration, args.startup_timeout)
         pss = peerguard.get("memory", {}).get("pss_mb_per_process")
         rows.append(
@@ -396,6 +436,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         print(f"{agents} agents done", file=sys.stderr)
     print(tables(rows))
+    load_after = Path("/proc/loadavg").read_text().split()[:3]
+    print(f"load average (1, 5, 15 min): {' '.join(load_before)} before, {' '.join(load_after)} after")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     write_json(
         args.out,
@@ -407,6 +449,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "memory_mb": os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20,
                 "open_files_limit": [soft, hard],
             },
+            "load_average": {"before": load_before, "after": load_after},
             "runs": rows,
         },
     )
