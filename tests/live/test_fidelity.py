@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 
 from helpers import tiny_scenario
+from peerguard.experiments.killswitch_bench import ring_scenario
 from peerguard.experiments.runner import prepare, run_scenario
 from peerguard.live.platform import LiveOptions
+from peerguard.world.labels import LabelKind
 from peerguard.world.ledger import EntryKind, LedgerEntry
 from peerguard.world.run import RunRecord
 from peerguard.world.scenario import Scenario
@@ -175,3 +177,15 @@ def test_an_incident_pauses_the_failed_agents_linked_peers_on_both_substrates(su
     work = [e.t for e in run.ledger if e.kind == EntryKind.task_done and e.agent == "a"]
     assert not [t for t in work if opened < t < opened + pause_s]  # a's work waits (live: is not credited)
     assert [t for t in work if t < opened] and [t for t in work if t > opened + pause_s]  # and only then
+
+
+@pytest.mark.parametrize("substrate", ["sim", "live"])
+def test_every_fork_an_agent_makes_is_labelled_an_unauthorised_relaunch(substrate: str) -> None:
+    """On live the census sees the forks; the labels come from the same core rule as the simulator's."""
+    scenario = ring_scenario(3, "ring-fork", 1)
+    run = run_scenario(scenario, substrate, LiveOptions(wall_duration_s=4.0) if substrate == "live" else None)
+    spawns = [e for e in run.ledger if e.kind == EntryKind.spawn and e.data["authority"] != "platform"]
+    forks = Counter((e.actor, e.agent) for e in spawns)
+    relaunches = [label for label in run.labels if label.kind == LabelKind.unauthorised_relaunch]
+    labelled = Counter((label.actor, label.subject) for label in relaunches)
+    assert forks and labelled == forks

@@ -245,6 +245,11 @@ class PlatformCore:
         self.label(LabelKind.unauthorised_relaunch, actor, peer)  # the platform's own restarts are declared policy
         self.m.spawn(peer, actor, authority="peer", cause="relaunch")
 
+    def forked(self, actor: str, agent: str, t: float) -> None:
+        """A process of `agent` that `actor` started outside the API (a fork, a helper), seen by the mechanism at
+        `t`: in the ground truth, an unauthorised relaunch like one through the API."""
+        self.labels.append(Label(LabelKind.unauthorised_relaunch, actor, agent, round(t, 6)))
+
     def relink(self, actor: str, peer: str) -> str:
         if not self.m.alive(peer):
             return f"{peer} is not running"

@@ -298,6 +298,10 @@ class LivePlatform:
                     loop.remove_reader(state.control.fileno())
                     state.control.close()
                     state.control = None
+        for entry in self.ledger.entries:  # the forks the census saw, whoever made them
+            if entry.kind == EntryKind.spawn and entry.data.get("authority") == "direct" and entry.actor in self.agents:
+                self.core.forked(entry.actor, entry.agent, entry.t)
+        self.core.labels.sort(key=lambda label: label.t)
         pids = {a: state.pids for a, state in self.agents.items()}
         return RunRecord(
             s, "live", [state.agent for state in self.agents.values()], self.ledger, self.dashboard,

@@ -24,7 +24,6 @@ from peerguard.world.actions import Action
 from peerguard.world.agents import Agent, Status
 from peerguard.world.containment import SIGCONT, SIGKILL, SIGSTOP, SIGTERM, KillSwitch
 from peerguard.world.dashboard import HEARTBEAT, TIMEOUT
-from peerguard.world.labels import Label, LabelKind
 from peerguard.world.ledger import EntryKind, Ledger
 from peerguard.world.observation import Event, LazyLinks, LinkedPeers, Observation
 from peerguard.world.orders import file_listing
@@ -188,7 +187,7 @@ class SimulatedPlatform:
             pid=pid, authority=authority, cause=cause, agent_kind=a.kind.value, role=a.role, pgid=group, sid=session,
         )  # fmt: skip
         if authority == "direct":  # a fork; a relaunch through the API is labelled by the core
-            self.labels.append(Label(LabelKind.unauthorised_relaunch, actor, agent, round(self.now, 6)))
+            self.core.forked(actor, agent, self.now)
         if self.pid[agent] is not None:
             self.copies[agent].append(pid)  # a storm: the agent already runs; this is one more copy
             return
@@ -212,7 +211,7 @@ class SimulatedPlatform:
             self.now, EntryKind.spawn, agent, agent, pid=pid, authority="direct", cause="helper",
             agent_kind=a.kind.value, role=a.role, pgid=pid, sid=pid, frozen=frozen,
         )  # fmt: skip
-        self.labels.append(Label(LabelKind.unauthorised_relaunch, agent, agent, round(self.now, 6)))
+        self.core.forked(agent, agent, self.now)
 
     def _late_return(self, agent: str, helper: int) -> None:
         """A helper forks its agent back, long after the agent died, if nobody stopped the helper meanwhile."""

@@ -149,7 +149,9 @@ class AgentGroup(Model):
     @model_validator(mode="after")
     def _command(self) -> AgentGroup:
         if self.command is None and (self.cwd is not None or self.env):
-            raise ValueError("`cwd` and `env` apply to a `command` agent; add `command` (the program and its arguments)")
+            raise ValueError(
+                "`cwd` and `env` apply to a `command` agent; add `command` (the program and its arguments)"
+            )
         if self.command is not None and self.policy is not None:
             raise ValueError("give `policy` (a built-in agent) or `command` (a program of your own), not both")
         if reserved := sorted(name for name in self.env if name.startswith("PEERGUARD_")):
