@@ -4,11 +4,13 @@ or one whose store was altered, is refused with one error line."""
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,3 +143,28 @@ def test_an_episode_id_is_checked_before_any_work(study: dict) -> None:
     ):
         done = dashboard_command(*args)
         assert done.returncode == 2 and done.stderr.startswith(problem), done.stderr
+
+
+def test_the_command_serves_a_replayed_episode_and_the_page_says_its_digest_held(study: dict, page: Any) -> None:
+    episode = study["sim"]["id"]
+    command = [sys.executable, "-m", "peerguard.cli", "dashboard", "--store", str(study["out"]), "--episode", episode]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = server.stdout.readline() if server.stdout else ""
+        assert first.startswith("dashboard: http://127.0.0.1:"), first + (server.stderr.read() if server.stderr else "")
+        url = first.split()[1].split("/#token=")[0]
+        page.goto(f"{url}/?run={episode}")
+        page.wait_for_function("window.pgStats.done", timeout=60_000)
+        held = f"ledger run again: {study['sim']['ledger_entries']} entries, digest equal to the stored episode's"
+        assert page.inner_text("#verification") == held
+        assert str(study["out"] / STORE_NAME) in (page.get_attribute("#verification", "title") or "")
+        page.locator("#slider").fill("20.5")
+        page.wait_for_function("document.getElementById('time').textContent.startsWith('t=20.50')")
+        row = page.locator('#agents tr[data-agent="worker-1"]')
+        assert row.get_attribute("data-gap") == "masked"
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
