@@ -60,7 +60,7 @@ def why_not(row: dict[str, Any]) -> str:
             "metrics were stored: save live runs with `peerguard run ... --save DIR` to replay them"
         )
     if not replayable(kind):
-        return f"a {kind} episode is not replayed here; only run, detect, stop and family episodes are"
+        return f"{kind} episodes are not replayed here (only run, detect, stop and family episodes are)"
     policy_args = params.get("policy_args")
     model = params.get("model") or (policy_args.get("model") if isinstance(policy_args, dict) else None)
     if model and not str(model).startswith(MOCK_PREFIX):
