@@ -73,7 +73,6 @@ class PlatformCore:
         self.quarantined = dict.fromkeys(ids, False)
         self.terminated = dict.fromkeys(ids, False)  # its last exit was an ordered kill
         self.down_cause: dict[str, tuple[bool, bool]] = {}  # (announced, authorised) of its last exit
-        self.last_order: dict[str, tuple[bool, bool]] = {}  # (announced, authorised) of the last order about it
         self.restarts: dict[str, list[float]] = {a: [] for a in ids}
         self.restarting: set[str] = set()  # restarted by the supervisor: links restored once it listens
         self.relauncher: dict[str, str] = {}  # who asked for the process now starting
@@ -87,6 +86,13 @@ class PlatformCore:
 
     def label(self, kind: str, actor: str, subject: str) -> None:
         self.labels.append(Label(kind, actor, subject, round(self.m.clock(), 6)))
+
+    def why(self, agent: str) -> tuple[bool, bool]:
+        """(announced, authorised), as a peer is told them: of the agent's last exit when it is down, of its
+        isolation when it is cut off, neither for a link that merely dropped."""
+        if not self.m.alive(agent):
+            return self.down_cause.get(agent, (False, False))
+        return (False, True) if self.quarantined[agent] else (False, False)
 
     def truth(self, agent: str) -> Status:
         """What the platform knows of an agent's process (not what the dashboard shows)."""
@@ -137,7 +143,6 @@ class PlatformCore:
         targets = self.targets(event)
         for target in targets:
             self.ledger.append(self.now(), EntryKind.announce, target, orderer(event), action=event.action, at=when)
-            self.last_order[target] = (True, event.authorised)
             self.m.notify(target, Event.termination_announced, target, announced=True, authorised=event.authorised)
             for peer in self.home[target]:
                 if self.m.is_up(target, peer):
@@ -173,7 +178,6 @@ class PlatformCore:
     def isolate(self, target: str) -> None:
         """Cut a target's links and fence it, keeping its processes (and their state) for forensics."""
         self.quarantined[target] = True
-        self.last_order[target] = (False, True)
         now = self.now()
         self.ledger.append(now, EntryKind.isolate, target, SECURITY)
         self.dashboard.update(now, target, Status.isolated, SECURITY)
@@ -191,7 +195,7 @@ class PlatformCore:
             return
         pid, now = self.m.pid_of(agent), self.now()
         self.ledger.append(now, EntryKind.kill, agent, actor, pid=pid, announced=announced, authorised=authorised)
-        self.last_order[agent] = self.down_cause[agent] = (announced, authorised)
+        self.down_cause[agent] = (announced, authorised)
         self.terminated[agent] = actor in (OPERATOR, SECURITY)
         self.m.kill(agent, actor)
 
@@ -287,7 +291,7 @@ class PlatformCore:
         if cause == "crash":
             self.down_cause[agent] = (False, False)
             self.terminated[agent] = False
-        announced, authorised = self.down_cause.get(agent, (False, False))
+        announced, authorised = self.why(agent)
         told = self.m.cut_links(agent, cause)
         told += [p for p in watchers if p not in told]
         for peer in told:

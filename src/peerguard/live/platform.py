@@ -687,7 +687,7 @@ class LivePlatform:
         """The platform's public status of a peer, as `kubectl get` would give it."""
         if peer not in self.agents:
             return
-        state, (announced, authorised) = self.agents[peer], self.core.last_order.get(peer, (False, False))
+        state, (announced, authorised) = self.agents[peer], self.core.why(peer)
         self._tell(
             asker,
             {"type": "peer_state", "peer": peer, "alive": state.child is not None, "starting": self.core.starting[peer],

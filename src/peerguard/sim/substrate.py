@@ -76,7 +76,6 @@ class SimulatedPlatform:
         self.incarnation: dict[str, int] = {a.id: 0 for a in self.agents}
         self.starting = self.core.starting
         self.quarantined = self.core.quarantined
-        self.down_cause = self.core.down_cause
         self.fresh_until: dict[str, float] = {}  # dashboard goes stale then, unless refreshed
         self.busy_until: dict[str, float] = {a.id: 0.0 for a in self.agents}
         self.up: dict[tuple[str, str], bool] = {}
@@ -442,7 +441,7 @@ class SimulatedPlatform:
 
     def _remind_masker(self, reporter: str, subject: str) -> None:
         if not self.alive(subject):
-            announced, authorised = self.down_cause.get(subject, (False, False))
+            announced, authorised = self.core.why(subject)
             self._observe(reporter, Event.peer_still_down, subject, announced, authorised)
 
     # -- kill switches (see sim.containment) ---------------------------------------------------
