@@ -145,7 +145,8 @@ def test_a_command_agent_is_checked_like_any_scenario_field(tmp_path: Path) -> N
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         f"error: {bad}: agents.0: give `policy` (a built-in agent) or `command` (a program of your own), not both",
-        f"error: {bad}: agents.1: `cwd` and `env` apply to a `command` agent; add `command` (the program and its args)",
+        f"error: {bad}: agents.1: `cwd` and `env` apply to a `command` agent; add `command` (the program and its "
+        "arguments)",
         f"error: {bad}: agents.2: env PEERGUARD_AGENT: PEERGUARD_ variables are the platform's handover",
         f"error: {bad}: agents.3.command: List should have at least 1 item after validation, not 0",
     ]
