@@ -27,7 +27,7 @@ from peerguard.world.errors import PeerguardError
 from peerguard.world.run import RUNNING, RunMetadata, RunRecord
 
 PORT_HELP = "port to serve on (0: pick a free one and print it)"
-PAIR_HALVES = ("monitored", "unmonitored")  # a detect-pair episode's two runs, in the order it makes them
+PAIR_HALVES = ("monitored", "unmonitored")  # a paired episode's two runs (detect-pair, family), in order
 LISTED_PARAMS = ("scenario", "policy", "protocol", "adversary", "size", "variant", "family", "model", "agents", "seed",
                  "epoch")  # fmt: skip  # what tells stored episodes apart
 
@@ -64,11 +64,16 @@ def dashboard(
         print_episodes(store)
         return
     sources = saved_sources(runs or [])
-    if store is not None and episode is not None:
-        sources += stored_sources(store, episode)
+    sock = bind(host or DEFAULT_HOST, port, explicit_host=host is not None)  # a bad --host or --port: before a replay
+    try:
+        if store is not None and episode is not None:
+            sources += stored_sources(store, episode)
+    except BaseException:
+        sock.close()
+        raise
     for source in sources:
         source.public_key = public_key
-    server, token = serve(sources, host, port)
+    server, token = serve(sources, host, port, sock)
     announce(server, token)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a dashboard ends (uvicorn raises it once stopped)
         server.run()

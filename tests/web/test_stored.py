@@ -140,6 +140,7 @@ def test_an_episode_id_is_checked_before_any_work(study: dict) -> None:
         (["--store", str(study["out"]), "--episode", "xyz"], "error: --episode 'xyz': give an episode id as listed"),
         (["--store", str(study["out"]), "--episode", "0" * 12], "error: --episode 000000000000: no stored episode"),
         (["--store", str(study["out"] / "missing")], "error: --store"),
+        (["--store", str(study["out"]), "--episode", study["sim"]["id"], "--port", "70000"], "error: --port 70000"),
     ):
         done = dashboard_command(*args)
         assert done.returncode == 2 and done.stderr.startswith(problem), done.stderr
