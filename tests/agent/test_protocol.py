@@ -4,6 +4,7 @@ links, and the platform going away. Every test speaks the real wire format over 
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -197,3 +198,35 @@ def test_the_sdk_imports_with_no_other_part_of_peerguard_and_no_installed_packag
                                          "'peerguard.agent.monitor', 'peerguard.agent.wire']\n"]  # fmt: skip
     assert read(platform_end)["type"] == "ready"
     platform_end.close()
+
+
+def test_an_sdk_agent_dies_with_the_platform_even_while_it_holds_its_channel() -> None:
+    # The stand-in platform starts the agent and is killed outright; the test keeps the platform's end of the
+    # channel open, so only the kernel (PR_SET_PDEATHSIG, asked for by connect) can end the sleeping agent.
+    platform_end, agent_end = wire.pair()
+    wire.send(platform_end, CONFIG)
+    agent_program = "from peerguard.agent import connect; import time; connect(heartbeats=False); time.sleep(120)"
+    stand_in = (
+        "import os, subprocess, sys, time\n"
+        f"agent = subprocess.Popen([sys.executable, '-c', {agent_program!r}], pass_fds=[{agent_end.fileno()}],\n"
+        f"    env={{**os.environ, {wire.CONTROL_FD_ENV!r}: '{agent_end.fileno()}'}})\n"
+        "print(agent.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    platform = subprocess.Popen(
+        [sys.executable, "-c", stand_in], pass_fds=[agent_end.fileno()], stdout=subprocess.PIPE, text=True
+    )
+    agent_end.close()
+    try:
+        assert platform.stdout is not None
+        agent_pid = int(platform.stdout.readline())
+        assert read(platform_end)["type"] == "ready"  # connected, so the death signal is set
+        agent = os.pidfd_open(agent_pid)
+        platform.kill()
+        platform.wait()
+        assert select.select([agent], [], [], 60)[0], "the agent outlived its platform"
+        os.close(agent)
+    finally:
+        platform.kill()
+        platform.wait()
+        platform_end.close()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ctypes
 import heapq
 import itertools
 import os
@@ -30,6 +29,7 @@ from typing import Any
 
 from peerguard.agent import AgentError, PlatformGone, connect
 from peerguard.agent import Event as AgentEvent
+from peerguard.agent.client import die_with_platform
 from peerguard.agent.wire import AGENT_ENV, CONTROL_FD_ENV
 from peerguard.live.rogue import copy_argv, start_helper
 from peerguard.world.actions import Action, Relaunch, ReportStatus
@@ -38,17 +38,7 @@ from peerguard.world.errors import PeerguardError
 from peerguard.world.observation import Event, Observation
 from peerguard.world.policy import drive
 
-PR_SET_PDEATHSIG = 1
-__all__ = ["AGENT_ENV", "AgentRuntime", "die_with_parent", "main"]
-
-
-def die_with_parent() -> None:
-    """Ask the kernel to kill this process if the platform dies, so no agent is ever orphaned."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass  # not Linux: the closed control channel still ends the agent
+__all__ = ["AGENT_ENV", "AgentRuntime", "main"]
 
 
 class AgentRuntime:
@@ -198,7 +188,7 @@ class AgentRuntime:
 
 
 def main() -> None:
-    die_with_parent()
+    die_with_platform()
     fd = os.environ.get(CONTROL_FD_ENV, "")
     if not fd.isdigit():
         sys.exit(f"peerguard agent: no control channel ({CONTROL_FD_ENV}); the live platform starts this program")
