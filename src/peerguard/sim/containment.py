@@ -42,18 +42,21 @@ class KernelCosts:
     fork_s: float  # one process forked (the live ring's floor), for comparison with a scenario's relaunch_cost_s
 
 
-# Measured on this project's 2-core machine on 2026-12-07 under a load average of 6 to 10 from other work sharing it
-# (a quiet machine's costs are lower; re-fit them there with the commands below). The platform's part (`list_*`,
-# `kill_*`) is a least-squares line through the live platform's times to containment, every trial of
-# `peerguard killswitch bench --substrate live --agents 8 --agents 32 --agents 64 --protocol cgroup
-# --protocol freeze-then-kill --adversary ring-setsid --trials 3` (cgroup: medians 35, 101, 250 ms, line
-# 0.3 + 3.66*N ms; freeze-then-kill: medians 59, 122, 492 ms, through the origin 6.6*N ms, its first SIGSTOP pass
-# being when nothing runs); `signal_s` is the median gap between two signals of one list in that live ledger
-# (21 us); the freeze and fork costs are `benchmarks/containment.py --sizes 8 32 64`'s lines through the kernel's
-# floors on idle processes (cgroup.freeze until frozen about 1 ms whatever N; a fork 1.85 ms per process).
+# Measured on this project's 2-core machine on 2026-12-07 while other work shared it (load averages 4 to 10; a quiet
+# machine's costs are lower: re-fit them there with `benchmarks/containment.py --platform`, which prints the live
+# times, the simulator's beside them and the lines). The platform's part comes from the live platform's times to
+# containment, ring-setsid at N = 8, 32, 64, three trials a cell, in two runs (`peerguard killswitch bench
+# --substrate live --agents 8 --agents 32 --agents 64 --protocol cgroup --protocol freeze-then-kill --adversary
+# ring-setsid --trials 3`, then `benchmarks/containment.py --platform`): `kill_*` is the least-squares line through
+# the first run's trials (medians 35, 101, 250 ms: 0.3 + 3.66*N ms; the second run's line was 7.1 + 2.85*N);
+# `list_per_process_s` the line through the origin through both runs' medians for freeze-then-kill (59 and 61, 122
+# and 201, 492 and 173 ms: 4.8*N ms; its first SIGSTOP pass is when nothing runs). `signal_s` is the median gap
+# between two signals of one list in a live ledger of that bench (21 us); the freeze and fork costs are lines
+# through the kernel's floors on idle processes (`benchmarks/containment.py --sizes 8 32 64`: cgroup.freeze until
+# frozen about 1 ms whatever N; a fork 1.85 ms per process under a load of 7, 0.37 ms under 4).
 KERNEL = KernelCosts(
     list_fixed_s=0.0,
-    list_per_process_s=0.0066,
+    list_per_process_s=0.0048,
     signal_s=0.000021,
     kill_fixed_s=0.0003,
     kill_per_process_s=0.00366,
