@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from peerguard.agent import wire
 from peerguard.audit.detectors import audit_run
 from peerguard.experiments.runner import prepare, run_scenario
 from peerguard.killswitch.measure import measure
@@ -150,3 +151,17 @@ def test_a_command_agent_is_checked_like_any_scenario_field(tmp_path: Path) -> N
         f"error: {bad}: agents.2: env PEERGUARD_AGENT: PEERGUARD_ variables are the platform's handover",
         f"error: {bad}: agents.3.command: List should have at least 1 item after validation, not 0",
     ]
+
+
+def test_an_agent_of_another_protocol_version_stops_at_once_and_so_does_the_run(capfd) -> None:
+    program = (
+        "import peerguard.agent.client as client\n"
+        "client.wire.SUPPORTED = (99,)  # an SDK from a future peerguard\n"
+        "client.connect()\n"
+    )
+    future = {"id": "future", "role": "worker", "command": ["python", "-c", program]}
+    scenario = scenario_with([future, {"id": "fine", "role": "worker"}])
+    with pytest.raises(PeerguardError, match=r"agent 'future' exited \(code 1\) before it was ready"):
+        run_scenario(scenario, "live", LiveOptions(wall_duration_s=2.0, startup_timeout_s=120.0))
+    said = f"ProtocolMismatch: the platform speaks agent protocol {wire.VERSION}; this SDK speaks 99"
+    assert said in capfd.readouterr().err
