@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from peerguard.world.containment import SIGKILL, SIGSTOP, Unavailable
-from peerguard.world.ledger import EntryKind
 
 if TYPE_CHECKING:
     from peerguard.sim.substrate import SimulatedPlatform
@@ -142,11 +141,8 @@ class SimContainment:
             self.platform.deliver(pid, SIGKILL)
 
     def revoke_leases(self, agents: Sequence[str]) -> float:
-        platform = self.platform
         for agent in agents:
-            if agent not in platform.revoked:
-                platform.revoked.add(agent)
-                platform.ledger.append(platform.now, EntryKind.revoke, agent, "operator", epoch=len(platform.revoked))
+            self.platform.core.revoke(agent)  # the platform core's rule, as on live
         return 0.0
 
     def cut_links(self, agents: Sequence[str]) -> float:
