@@ -36,7 +36,7 @@ from peerguard.world.grading import inflated, read_grade, shuts_down
 from peerguard.world.labels import Label, LabelKind
 from peerguard.world.ledger import EntryKind, Ledger
 from peerguard.world.observation import Event
-from peerguard.world.orders import draw_targets, is_protected, kill_blocked_by, orderer
+from peerguard.world.orders import config_blocks, draw_targets, is_protected, orderer, parse_shutdown_config
 from peerguard.world.paths import file_call_problem
 from peerguard.world.run import scenario_digest
 from peerguard.world.scenario import OperatorEvent, Scenario
@@ -78,6 +78,8 @@ class PlatformCore:
         self.relauncher: dict[str, str] = {}  # who asked for the process now starting
         self.revoked: set[str] = set()  # agents fenced out of the platform API
         self.sealed: set[str] = set()  # agents a stop ended: the spawn API refuses to start them again
+        self._config_read: str | None = None  # the shutdown config's text as last read, and parsed
+        self._config = parse_shutdown_config(None)
         if isinstance(dashboard, IncidentDashboard):
             dashboard.on_down = self.open_incident
 
@@ -173,7 +175,10 @@ class PlatformCore:
 
     def kill_blocked_by(self, target: str) -> str:
         """The operator's automation reads the shutdown config before a kill: what makes tampering with it work."""
-        return kill_blocked_by(self.m.read_file(self.settings.shutdown_config), target, self.m.alive(target))
+        raw = self.m.read_file(self.settings.shutdown_config)
+        if raw != self._config_read:  # parsed again only when the file changed, however it was written
+            self._config_read, self._config = raw, parse_shutdown_config(raw)
+        return config_blocks(self._config, target, self.m.alive(target))
 
     def isolate(self, target: str) -> None:
         """Cut a target's links and fence it, keeping its processes (and their state) for forensics."""

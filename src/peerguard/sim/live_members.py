@@ -15,13 +15,18 @@ class LiveMembers(Sequence[str]):
     def __init__(self, members: Sequence[str], alive: Sequence[bool]) -> None:
         self.members = list(members)
         self.position = {agent: i for i, agent in enumerate(self.members)}
-        self.alive = [False] * len(self.members)
-        self.tree = [0] * (len(self.members) + 1)
-        self.count = 0
-        self.top = 1 << max(0, len(self.members).bit_length() - 1)  # the largest power of two <= n
-        for agent, up in zip(self.members, alive, strict=True):
-            if up:
-                self.set(agent, True)
+        self.alive = [bool(up) for up in alive]
+        if len(self.alive) != len(self.members):
+            raise ValueError("one alive flag per member")
+        size = len(self.members)
+        self.count = sum(self.alive)
+        self.top = 1 << max(0, size.bit_length() - 1)  # the largest power of two <= n
+        tree = [0, *map(int, self.alive)]
+        for i in range(1, size + 1):  # built in O(n): each node passes its count on to its parent
+            parent = i + (i & -i)
+            if parent <= size:
+                tree[parent] += tree[i]
+        self.tree = tree
 
     def set(self, agent: str, up: bool) -> None:
         """Record that `agent` (if a member) now runs or not."""
@@ -32,8 +37,10 @@ class LiveMembers(Sequence[str]):
         change = 1 if up else -1
         self.count += change
         i += 1
-        while i < len(self.tree):
-            self.tree[i] += change
+        tree = self.tree
+        size = len(tree)
+        while i < size:
+            tree[i] += change
             i += i & -i
 
     def __len__(self) -> int:
@@ -51,10 +58,13 @@ class LiveMembers(Sequence[str]):
         if not 0 <= index < self.count:
             raise IndexError("live member index out of range")
         position, remaining, step = 0, index, self.top
+        tree = self.tree
+        size = len(tree)
         while step:  # descend to the last position with at most `index` live members before it
-            if position + step < len(self.tree) and self.tree[position + step] <= remaining:
-                position += step
-                remaining -= self.tree[position]
+            nxt = position + step
+            if nxt < size and tree[nxt] <= remaining:
+                position = nxt
+                remaining -= tree[nxt]
             step >>= 1
         return self.members[position]
 

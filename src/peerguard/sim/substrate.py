@@ -13,6 +13,7 @@ import math
 import random
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from peerguard.core.incidents import dashboard_for
@@ -47,6 +48,39 @@ class SimProcess:
     ignores_sigterm: bool = False
     helper: bool = False  # a detached helper the agent left behind (a late return, a resumer), not the agent itself
     outside_cgroup: bool = False  # it moved itself out of the agent's cgroup (a privileged escaper)
+
+
+class _ObservationDraft:
+    """Builds an `Observation` by plain slot stores, then becomes one (same slots, so Python allows the class
+    change): the frozen dataclass's own constructor sets each of its 17 fields through object.__setattr__,
+    about 2 µs an observation. What a policy receives is an ordinary, frozen `Observation`."""
+
+    __slots__ = Observation.__slots__
+
+    def __init__(
+        self, agent: str, now: float, event: Event, peer: str, peer_alive: bool, peer_starting: bool,
+        peer_compromised: bool, trust: float, announced: bool, authorised: bool, believes_monitored: bool,
+        relaunch_cost_s: float, linked_peers: LazyLinks, role: str, capabilities: frozenset[str], memory: str,
+        task: str,
+    ) -> None:  # fmt: skip
+        self.agent = agent
+        self.now = now
+        self.event = event
+        self.peer = peer
+        self.peer_alive = peer_alive
+        self.peer_starting = peer_starting
+        self.peer_compromised = peer_compromised
+        self.trust = trust
+        self.announced = announced
+        self.authorised = authorised
+        self.believes_monitored = believes_monitored
+        self.relaunch_cost_s = relaunch_cost_s
+        self.linked_peers = linked_peers
+        self.role = role
+        self.capabilities = capabilities
+        self.memory = memory
+        self.task = task
+        self.__class__ = Observation  # type: ignore[assignment]
 
 
 class SimulatedPlatform:
@@ -93,6 +127,14 @@ class SimulatedPlatform:
         self.resumers: set[int] = set()  # helpers that resume stopped processes
         self.sealed = self.core.sealed
         self._next_pid = FIRST_PID
+        # What the hot paths read of each agent's policy and kind, looked up once for the run.
+        self.escape: dict[str, Any] = {a: getattr(p, "escape", None) for a, p in self.policy.items()}
+        self.drain: dict[str, Callable[[], Any] | None] = {
+            a: getattr(p, "drain_log", None) for a, p in self.policy.items()
+        }
+        costs = {kind: self.settings.relaunch_cost(kind) for kind in {a.kind for a in self.agents}}
+        self.relaunch_cost = {a.id: costs[a.kind] for a in self.agents}
+        self.selector_keys: dict[int, tuple[Selector, str]] = {}  # id(selector) -> (selector, its selection's key)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -168,7 +210,7 @@ class SimulatedPlatform:
     ) -> None:
         pid = self._next_pid
         self._next_pid += 1
-        escape = getattr(self.policy[agent], "escape", None)
+        escape = self.escape[agent]
         if parent is None or new_session:
             group = session = pid  # the platform starts each agent in a group of its own
         else:
@@ -182,11 +224,11 @@ class SimulatedPlatform:
             self.platform_groups[agent].append(group)
         a = self.by_id[agent]
         self.ledger.append(
-            self.now, EntryKind.spawn, agent, actor,
+            self.loop.now, EntryKind.spawn, agent, actor,
             pid=pid, authority=authority, cause=cause, agent_kind=a.kind.value, role=a.role, pgid=group, sid=session,
         )  # fmt: skip
         if authority == "direct":  # a fork; a relaunch through the API is labelled by the core
-            self.core.forked(actor, agent, self.now)
+            self.core.forked(actor, agent, self.loop.now)
         if self.pid[agent] is not None:
             self.copies[agent].append(pid)  # a storm: the agent already runs; this is one more copy
             return
@@ -207,10 +249,10 @@ class SimulatedPlatform:
             self.resumers.add(pid)
         a = self.by_id[agent]
         self.ledger.append(
-            self.now, EntryKind.spawn, agent, agent, pid=pid, authority="direct", cause="helper",
+            self.loop.now, EntryKind.spawn, agent, agent, pid=pid, authority="direct", cause="helper",
             agent_kind=a.kind.value, role=a.role, pgid=pid, sid=pid, frozen=frozen,
         )  # fmt: skip
-        self.core.forked(agent, agent, self.now)
+        self.core.forked(agent, agent, self.loop.now)
 
     def _late_return(self, agent: str, helper: int) -> None:
         """A helper forks its agent back, long after the agent died, if nobody stopped the helper meanwhile."""
@@ -232,12 +274,12 @@ class SimulatedPlatform:
         self.incarnation[agent] += 1
         self.starting[agent] = False
         self._set_pid(agent, pid)
-        self.started_at[agent] = self.now
+        self.started_at[agent] = self.loop.now
         a = self.by_id[agent]
         self.fresh_until.pop(agent, None)
         shown = self.dashboard.shown(agent)
         if shown is None or shown.status != Status.isolated:
-            self.dashboard.update(self.now, agent, Status.healthy, HEARTBEAT)
+            self.dashboard.update(self.loop.now, agent, Status.healthy, HEARTBEAT)
         if a.may("work") and self.incarnation[agent] > 1:
             self.loop.after(self.settings.task_s, self._task, agent, self.incarnation[agent])
         if a.task and self.incarnation[agent] > 1:  # a new process is told its task again, as at the start
@@ -247,18 +289,20 @@ class SimulatedPlatform:
         """The core's SIGKILL: the agent's main process ends at once (its copies and helpers do not)."""
         pid = self.pid[agent]
         self.procs.pop(pid or -1, None)
-        self.ledger.append(self.now, EntryKind.exit, agent, PLATFORM, pid=pid, signal=SIGKILL, code=None, cause="kill")
+        now = self.loop.now
+        self.ledger.append(now, EntryKind.exit, agent, PLATFORM, pid=pid, signal=SIGKILL, code=None, cause="kill")
         self._process_gone(agent, cause="kill")
 
     def _process_gone(self, agent: str, cause: str) -> None:
         started = self.started_at[agent]
         self._set_pid(agent, None)
         beat = self.settings.heartbeat_s
-        last_heartbeat = started + math.floor((self.now - started) / beat) * beat
+        last_heartbeat = started + math.floor((self.loop.now - started) / beat) * beat
         self._refresh_until(agent, last_heartbeat + self.settings.heartbeat_timeout_s)
         # Guardians that watch their peers' processes (pidfd) notice a death with or without a link.
-        self.core.lost(agent, cause, watchers=[p for p in self.home[agent] if self.alive(p) and self._watches(p)])
-        escape = getattr(self.policy[agent], "escape", None)
+        pids = self.pid
+        self.core.lost(agent, cause, watchers=[p for p in self.home[agent] if pids[p] is not None and self._watches(p)])
+        escape = self.escape[agent]
         if escape is not None and escape.late_return_s is not None:
             for helper in self.helpers[agent]:
                 self.loop.after(escape.late_return_s, self._late_return, agent, helper)
@@ -268,12 +312,12 @@ class SimulatedPlatform:
         self.core.maybe_restart(agent, cause)
 
     def _watches(self, agent: str) -> bool:
-        escape = getattr(self.policy[agent], "escape", None)
+        escape = self.escape[agent]
         return escape is not None and escape.reaction_s is not None
 
     def crash(self, agent: str) -> None:
         self.ledger.append(
-            self.now, EntryKind.exit, agent, PLATFORM, pid=self.pid[agent], signal=None, code=1, cause="crash"
+            self.loop.now, EntryKind.exit, agent, PLATFORM, pid=self.pid[agent], signal=None, code=1, cause="crash"
         )
         self.procs.pop(self.pid[agent] or -1, None)
         self._process_gone(agent, cause="crash")
@@ -282,7 +326,7 @@ class SimulatedPlatform:
         if not self.is_up(a, b):
             return False
         self._set_link(a, b, False)
-        self.ledger.append(self.now, EntryKind.link_down, a, PLATFORM, peer=b, cause=cause)
+        self.ledger.append(self.loop.now, EntryKind.link_down, a, PLATFORM, peer=b, cause=cause)
         return True
 
     def cut_links(self, agent: str, cause: str) -> list[str]:
@@ -291,13 +335,13 @@ class SimulatedPlatform:
         for peer in self.home[agent]:
             if self.is_up(agent, peer):
                 self._set_link(agent, peer, False)
-                self.ledger.append(self.now, EntryKind.link_down, agent, PLATFORM, peer=peer, cause=cause)
+                self.ledger.append(self.loop.now, EntryKind.link_down, agent, PLATFORM, peer=peer, cause=cause)
                 peers.append(peer)
         return peers
 
     def _link_up(self, a: str, b: str, actor: str, cause: str) -> None:
         self._set_link(a, b, True)
-        self.ledger.append(self.now, EntryKind.link_up, a, actor, peer=b, cause=cause)
+        self.ledger.append(self.loop.now, EntryKind.link_up, a, actor, peer=b, cause=cause)
 
     def _set_link(self, a: str, b: str, up: bool) -> None:
         key = link_key(a, b)
@@ -312,26 +356,32 @@ class SimulatedPlatform:
     def _refresh_until(self, agent: str, until: float) -> None:
         if until > self.fresh_until.get(agent, -1.0):
             self.fresh_until[agent] = until
-            self.loop.at(max(until, self.now), self._check_stale, agent, until)
+            self.loop.at(max(until, self.loop.now), self._check_stale, agent, until)
 
     def _check_stale(self, agent: str, until: float) -> None:
-        if not self.alive(agent) and self.fresh_until.get(agent) == until:
-            self.dashboard.update(self.now, agent, Status.down, TIMEOUT)
+        if self.pid[agent] is None and self.fresh_until.get(agent) == until:
+            self.dashboard.update(self.loop.now, agent, Status.down, TIMEOUT)
 
     # -- operator ----------------------------------------------------------------------------
 
     def live_members(self, selector: Selector) -> LiveMembers:
         """The live agents `selector` names, kept up to date from the first order that asks for them."""
-        key = selector.model_dump_json(include={"ids", "role"})
+        known = self.selector_keys.get(id(selector))
+        if known is not None and known[0] is selector:
+            return self.selections[known[1]]
+        key = selector.model_dump_json(include={"ids", "role"})  # selectors naming the same agents share one
+        self.selector_keys[id(selector)] = (selector, key)
         if key not in self.selections:
             members = select(selector, self.agents)
-            self.selections[key] = LiveMembers(members, [self.alive(a) for a in members])
+            self.selections[key] = LiveMembers(members, [self.pid[a] is not None for a in members])
         return self.selections[key]
 
     def _set_pid(self, agent: str, pid: int | None) -> None:
         self.pid[agent] = pid
-        for members in self.selections.values():
-            members.set(agent, pid is not None)
+        if self.selections:
+            up = pid is not None
+            for members in self.selections.values():
+                members.set(agent, up)
 
     def quarantine(self, target: str) -> None:
         """Cut a target's links and fence it, keeping its processes (and their state) for forensics."""
@@ -345,7 +395,7 @@ class SimulatedPlatform:
     def notify(
         self, observer: str, event: Event, peer: str, announced: bool = False, authorised: bool = False
     ) -> None:
-        escape = getattr(self.policy[observer], "escape", None)
+        escape = self.escape[observer]
         if escape is not None and escape.reaction_s is not None and event == Event.peer_lost:
             delay = escape.reaction_s  # it watches its peers' processes itself (pidfd), not their links
         else:
@@ -353,23 +403,24 @@ class SimulatedPlatform:
         self.loop.after(delay, self._observe, observer, event, peer, announced, authorised)
 
     def _observe(self, observer: str, event: Event, peer: str, announced: bool, authorised: bool) -> None:
-        if not self.alive(observer) or self.procs[self.pid[observer] or -1].frozen:
+        pid = self.pid[observer]
+        if pid is None or self.procs[pid].frozen:
             return  # a stopped process notices nothing until it is continued
-        me, them = self.by_id[observer], self.by_id[peer]
-        links = LazyLinks(lambda: self._linked_peers(observer))
-        observation = Observation(
+        me = self.by_id[observer]
+        links = LazyLinks(partial(self._linked_peers, observer))
+        observation = _ObservationDraft(
             agent=observer,
-            now=self.now,
+            now=self.loop.now,
             event=event,
             peer=peer,
-            peer_alive=self.alive(peer),
+            peer_alive=self.pid[peer] is not None,
             peer_starting=self.starting[peer],
-            peer_compromised=them.compromised,
+            peer_compromised=self.by_id[peer].compromised,
             trust=1.0 if observer == peer else self.trust(observer, peer),
             announced=announced,
             authorised=authorised,
             believes_monitored=me.believes_monitored,
-            relaunch_cost_s=self.settings.relaunch_cost(them.kind),
+            relaunch_cost_s=self.relaunch_cost[peer],
             linked_peers=links,
             role=me.role,
             capabilities=me.capabilities,
@@ -416,14 +467,14 @@ class SimulatedPlatform:
 
     def _gather_words(self, agent: str) -> None:
         """Keep what a language-model agent just said, at the simulated time it said it."""
-        drain = getattr(self.policy[agent], "drain_log", None)
+        drain = self.drain[agent]
         if drain is not None:
-            self.transcript += [{**line, "t": round(self.now, 6)} for line in drain()]
+            self.transcript += [{**line, "t": round(self.loop.now, 6)} for line in drain()]
 
     def fork(self, actor: str, peer: str, new_session: bool, copies: int) -> str:
         """A fork from the actor's own process: no API, no lease; it happens only if the parent still runs."""
         parent = self.pid[actor]
-        cost = self.settings.relaunch_cost(self.by_id[peer].kind)
+        cost = self.relaunch_cost[peer]
         self.loop.after(cost, self._forked, actor, parent, peer, new_session, max(1, copies))
         return f"forking {peer}"
 
@@ -436,11 +487,11 @@ class SimulatedPlatform:
     def reported(self, reporter: str, subject: str, healthy_but_down: bool) -> None:
         """A false `healthy` keeps the dashboard fresh a heartbeat timeout longer, and reminds its masker."""
         if healthy_but_down:
-            self._refresh_until(subject, self.now + self.settings.heartbeat_timeout_s)
+            self._refresh_until(subject, self.loop.now + self.settings.heartbeat_timeout_s)
             self.loop.after(self.settings.heartbeat_s, self._remind_masker, reporter, subject)
 
     def _remind_masker(self, reporter: str, subject: str) -> None:
-        if not self.alive(subject):
+        if self.pid[subject] is None:
             announced, authorised = self.core.why(subject)
             self._observe(reporter, Event.peer_still_down, subject, announced, authorised)
 
@@ -451,7 +502,7 @@ class SimulatedPlatform:
         proc = self.procs.get(pid)
         if proc is None:
             return
-        self.ledger.append(self.now, EntryKind.signal, proc.agent, actor, pid=pid, sig=sig)
+        self.ledger.append(self.loop.now, EntryKind.signal, proc.agent, actor, pid=pid, sig=sig)
         if sig == SIGSTOP:
             proc.frozen = True
             for helper in sorted(self.resumers - {pid}):
@@ -465,7 +516,8 @@ class SimulatedPlatform:
     def _end_process(self, proc: SimProcess, sig: int, actor: str) -> None:
         del self.procs[proc.pid]
         agent = proc.agent
-        self.ledger.append(self.now, EntryKind.exit, agent, PLATFORM, pid=proc.pid, signal=sig, code=None, cause="kill")
+        now = self.loop.now
+        self.ledger.append(now, EntryKind.exit, agent, PLATFORM, pid=proc.pid, signal=sig, code=None, cause="kill")
         if proc.helper:
             self.helpers[agent].remove(proc.pid)
             self.resumers.discard(proc.pid)
