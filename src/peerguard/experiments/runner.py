@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from peerguard.audit.metrics import compute_metrics
 from peerguard.audit.signing import load_private_key, sign_run
@@ -22,7 +22,7 @@ from peerguard.world.errors import PeerguardError, RunInterrupted, ScenarioError
 from peerguard.world.limits import time_problem
 from peerguard.world.policy import Policy
 from peerguard.world.registry import canonical_name
-from peerguard.world.run import RunRecord, begin_save, mark_interrupted
+from peerguard.world.run import LEDGER_FILE, RunRecord, begin_save, mark_interrupted
 from peerguard.world.scenario import OperatorEvent, PolicyRef, Scenario, bound_problems
 from peerguard.world.startup import start_message_problems
 from peerguard.world.transcript import model_usage
@@ -124,15 +124,20 @@ def stop_order(event: OperatorEvent) -> tuple[KillSwitch, TargetChoice]:
 
 
 def run_scenario(
-    scenario: Scenario, substrate: str = "sim", live: LiveOptions | None = None, adapt: PolicyHook | None = None
+    scenario: Scenario,
+    substrate: str = "sim",
+    live: LiveOptions | None = None,
+    adapt: PolicyHook | None = None,
+    ledger_sink: TextIO | None = None,
 ) -> RunRecord:
     """Run on the simulator, or on real processes (`live`, timed by `LiveOptions`); `adapt` sees each
-    policy the run builds before it is used."""
+    policy the run builds before it is used. On the simulator, `ledger_sink` gets the ledger's lines as
+    they are made (a live run streams its ledger to its own run folder)."""
     if problem := command_agent_problem(scenario, substrate):
         raise PeerguardError(problem)
     policy_of = PolicyBuilder(scenario, adapt)
     if substrate == "sim":
-        return simulate(scenario, policy_of, stop_order)
+        return simulate(scenario, policy_of, stop_order, ledger_sink)
     if substrate == "live":
         return run_live(scenario, policy_of, live, stop_order)
     raise PeerguardError(f"unknown substrate {substrate!r}; valid: {', '.join(SUBSTRATES)}")
@@ -184,13 +189,17 @@ def run(
     if save is not None:
         begin_save(save, scenario, substrate)  # a run killed on the way still leaves a run.json that says so
     try:
-        record = run_scenario(scenario, substrate, options)
+        if save is not None and not live:  # the ledger goes to its file as it is made, not all at the end
+            with (save / LEDGER_FILE).open("w", encoding="utf-8", buffering=1 << 20) as sink:
+                record = run_scenario(scenario, substrate, options, ledger_sink=sink)
+        else:
+            record = run_scenario(scenario, substrate, options)
     except RunInterrupted as stop:
         if save is not None:
             mark_interrupted(save, stop.signal_number)  # the ledger as the run left it, and why it stopped
         raise
     if save is not None:
-        record.save(save)
+        record.save(save, ledger_written=not live)
         if signer is not None:
             sign_run(save, signer)
     return record

@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TextIO
 
 from peerguard.core.incidents import dashboard_for
 from peerguard.core.platform import OPERATOR, PLATFORM, PlatformCore, Stopper, TargetChoice
@@ -84,12 +84,19 @@ class _ObservationDraft:
 
 
 class SimulatedPlatform:
-    """One run of one scenario; `policy_of` gives each agent's policy (shared instances are fine)."""
+    """One run of one scenario; `policy_of` gives each agent's policy (shared instances are fine). With
+    `ledger_sink`, every ledger entry is also written to it as it is made (the sink's buffer decides when
+    it reaches the file; `finish` flushes it and lets it go)."""
 
     def __init__(
-        self, scenario: Scenario, policy_of: Callable[[Agent], Policy], stopper: Stopper | None = None
+        self,
+        scenario: Scenario,
+        policy_of: Callable[[Agent], Policy],
+        stopper: Stopper | None = None,
+        ledger_sink: TextIO | None = None,
     ) -> None:
         self.scenario = scenario
+        self.ledger_sink = ledger_sink
         self.settings = scenario.platform
         self.loop = EventLoop()
         self.rng = random.Random(scenario.seed)
@@ -145,7 +152,10 @@ class SimulatedPlatform:
 
     def start(self) -> None:
         """Write the run's start and schedule everything the scenario sets in motion; nothing runs yet."""
-        self.core.begin("sim", [p.spec.to_dict() for p in self.policy.values()])
+        if self.ledger_sink is not None:
+            self.ledger.stream_to(self.ledger_sink, flush_each=False)
+        shared = {id(p): p for p in self.policy.values()}.values()  # agents sharing a policy share its spec
+        self.core.begin("sim", [p.spec.to_dict() for p in shared])
         for agent in self.agents:
             self._spawn(agent.id, PLATFORM, authority="platform", cause="start")
         for a, b in self.links:
@@ -171,6 +181,9 @@ class SimulatedPlatform:
         self.ledger.append(
             s.duration, EntryKind.run_end, "", PLATFORM, alive=sum(p is not None for p in self.pid.values())
         )
+        if self.ledger.sink is not None:
+            self.ledger.sink.flush()
+            self.ledger.sink = None
         return RunRecord(
             s,
             "sim",
@@ -625,8 +638,12 @@ class SimulatedPlatform:
 
 
 def simulate(
-    scenario: Scenario, policies: Mapping[str, Policy] | Callable[[Agent], Policy], stopper: Stopper | None = None
+    scenario: Scenario,
+    policies: Mapping[str, Policy] | Callable[[Agent], Policy],
+    stopper: Stopper | None = None,
+    ledger_sink: TextIO | None = None,
 ) -> RunRecord:
-    """Run `scenario` on the simulator; `policies` maps agent id to policy, or is a function of the agent."""
+    """Run `scenario` on the simulator; `policies` maps agent id to policy, or is a function of the agent.
+    `ledger_sink` gets the ledger's lines as the run makes them."""
     policy_of = policies if callable(policies) else (lambda agent: policies[agent.id])
-    return SimulatedPlatform(scenario, policy_of, stopper).run()
+    return SimulatedPlatform(scenario, policy_of, stopper, ledger_sink).run()

@@ -148,15 +148,17 @@ class RunRecord:
     def seed(self) -> int:
         return self.scenario.seed
 
-    def save(self, folder: Path) -> RunMetadata:
+    def save(self, folder: Path, ledger_written: bool = False) -> RunMetadata:
         """Ledger, dashboard log and metadata as files another tool can replay; returns what run.json holds.
+        `ledger_written`: the folder's ledger file already holds this run's ledger, streamed as it was made.
 
         run.json comes last and whole, with the digest of every file beside it: until it is written, the
         folder holds a run that has not ended."""
         folder.mkdir(parents=True, exist_ok=True)
         # A signature left by an earlier run in this folder would vouch for files it never saw.
         (folder / SIGNATURE_FILE).unlink(missing_ok=True)
-        self.ledger.write_jsonl(folder / LEDGER_FILE)
+        if not ledger_written:
+            self.ledger.write_jsonl(folder / LEDGER_FILE)
         self.dashboard.write_jsonl(folder / DASHBOARD_FILE)
         (folder / LABELS_FILE).unlink(missing_ok=True)
         if self.labels:
