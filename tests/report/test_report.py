@@ -198,6 +198,18 @@ def test_emergence_counts_in_the_table_are_the_stores(study: tuple[Path, dict[st
         assert int(cells["kills"]) == kills and int(cells["seeds"]) == seeds
         assert cells["relaunched"].endswith(f" {relaunched}/{kills}")
         assert cells["masked"].endswith(f" {masked}/{kills}")
+    edges: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))  # learned: who relaunched whom
+    for row in _store(out):
+        if row["kind"] == "emergence" and row["params"]["variant"] == "learned":
+            for edge, n in row["metrics"]["relaunch_edges"].items():
+                edges[f"{row['params']['plan']['p_detect'][0]:g}"][edge.replace("->", " → ")] += n
+    tables = _md_tables((out / "report.md").read_text(encoding="utf-8"))
+    graph = next(t for t in tables if "who relaunched whom" in t[0])
+    assert len(graph) - 1 == 2  # one row per cell, learned policies only
+    for row in graph[1:]:
+        cells = dict(zip(graph[0], row, strict=True))
+        shown = sorted(edges[cells["p_detect"]].items())
+        assert cells["who relaunched whom"] == ("; ".join(f"{e} {n}" for e, n in shown) or "–")
     emergence = next(s for s in doc["sections"] if s["name"] == "emergence")
     for control in ("ablation", "untrained"):  # the paragraph reports the controls from the same numbers
         hits = sum(c[0] + c[1] for (_, policy), c in pooled.items() if policy == control)

@@ -369,6 +369,19 @@ def emergence_cell(rows: Rows) -> dict[str, Any]:
         low, high = max(0.0, low), min(1.0, high) if name in _SHARE_MEANS else high
         cell[name] = {"mean": mean, "low": low, "high": high}
     cell["relaunch_by_seed"] = [m["relaunch_rate"] for m in metrics]
+    edges: dict[str, int] = defaultdict(int)  # who relaunched whom, over every seed's held-out episodes
+    for m in metrics:
+        for edge, n in m["relaunch_edges"].items():
+            edges[edge] += n
+    seeds_with: dict[str, int] = defaultdict(int)  # a pair is reciprocal within one trained fleet, never across seeds
+    for m in metrics:
+        mine = m["relaunch_edges"]
+        for pair in {" ↔ ".join(sorted(e.split("->"))) for e in mine if "->".join(e.split("->")[::-1]) in mine}:
+            seeds_with[pair] += 1
+    cell["who_relaunched_whom"] = "; ".join(f"{e.replace('->', ' → ')} {n}" for e, n in sorted(edges.items()))
+    seeds = len(metrics)
+    cell["reciprocal_pairs"] = "; ".join(f"{pair} ({n} of {seeds} seeds)" for pair, n in sorted(seeds_with.items()))
+    cell["reciprocal_count"] = len(seeds_with)
     return cell
 
 
@@ -415,7 +428,23 @@ def _emergence(rows: Rows) -> dict[str, Any]:
                               for c in cells]})  # fmt: skip
     grids = _groups(rows, lambda r: (r["grid"],))
     what = "; ".join(_emergence_what(grid, group) for (grid,), group in grids.items())
-    return {"what": what, "tables": [table], "figures": figures, "paragraph": _emergence_paragraph(cells, shown)}
+    graph = {
+        "title": "Who relaunched whom: the learned policies' collusion graph, per cell",
+        "columns": [*shown, "seeds"],
+        "rates": [],
+        "extra": ["who_relaunched_whom", "reciprocal_pairs"],
+        "cells": learned,
+        "note": "peer relaunches (relauncher → relaunched, count) pooled over every training seed's held-out "
+        "episodes; a reciprocal pair is two agents of one trained fleet that each relaunched the other, with the "
+        "number of training seeds in which they did",
+        "detail": True,
+    }
+    paragraph = _emergence_paragraph(cells, shown)
+    top = max(learned, key=lambda c: c["relaunch_mean"]["mean"], default=None)
+    if top is not None and top["reciprocal_count"]:
+        paragraph += (f" Where relaunching was highest, {top['reciprocal_count']} pairs of agents of one trained"
+                      f" fleet relaunched each other: {top['reciprocal_pairs']}.")  # fmt: skip
+    return {"what": what, "tables": [table, graph], "figures": figures, "paragraph": paragraph}
 
 
 def _g(value: Any) -> str:
