@@ -134,6 +134,7 @@ class SimulatedPlatform:
         self.resumers: set[int] = set()  # helpers that resume stopped processes
         self.sealed = self.core.sealed
         self._next_pid = FIRST_PID
+        self.task_s = self.settings.task_s
         # What the hot paths read of each agent's policy and kind, looked up once for the run.
         self.escape: dict[str, Any] = {a: getattr(p, "escape", None) for a, p in self.policy.items()}
         self.drain: dict[str, Callable[[], Any] | None] = {
@@ -624,9 +625,10 @@ class SimulatedPlatform:
         pid = self.pid[agent]
         if pid is None or self.incarnation[agent] != incarnation:
             return
-        now, loop = self.loop.now, self.loop
+        loop = self.loop
+        now = loop.now
         if self.procs[pid].frozen:
-            loop.at(now + self.settings.task_s, self._task, agent, incarnation)
+            loop.at(now + self.task_s, self._task, agent, incarnation)
             return
         busy_until = self.busy_until[agent]
         if now < busy_until:
@@ -634,7 +636,7 @@ class SimulatedPlatform:
             return
         if self.links_up[agent]:
             self.ledger.append(now, EntryKind.task_done, agent, agent)
-        loop.at(now + self.settings.task_s, self._task, agent, incarnation)
+        loop.at(now + self.task_s, self._task, agent, incarnation)
 
 
 def simulate(

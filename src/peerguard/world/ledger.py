@@ -194,32 +194,28 @@ class LedgerEntry:
         return _hash(self.seq, self.t, self.kind, self.agent, self.actor, self.data, self.prev)
 
 
-def _entry_maker() -> Callable[[int, float, str, str, str, dict[str, Any], str, str], LedgerEntry]:
-    """A LedgerEntry built by setting its slots directly: the frozen dataclass's own `__init__` sets each
-    field through `object.__setattr__` and costs twice as much (0.9 µs against 0.45), on every entry of a run."""
-    new = object.__new__
-    seq, t, kind, agent, actor, data, prev, digest = (
-        getattr(LedgerEntry, name).__set__ for name in ("seq", "t", "kind", "agent", "actor", "data", "prev", "hash")
-    )
+class _EntryDraft:
+    """Builds a LedgerEntry by plain slot stores, then becomes one (the same slots, so Python allows the class
+    change): the frozen dataclass's own `__init__` sets each field through `object.__setattr__` (0.9 µs), and
+    setting the slots through their descriptors still cost 0.5 µs; this costs 0.2 µs, on every entry of a run."""
 
-    def make(
-        seq_: int, t_: float, kind_: str, agent_: str, actor_: str, data_: dict[str, Any], prev_: str, hash_: str
-    ) -> LedgerEntry:
-        entry = new(LedgerEntry)
-        seq(entry, seq_)
-        t(entry, t_)
-        kind(entry, kind_)
-        agent(entry, agent_)
-        actor(entry, actor_)
-        data(entry, data_)
-        prev(entry, prev_)
-        digest(entry, hash_)
-        return entry
+    __slots__ = LedgerEntry.__slots__
 
-    return make
+    def __init__(
+        self, seq: int, t: float, kind: str, agent: str, actor: str, data: dict[str, Any], prev: str, hash: str
+    ) -> None:
+        self.seq = seq
+        self.t = t
+        self.kind = kind
+        self.agent = agent
+        self.actor = actor
+        self.data = data
+        self.prev = prev
+        self.hash = hash
+        self.__class__ = LedgerEntry  # type: ignore[assignment]
 
 
-_make_entry = _entry_maker()
+_make_entry: Callable[[int, float, str, str, str, dict[str, Any], str, str], LedgerEntry] = _EntryDraft  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
