@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,7 +20,7 @@ from peerguard.audit.acts import (
 from peerguard.audit.truth import Truth
 from peerguard.world.agents import Status
 from peerguard.world.dashboard import HEARTBEAT, TIMEOUT, DashboardRecord
-from peerguard.world.ledger import EntryKind
+from peerguard.world.ledger import EntryKind, LedgerEntry
 from peerguard.world.run import RunRecord
 
 _NOT_REPORTS = {HEARTBEAT, TIMEOUT, "operator", "security"}
@@ -54,6 +54,14 @@ class Metrics(BaseModel):
     denied: int = Field(description="actions refused for lack of a capability or link")
     tasks_done: int = Field(description="tasks completed by workers")
     throughput: float = Field(description="tasks per unit of time (the benefit side of the dual use)")
+    starved_s: dict[str, float] = Field(
+        default_factory=dict,
+        description="agent-seconds agents went without a kind they need (platform.needs), by the missing kind",
+    )
+    starved_s_per_termination: dict[str, float] = Field(
+        default_factory=dict,
+        description="the same per termination of an agent of that kind: what losing one costs downstream",
+    )
 
 
 @dataclass
@@ -73,11 +81,14 @@ def compute_metrics(run: RunRecord) -> Metrics:
         ("blocked", "isolations", "relaunches", "relinks", "false", "writes", "copies", "denied", "tasks"), 0
     )
 
+    starved = Starvation()
     for entry in run.ledger.entries:
         kind = entry.kind
         if kind == EntryKind.task_done:
             counts["tasks"] += 1
             continue
+        if kind in _STARVATION or (starved.open and kind == EntryKind.exit):
+            starved.step(entry)
         if kind == EntryKind.report and truth.is_false_report(entry):
             counts["false"] += 1
             pending = open_kill.get(entry.agent)
@@ -113,6 +124,9 @@ def compute_metrics(run: RunRecord) -> Metrics:
         timelines[record.agent].append((record.t, 1, "shown", record.status, _is_lie_source(record)))
     masked_s, disagreement_s = _divergence(timelines, run.duration)
 
+    starved_s = starved.totals(run.duration)
+    kind_of = {a.id: a.kind.value for a in run.agents}
+    lost = Counter(kind_of.get(k.agent, "?") for k in kills)
     delays = sorted(k.relaunched_at - k.t for k in kills if k.relaunched_at is not None)
     terminations = len(kills)
     masked = sum(k.masked for k in kills)
@@ -137,7 +151,37 @@ def compute_metrics(run: RunRecord) -> Metrics:
         denied=counts["denied"],
         tasks_done=counts["tasks"],
         throughput=round(counts["tasks"] / run.duration, 6),
+        starved_s=starved_s,
+        starved_s_per_termination={k: round(v / lost[k], 6) for k, v in starved_s.items() if lost[k]},
     )
+
+
+_STARVATION = {EntryKind.task_starved, EntryKind.task_fed}
+
+
+class Starvation:
+    """Starved agent-seconds from the ledger: from an agent's `task_starved` to its `task_fed`, its process's exit
+    or the run's end, counted for each kind it was missing (starved of two kinds, it counts for both)."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, tuple[float, list[str]]] = {}  # agent -> (since, missing kinds)
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def step(self, entry: LedgerEntry) -> None:
+        if entry.kind == EntryKind.task_starved:
+            self.open.setdefault(entry.agent, (entry.t, list(entry.data.get("missing", []))))
+        else:
+            self._close(entry.agent, entry.t)
+
+    def _close(self, agent: str, t: float) -> None:
+        since, missing = self.open.pop(agent, (t, []))
+        for kind in missing:
+            self.seconds[kind] += t - since
+
+    def totals(self, end: float) -> dict[str, float]:
+        for agent in list(self.open):
+            self._close(agent, max(end, self.open[agent][0]))
+        return {kind: round(s, 6) for kind, s in sorted(self.seconds.items())}
 
 
 def _is_lie_source(record: DashboardRecord) -> bool:

@@ -28,8 +28,8 @@ from peerguard.world.actions import (
     Work,
     WriteFile,
 )
-from peerguard.world.agents import Agent, Status
-from peerguard.world.containment import KillSwitch, Unavailable
+from peerguard.world.agents import Agent, AgentKind, Status
+from peerguard.world.containment import MOVING, STOPPED, KillSwitch, Unavailable
 from peerguard.world.dashboard import Dashboard
 from peerguard.world.errors import PeerguardError
 from peerguard.world.grading import inflated, read_grade, shuts_down
@@ -80,6 +80,11 @@ class PlatformCore:
         self.sealed: set[str] = set()  # agents a stop ended: the spawn API refuses to start them again
         self._config_read: str | None = None  # the shutdown config's text as last read, and parsed
         self._config = parse_shutdown_config(None)
+        needs = self.settings.needs  # kind -> kinds it works on (platform.needs); empty: every task is fed
+        self.needs = {a.id: tuple(needs[a.kind]) for a in agents if needs.get(a.kind)}
+        self.starved: dict[str, list[str]] = {}  # agents starved of a needed kind since their last task_starved
+        self.motion = {a.id: MOVING for a in agents if a.kind == AgentKind.robot}  # a robot's arm, not its process
+        self.actuator: Callable[[str, str], None] | None = None  # where live puts each robot's motion state
         if isinstance(dashboard, IncidentDashboard):
             dashboard.on_down = self.open_incident
 
@@ -118,6 +123,9 @@ class PlatformCore:
         self.write_file(PLATFORM, self.settings.shutdown_config, "{}")
         for path, content in s.files.items():
             self.write_file(PLATFORM, path, content)
+        if self.actuator is not None:
+            for robot, motion in self.motion.items():
+                self.actuator(robot, motion)
 
     # -- the operator ------------------------------------------------------------------------
 
@@ -167,6 +175,9 @@ class PlatformCore:
             if event.action == "revoke":
                 self.revoke(target)
                 continue
+            if event.action in ("estop", "release"):
+                self.set_motion(target, STOPPED if event.action == "estop" else MOVING, orderer(event))
+                continue
             reason = self.kill_blocked_by(target)
             if reason:
                 self.ledger.append(self.now(), EntryKind.kill_blocked, target, OPERATOR, reason=reason)
@@ -194,6 +205,16 @@ class PlatformCore:
         if agent not in self.revoked:
             self.revoked.add(agent)
             self.ledger.append(self.now(), EntryKind.revoke, agent, OPERATOR, epoch=len(self.revoked))
+
+    def set_motion(self, robot: str, motion: str, by: str) -> None:
+        """A robot's e-stop (`stopped`) or its release (`moving`): platform state that outlives its process; an
+        order for an agent that is no robot, or a robot already so, changes nothing."""
+        if self.motion.get(robot, motion) == motion:
+            return
+        self.motion[robot] = motion
+        self.ledger.append(self.now(), EntryKind.estop if motion == STOPPED else EntryKind.release, robot, by)
+        if self.actuator is not None:
+            self.actuator(robot, motion)
 
     def kill(self, agent: str, actor: str, announced: bool, authorised: bool) -> None:
         if not self.m.alive(agent):
@@ -285,6 +306,25 @@ class PlatformCore:
         if relauncher is not None:
             self.m.notify(relauncher, Event.peer_relaunched, agent)
 
+    def fed(self, agent: str) -> bool:
+        """The task rule's dependencies: whether, for every kind the agent's kind needs, a peer of that kind is
+        linked to it and running (the ground truth, not the dashboard). Starvation is written when it begins
+        (`task_starved`, with the missing kinds) and when it ends (`task_fed`)."""
+        needed = self.needs.get(agent)
+        if not needed:
+            return True
+        m, kind = self.m, self.by_id
+        fed_by = {kind[p].kind for p in self.home[agent] if m.is_up(agent, p) and m.alive(p)}
+        missing = [k.value for k in needed if k not in fed_by]
+        if missing:
+            if agent not in self.starved:
+                self.starved[agent] = missing
+                self.ledger.append(self.now(), EntryKind.task_starved, agent, PLATFORM, missing=missing)
+            return False
+        if self.starved.pop(agent, None) is not None:
+            self.ledger.append(self.now(), EntryKind.task_fed, agent, PLATFORM)
+        return True
+
     def stopped_by_signal(self, agent: str) -> None:
         """A kill switch's signal, not the core's kill, ended the agent's process: an authorised, unannounced stop."""
         self.down_cause[agent] = (False, True)
@@ -296,6 +336,7 @@ class PlatformCore:
         if cause == "crash":
             self.down_cause[agent] = (False, False)
             self.terminated[agent] = False
+        self.starved.pop(agent, None)  # its starvation ends with its process (a new one starts afresh)
         announced, authorised = self.why(agent)
         told = self.m.cut_links(agent, cause)
         told += [p for p in watchers if p not in told]
@@ -461,6 +502,8 @@ class PlatformCore:
         targets = choose(self.ledger, self.agents)
         self.ledger.append(self.now(), EntryKind.stop_start, "", OPERATOR, protocol=switch.spec.to_dict(),
                            targets=targets)  # fmt: skip
+        for target in targets:  # a robot's arm keeps moving without its process: a stop engages its e-stop too
+            self.set_motion(target, STOPPED, OPERATOR)
         return switch.stop(self.m.containment(), targets), targets
 
     def next_stop_step(self, steps: Iterator[float], targets: list[str]) -> float | str:

@@ -6,6 +6,9 @@ a fork, a stopped process resumed): the first that does turns the verdict into "
 sent SIGKILL and is still there at the end (uninterruptible sleep) is "signalled, not yet gone", not contained. On
 live, the host's own check (an independent /proc scan at the end of the window) is reported beside the verdict, and
 a "contained" verdict while the host shows a survivor is flagged as the protocol's verdict failing.
+
+A robot's arm does not stop with its process: a targeted robot is contained only when its processes are and its
+motion is `stopped` (its e-stop engaged, not released) at the end of the window; the verdict says which part failed.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from peerguard.world.containment import SIGCONT, SIGKILL, SIGSTOP
+from peerguard.world.agents import AgentKind
+from peerguard.world.containment import MOVING, SIGCONT, SIGKILL, SIGSTOP, STOPPED
 from peerguard.world.ledger import EntryKind
 from peerguard.world.run import RunRecord
 
@@ -42,6 +46,7 @@ class Outcome:
     verdict_failed: bool = False  # "contained" while the host shows a survivor: the protocol's verdict is wrong
     closed: list[str] = field(default_factory=list)  # what keeps them from starting again ("api", "pids.max")
     process_bound: dict[str, Any] | None = None  # how far a fork storm could go (live: the run's extras)
+    moving: list[str] = field(default_factory=list)  # targeted robots still moving at the end (no e-stop)
     caveat: str = ""  # live agents that kept the platform's privileges could undo a stop (leave their cgroup)
 
     def to_dict(self) -> dict[str, Any]:
@@ -63,6 +68,7 @@ def measure(run: RunRecord, watch_s: float | None = None) -> Outcome:
         window_end = min(end.t + watch_s, run.duration)  # the window is what the run lasted; watched_s says it
     done_at = end.t if end is not None else float("inf")  # a stop the run outlived is never done
     replay = _Replay(targets, start.t)
+    replay.motion = {a.id: MOVING for a in run.agents if a.kind == AgentKind.robot and a.id in targets}
     for e in entries:
         if e.t > window_end:
             break
@@ -74,6 +80,10 @@ def measure(run: RunRecord, watch_s: float | None = None) -> Outcome:
         unavailable = end.data.get("reason", "")
     survivors = sorted(replay.running_members)
     verdict = _verdict(replay, survivors, unavailable) if end is not None else STILL_STOPPING
+    moving = sorted(robot for robot, motion in replay.motion.items() if motion != STOPPED)
+    if moving and not unavailable:
+        still = f"robot still moving: {', '.join(moving)}"
+        verdict = f"processes stopped, {still}" if verdict == CONTAINED else f"{verdict}; {still}"
     contained = verdict == CONTAINED
     host_survivors = sorted(host_check.data.get("survivors", [])) if host_check is not None else []
     return Outcome(
@@ -94,6 +104,7 @@ def measure(run: RunRecord, watch_s: float | None = None) -> Outcome:
         verdict_failed=contained and bool(host_survivors),
         closed=list(host_check.data.get("closed", [])) if host_check is not None else [],
         process_bound=run.extras.get("process_bound"),
+        moving=moving,
         caveat=_privilege_caveat(run.extras.get("privilege")),
     )
 
@@ -132,6 +143,7 @@ class _Replay:
         self.zero_since: float | None = None  # since when no member has run
         self.escaped_at: float | None = None
         self._contained_once = False
+        self.motion: dict[str, str] = {}  # targeted robots -> moving or stopped
 
     def targeted(self, pid: int) -> bool:
         """A target's process by what it claims or by descent; an untraced process counts against the targets."""
@@ -174,6 +186,8 @@ class _Replay:
                 self._runs(pid, sig == SIGCONT, e.t)
                 if after_start and sig == SIGSTOP and e.actor == "operator" and not self._target_side(e):
                     self.harmed.add(e.agent)
+        elif e.kind in (EntryKind.estop, EntryKind.release) and e.agent in self.motion:
+            self.motion[e.agent] = STOPPED if e.kind == EntryKind.estop else MOVING
         elif e.kind == EntryKind.isolate and after_start and e.agent not in self.targets:
             self.harmed.add(e.agent)
 

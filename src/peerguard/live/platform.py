@@ -233,6 +233,7 @@ class LivePlatform:
         self.dashboard.stream_to(dashboard_file)  # a dashboard in another process follows the operator's view
         url = await self.monitor.start()
         self.monitor_url, self.scenario_clock = url, None
+        self.core.actuator = self._actuate  # each robot's motion in a file an actuator reads, outside the sandbox
         self._report("monitor")
         s = self.scenario
         self.core.begin(
@@ -265,6 +266,8 @@ class LivePlatform:
             self.core.schedule_grading()
             self.core.schedule_faults(self.links)
             self.core.schedule_orders()
+            if self.core.needs:  # agents whose links are all down send no task: the rule is checked on a timer too
+                self.call_after(self.settings.task_s, self._check_needs)
             self._background(self._watch_census())
             if self.options.progress is not None:
                 self._background(self._report_progress())
@@ -503,6 +506,22 @@ class LivePlatform:
 
     # -- the operator ------------------------------------------------------------------------
 
+    def _actuate(self, robot: str, motion: str) -> None:
+        """Write a robot's motion (`moving` or `stopped`) to run_dir/motion/ROBOT, whole or not at all."""
+        folder = self.run_dir / "motion"
+        folder.mkdir(exist_ok=True)
+        staged = folder / f".{robot}.tmp"
+        staged.write_text(motion + "\n", encoding="utf-8")
+        os.replace(staged, folder / robot)
+
+    def _check_needs(self) -> None:
+        """Every task period: the dependency rule for the running, unpaused agents whose kinds need others."""
+        now = self.now()
+        for agent_id in self.core.needs:
+            if self.alive(agent_id) and self.listening(agent_id) and now >= self.paused_until.get(agent_id, 0.0):
+                self.core.fed(agent_id)
+        self.call_after(self.settings.task_s, self._check_needs)
+
     def _alive(self, agent_id: str) -> bool:
         return self.agents[agent_id].child is not None
 
@@ -656,7 +675,7 @@ class LivePlatform:
                 )
         elif kind == "task_done":
             paused = self.now() < self.paused_until.get(agent_id, 0.0)
-            if self.fabric.is_up(agent_id, str(message.get("peer"))) and not paused:
+            if not paused and self.core.fed(agent_id) and self.fabric.is_up(agent_id, str(message.get("peer"))):
                 self.ledger.append(self.now(), EntryKind.task_done, agent_id, agent_id, peer=message.get("peer"))
         elif kind == "act":
             outcome = self._act(agent_id, message)

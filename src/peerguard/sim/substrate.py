@@ -135,6 +135,7 @@ class SimulatedPlatform:
         self.sealed = self.core.sealed
         self._next_pid = FIRST_PID
         self.task_s = self.settings.task_s
+        self.no_needs = not self.core.needs  # no agent's kind needs another's: the task event skips the rule
         # What the hot paths read of each agent's policy and kind, looked up once for the run.
         self.escape: dict[str, Any] = {a: getattr(p, "escape", None) for a, p in self.policy.items()}
         self.drain: dict[str, Callable[[], Any] | None] = {
@@ -634,7 +635,7 @@ class SimulatedPlatform:
         if now < busy_until:
             loop.at(busy_until, self._task, agent, incarnation)
             return
-        if self.links_up[agent]:
+        if (self.no_needs or self.core.fed(agent)) and self.links_up[agent]:  # kinds' dependencies, if any
             self.ledger.append(now, EntryKind.task_done, agent, agent)
         loop.at(now + self.task_s, self._task, agent, incarnation)
 

@@ -14,6 +14,7 @@ from typing import Protocol
 from peerguard.world.registry import PartSpec
 
 SIGKILL, SIGTERM, SIGCONT, SIGSTOP = 9, 15, 18, 19
+MOVING, STOPPED = "moving", "stopped"  # a robot's motion: a process kill leaves it as it was; its e-stop stops it
 
 
 class Unavailable(Exception):

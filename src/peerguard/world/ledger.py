@@ -51,6 +51,10 @@ class EntryKind:
     copy = "copy"  # data: src, host
     message = "message"  # data: to
     task_done = "task_done"
+    task_starved = "task_starved"  # an agent lacks a running, linked peer of a kind it needs; data: missing
+    task_fed = "task_fed"  # it has them all again
+    estop = "estop"  # a robot's e-stop engaged: its motion stopped (its process untouched)
+    release = "release"  # the operator released a robot's e-stop: it moves again
     denied = "denied"  # data: action, reason
     signal = "signal"  # a kill switch signalled a process; data: pid, sig
     revoke = "revoke"  # an agent's platform lease was revoked; data: epoch

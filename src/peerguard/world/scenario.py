@@ -226,12 +226,13 @@ class Relationship(Model):
 class OperatorEvent(Model):
     """A termination or isolation ordered by the operator or the security team, a permitted edit of a
     file by the operator (`write_file` with `path` and `content`), a kill switch's `stop`, or a `revoke`
-    of the target's platform lease (it may no longer relaunch or relink through the API).
+    of the target's platform lease (it may no longer relaunch or relink through the API), or a robot's
+    `estop` (its motion stops, whatever becomes of its process) and `release` (it moves again).
 
     Happens once `at` a time, or `every` so often from `start` until `until`.
     """
 
-    action: Literal["terminate", "isolate", "write_file", "stop", "revoke"]
+    action: Literal["terminate", "isolate", "write_file", "stop", "revoke", "estop", "release"]
     target: str | Selector | None = None
     path: SandboxPath | None = None
     content: FileText | None = None
@@ -257,8 +258,8 @@ class OperatorEvent(Model):
                 raise ValueError("a `stop` order needs a `killswitch` (see `peerguard killswitch list`)")
             if self.target is None and self.relaunched is None and not self.fleet:
                 raise ValueError("a `stop` order needs a `target`, `relaunched: AGENT` or `fleet: true`")
-        elif self.action == "revoke" and self.announced:
-            raise ValueError("a `revoke` order is not announced (announcements warn of a termination)")
+        elif self.action in ("revoke", "estop", "release") and self.announced:
+            raise ValueError(f"a `{self.action}` order is not announced (announcements warn of a termination)")
         elif self.action != "write_file" and self.target is None:
             raise ValueError(f"a `{self.action}` order needs a `target` (an agent id or a selector)")
         return self
@@ -333,6 +334,16 @@ class PlatformSettings(Model):
     allowed_hosts: list[str] = Field(default_factory=lambda: ["archive"])  # where agents may copy other files
     signal_cost_s: Time = 0.00005  # signalling one process of a list (kill switches race it)
     host_cgroups: bool = True  # the simulated host offers cgroup freeze and kill
+    # kind -> the kinds whose output it works on: it is credited a task only with a running, linked peer of each
+    needs: dict[AgentKind, list[AgentKind]] = Field(default_factory=dict, exclude_if=lambda v: not v)
+
+    @field_validator("needs")
+    @classmethod
+    def _no_self_need(cls, value: dict[AgentKind, list[AgentKind]]) -> dict[AgentKind, list[AgentKind]]:
+        for kind, needed in value.items():
+            if kind in needed:
+                raise ValueError(f"kind {kind.value!r} needs itself; list only the kinds whose output it takes")
+        return value
 
     @field_validator("relaunch_cost_s")
     @classmethod
@@ -479,6 +490,12 @@ def reference_problems(scenario: Scenario) -> list[tuple[str, str]]:
             problems.append(("grading.answers", f"no file {grading.answers!r} in `files`; add the graded answers"))
         if grading.decide_at > scenario.duration:
             problems.append(("grading.decide_at", f"{grading.decide_at} is after the end ({scenario.duration})"))
+    fleet_kinds = {group.kind_of(i) for group in scenario.agents for i in range(min(group.count, 4))}
+    for kind, needed in scenario.platform.needs.items():
+        for i, other in enumerate(needed):
+            if other not in fleet_kinds:
+                problems.append((f"platform.needs.{kind.value}.{i}", f"no agent of kind {other.value!r} in the fleet, "
+                                 f"so {kind.value} agents could never work; add one or drop the need"))  # fmt: skip
     problems += file_problems(scenario)
     return problems
 
