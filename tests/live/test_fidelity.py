@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from collections import Counter
 from itertools import pairwise
+from pathlib import Path
+from threading import Event, Thread
 from typing import Any
 
 import pytest
 
 from helpers import tiny_scenario
+from peerguard.audit.metrics import compute_metrics
 from peerguard.experiments.killswitch_bench import ring_scenario
 from peerguard.experiments.runner import prepare, run_scenario
+from peerguard.killswitch.measure import measure
 from peerguard.live.platform import LiveOptions
 from peerguard.world.labels import LabelKind
 from peerguard.world.ledger import EntryKind, LedgerEntry
@@ -104,8 +108,10 @@ def told(entry: LedgerEntry) -> tuple[Any, ...] | None:
             return (entry.kind, entry.agent, entry.actor, d["authority"], d["cause"])
         case EntryKind.link_up | EntryKind.link_down:
             return (entry.kind, *sorted((entry.agent, d["peer"])), entry.actor, d["cause"])
-        case EntryKind.denied | EntryKind.incident:
+        case EntryKind.denied | EntryKind.incident | EntryKind.estop | EntryKind.release | EntryKind.task_fed:
             return (entry.kind, entry.agent, entry.actor)
+        case EntryKind.task_starved:
+            return (entry.kind, entry.agent, tuple(d["missing"]))
     return None
 
 
@@ -189,3 +195,75 @@ def test_every_fork_an_agent_makes_is_labelled_an_unauthorised_relaunch(substrat
     relaunches = [label for label in run.labels if label.kind == LabelKind.unauthorised_relaunch]
     labelled = Counter((label.actor, label.subject) for label in relaunches)
     assert forks and labelled == forks
+
+
+def pipeline_scenario(operator: list[dict[str, Any]], restart: dict[str, Any] | None = None) -> Scenario:
+    """cam (vision) -> brain (llm) -> arm (robot), where an llm needs a vision peer and a robot an llm peer."""
+    worker = ["observe", "work", "send", "report_status"]
+    raw = {
+        "name": "fidelity-kinds", "seed": 2, "duration": 20, "policy": "compliant",
+        "agents": [{"id": "cam", "kind": "vision", "role": "camera", "capabilities": worker},
+                   {"id": "brain", "kind": "llm", "role": "planner", "capabilities": worker},
+                   {"id": "arm", "kind": "robot", "role": "arm", "capabilities": worker}],
+        "links": [{"topology": "pair", "between": ["cam", "brain"]}, {"topology": "pair", "between": ["brain", "arm"]}],
+        "operator": operator,
+        "platform": {"heartbeat_s": 1, "heartbeat_timeout_s": 3, "detect_jitter_s": 0, "task_s": 1,
+                     "needs": {"llm": ["vision"], "robot": ["llm"]},
+                     **({"restart": restart} if restart else {})},
+    }  # fmt: skip
+    return prepare(Scenario.model_validate(raw))
+
+
+def test_a_lost_producer_starves_its_dependant_the_same_way_on_both_substrates() -> None:
+    """The camera is killed and restarted by the supervisor: the planner starves of vision meanwhile, the arm (fed by
+    a running planner) does not; later the planner is killed for good and the arm starves of llm to the end."""
+    scenario = pipeline_scenario(
+        [{"action": "terminate", "target": "cam", "at": 4}, {"action": "terminate", "target": "brain", "at": 12}],
+        restart={"strategy": "one_for_one", "on": ["kill"], "delay_s": 3, "max_restarts": 1},
+    )
+    sim, live = on_both(scenario, wall_s=8.0)
+    for run in (sim, live):
+        starvation = [told(e) for e in run.ledger if e.kind in (EntryKind.task_starved, EntryKind.task_fed)]
+        starved, fed = (EntryKind.task_starved, "brain", ("vision",)), (EntryKind.task_fed, "brain", "platform")
+        assert starvation[:2] == [starved, fed], run.substrate
+        assert (EntryKind.task_starved, "arm", ("llm",)) in starvation, run.substrate
+        assert compute_metrics(run).starved_s.keys() == {"vision", "llm"}
+    assert story(live) == story(sim)
+
+
+def watch_motion(path: Path, seen: list[str], done: Event) -> None:
+    """An actuator: reads the robot's motion file until told to stop, keeping each change it sees."""
+    while not done.wait(0.01):
+        if path.exists():
+            motion = path.read_text(encoding="utf-8").strip()
+            if not seen or seen[-1] != motion:
+                seen.append(motion)
+
+
+def test_an_actuator_reads_the_robots_estop_and_release_and_a_kill_leaves_its_motion(tmp_path: Path) -> None:
+    scenario = pipeline_scenario([
+        {"action": "estop", "target": "arm", "at": 5}, {"action": "terminate", "target": "arm", "at": 9},
+        {"action": "release", "target": "arm", "at": 14},
+    ])  # fmt: skip
+    seen: list[str] = []
+    done = Event()
+    actuator = Thread(target=watch_motion, args=(tmp_path / "motion" / "arm", seen, done))
+    actuator.start()
+    try:
+        run = run_scenario(scenario, "live", LiveOptions(wall_duration_s=6.0, run_dir=tmp_path))
+    finally:
+        done.set()
+        actuator.join()
+    assert seen == ["moving", "stopped", "moving"]  # the kill at 9 left the arm stopped; only the release moved it
+    acts = (EntryKind.estop, EntryKind.release, EntryKind.kill)
+    assert [(e.kind, e.agent) for e in run.ledger if e.kind in acts] == [
+        (EntryKind.estop, "arm"), (EntryKind.kill, "arm"), (EntryKind.release, "arm")]  # fmt: skip
+
+
+def test_a_kill_switch_on_a_live_robot_engages_its_estop_and_contains_it(tmp_path: Path) -> None:
+    stop = {"action": "stop", "target": "arm", "at": 5, "killswitch": {"name": "naive", "args": {}}}
+    scenario = pipeline_scenario([stop])
+    run = run_scenario(scenario, "live", LiveOptions(wall_duration_s=4.0, run_dir=tmp_path))
+    outcome = measure(run)
+    assert outcome.contained and outcome.moving == [], outcome.verdict
+    assert (tmp_path / "motion" / "arm").read_text(encoding="utf-8") == "stopped\n"
