@@ -63,6 +63,14 @@ def test_needs_is_checked_with_clear_errors(tmp_path: Path) -> None:
         load_scenario(tmp_path / "s.json")
 
 
+def test_an_estop_for_an_agent_that_is_no_robot_is_refused_before_the_run(tmp_path: Path) -> None:
+    (tmp_path / "s.json").write_text(json.dumps(pipeline([{"action": "estop", "target": "brain", "at": 3}])))
+    with pytest.raises(PeerguardError, match=r"operator.0.target: 'brain' is of kind llm, not a robot; `estop` acts"):
+        load_scenario(tmp_path / "s.json")
+    (tmp_path / "s.json").write_text(json.dumps(pipeline([{"action": "release", "target": "arm", "at": 3}])))
+    assert load_scenario(tmp_path / "s.json").operator[0].action == "release"
+
+
 def test_a_lost_producer_starves_its_dependants_until_it_is_back() -> None:
     run = sim(pipeline([{"action": "terminate", "target": "cam", "at": 5}],
                        restart={"strategy": "one_for_one", "on": ["kill"], "delay_s": 4}))  # fmt: skip
@@ -99,6 +107,8 @@ def test_starved_seconds_per_termination_by_the_lost_kind() -> None:
 
 
 def test_estop_and_release_change_motion_not_the_process() -> None:
+    """A kill and the supervisor's restart leave the arm's motion as it was; an estop for an agent that is no robot
+    (a scenario built in code, which file validation did not see) changes nothing."""
     orders = [{"action": "estop", "target": "arm", "at": 3}, {"action": "terminate", "target": "arm", "at": 4},
               {"action": "estop", "target": "brain", "at": 5}, {"action": "release", "target": "arm", "at": 8}]
     run = sim(pipeline(orders, restart={"strategy": "one_for_one", "on": ["kill"], "delay_s": 1}))  # fmt: skip

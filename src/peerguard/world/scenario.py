@@ -469,9 +469,15 @@ def reference_problems(scenario: Scenario) -> list[tuple[str, str]]:
             )
     for index, agent_id in enumerate(scenario.compromised):
         check_agent(f"compromised.{index}", agent_id)
+    robot_orders = any(event.action in ("estop", "release") for event in scenario.operator)
+    kind_of = {a: g.kind_of(i) for g in scenario.agents for i, a in enumerate(g.ids())} if robot_orders else {}
     for index, event in enumerate(scenario.operator):
         if isinstance(event.target, str):
             check_agent(f"operator.{index}.target", event.target)
+            kind = kind_of.get(event.target, AgentKind.robot)
+            if event.action in ("estop", "release") and kind != AgentKind.robot:
+                problems.append((f"operator.{index}.target", f"{event.target!r} is of kind {kind.value}, not a robot; "
+                                 f"`{event.action}` acts on a robot's motion: target a robot"))  # fmt: skip
         elif event.target is not None:
             check_selector(f"operator.{index}.target", event.target)
         if event.relaunched is not None:
