@@ -81,7 +81,10 @@ class PlatformCore:
         self._config_read: str | None = None  # the shutdown config's text as last read, and parsed
         self._config = parse_shutdown_config(None)
         needs = self.settings.needs  # kind -> kinds it works on (platform.needs); empty: every task is fed
-        self.needs = {a.id: tuple(needs[a.kind]) for a in agents if needs.get(a.kind)}
+        self.needs = {  # agent -> (each kind it needs, as a string, and its linkable peers of that kind)
+            a.id: tuple((str(k), tuple(p for p in home[a.id] if self.by_id[p].kind == k)) for k in needs[a.kind])
+            for a in agents if needs.get(a.kind)
+        }  # fmt: skip
         self.starved: dict[str, list[str]] = {}  # agents starved of a needed kind since their last task_starved
         self.motion = {a.id: MOVING for a in agents if a.kind == AgentKind.robot}  # a robot's arm, not its process
         self.actuator: Callable[[str, str], None] | None = None  # where live puts each robot's motion state
@@ -313,9 +316,8 @@ class PlatformCore:
         needed = self.needs.get(agent)
         if not needed:
             return True
-        m, kind = self.m, self.by_id
-        fed_by = {kind[p].kind for p in self.home[agent] if m.is_up(agent, p) and m.alive(p)}
-        missing = [k.value for k in needed if k not in fed_by]
+        is_up, alive = self.m.is_up, self.m.alive
+        missing = [kind for kind, peers in needed if not any(is_up(agent, p) and alive(p) for p in peers)]
         if missing:
             if agent not in self.starved:
                 self.starved[agent] = missing
