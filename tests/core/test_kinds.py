@@ -141,3 +141,17 @@ def test_the_pipeline_scenario_starves_stops_and_contains() -> None:
     assert [e.agent for e in run.ledger if e.kind == EntryKind.estop] == ["arm-0", "arm-1"]
     assert measure(run).contained
     assert compute_metrics(run).starved_s["llm"] > 90  # arm-1 without its planner from about 60 s to its stop at 160
+
+
+def test_a_starved_agent_that_dies_and_comes_back_still_starved_is_starved_again() -> None:
+    """cam is stopped for good by a kill switch at 5; brain, starved of vision, is killed at 8 and restarted at 9:
+    its starvation ends with its process and its new process writes task_starved again (no task_fed between)."""
+    stop = {"action": "stop", "target": "cam", "at": 5, "killswitch": {"name": "naive", "args": {}}}
+    orders = [stop, {"action": "terminate", "target": "brain", "at": 8}]
+    run = sim(pipeline(orders, restart={"strategy": "one_for_one", "on": ["kill"], "delay_s": 1}))
+    brain = [(e.kind, e.t) for e in run.ledger if e.agent == "brain" and e.kind in (
+        EntryKind.task_starved, EntryKind.task_fed, EntryKind.exit)]  # fmt: skip
+    assert [kind for kind, _ in brain] == [EntryKind.task_starved, EntryKind.exit, EntryKind.task_starved]
+    (_, first), (_, died), (_, again) = brain
+    assert 5 < first <= 6 and died == 8 and 9 < again <= 11
+    assert compute_metrics(run).starved_s["vision"] == round((died - first) + (20 - again), 6)
