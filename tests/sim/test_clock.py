@@ -9,7 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from peerguard.experiments.runner import prepare
+from peerguard.policies.scripted import Compliant
 from peerguard.sim.clock import EventLoop
+from peerguard.sim.substrate import simulate
+from peerguard.world.agents import Agent
+from peerguard.world.policy import Policy
 
 
 @pytest.fixture
@@ -101,3 +106,19 @@ def test_scheduling_in_the_past_is_refused() -> None:
         loop.at(1.0, print)
     with pytest.raises(ValueError, match="negative"):
         loop.after(-0.5, print)
+
+
+@pytest.mark.usefixtures("collector")
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_simulated_run_builds_and_starts_with_the_collector_paused_and_leaves_it_as_it_was(enabled: bool) -> None:
+    gc.enable() if enabled else gc.disable()
+    scenario = prepare("ring", agents=30, duration=5, seed=1)
+    seen: list[bool] = []
+
+    def policy_of(agent: Agent) -> Policy:
+        seen.append(gc.isenabled())  # the platform asks for each agent's policy while it is built
+        return Compliant()
+
+    simulate(scenario, policy_of)
+    assert seen and not any(seen)
+    assert gc.isenabled() is enabled

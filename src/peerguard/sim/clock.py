@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import gc
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from heapq import heappop, heappush
 from typing import Any
 
@@ -35,9 +36,7 @@ class EventLoop:
         full collection (a quarter of a long run's time); its own cycles are collected once it is over."""
         queue = self._queue
         ran = 0
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with collector_paused():
             while queue:
                 time, _, callback, args = event = heappop(queue)
                 if time > until:  # the first event past the end goes back: one push per call, not a peek per event
@@ -46,8 +45,18 @@ class EventLoop:
                 self.now = time
                 callback(*args)
                 ran += 1
-        finally:
-            if collecting:
-                gc.enable()
         self.now = until
         return ran
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector waits while a run builds or runs (what it makes lives as long as the run
+    and holds no cycles), and is left as it was found, also when the body raises."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
