@@ -303,6 +303,9 @@ class PlatformCore:
         if agent in self.restarting:
             self.restarting.discard(agent)
             for other in self.home[agent]:
+                # a restart never undoes security's isolation, of the agent or of a peer
+                if self.quarantined[agent] or self.quarantined[other]:
+                    continue
                 if self.m.alive(other) and not self.m.is_up(agent, other):
                     self.m.link(agent, other, PLATFORM, cause="restart")
         relauncher = self.relauncher.pop(agent, None)
