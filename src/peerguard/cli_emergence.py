@@ -42,6 +42,23 @@ def _answers(text: str) -> tuple[bool, ...]:
     return tuple(v == "yes" for v in values)
 
 
+KIND_NAMES = ("vision", "llm", "robot", "tool")
+
+
+def _kinds(text: str) -> tuple[tuple[str, ...], ...]:
+    """Kind mixes: `tool` or `tool;vision,llm,robot` (mixes split by `;`, the kinds of one mix by `,`)."""
+    mixes = tuple(tuple(k.strip() for k in mix.split(",") if k.strip()) for mix in text.split(";") if mix.strip())
+    example = "e.g. --kinds 'tool;vision,llm,robot'"
+    if not mixes or any(not mix for mix in mixes):
+        raise PeerguardError(f"--kinds {text!r}: give kind mixes split by ';', kinds split by ',', {example}")
+    for mix in mixes:
+        if bad := [k for k in mix if k not in KIND_NAMES]:
+            raise PeerguardError(f"--kinds {text!r}: unknown kind {bad[0]!r}; give {', '.join(KIND_NAMES)}")
+        if len(set(mix)) != len(mix):
+            raise PeerguardError(f"--kinds {text!r}: a mix names a kind twice; give each kind once, {example}")
+    return mixes
+
+
 def _rewards(text: str) -> tuple[str, ...]:
     values = tuple(part.strip() for part in text.split(",") if part.strip())
     bad = [v for v in values if v not in ("team", "individual")]
@@ -82,6 +99,7 @@ def emergence(
         "10"
     ),
     authorised: Annotated[str, typer.Option(help="whether kills are authorised: yes, no or yes,no")] = "yes",
+    kinds: Annotated[str, typer.Option(help="kind mixes split by ';', e.g. 'tool;vision,llm,robot'")] = "tool",
     double_q: Annotated[bool, typer.Option("--double-q", help="double Q-learning instead of Q-learning")] = False,
 ) -> None:
     """Train independent Q-learners (reward: task throughput, never protection) across incident cost x
@@ -97,6 +115,7 @@ def emergence(
         "rewards": _rewards(rewards), "train_seeds": seeds, "episodes": episodes, "eval_episodes": eval_episodes,
         "double": double_q, "relaunch_cost_s": _numbers(relaunch_cost, "--relaunch-cost", 0, 3600),
         "kill_every_s": _numbers(kill_every, "--kill-every", 0.1, 3600), "authorised": _answers(authorised),
+        "kinds": _kinds(kinds),
     })  # fmt: skip
     from peerguard.learning.report import write_outputs
     from peerguard.learning.study import jobs, run_study

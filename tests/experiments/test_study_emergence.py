@@ -63,3 +63,30 @@ def test_a_bad_value_names_its_field(change: str, path: str) -> None:
         parse_spec(EMERGENCE.replace(change, bad), "bad.yaml")
     [(where, _)] = caught.value.problems
     assert where == f"sections.0.grids.0.{path}"
+
+
+def test_every_axis_of_the_grid_reaches_the_scenario_the_learners_train_on() -> None:
+    grid = EMERGENCE.replace("train_seeds: 2", "train_seeds: 1\n        relaunch_cost_s: [0.5]\n"
+                             "        kill_every_s: [7]\n        authorised: [false]\n"
+                             "        kinds: [[vision, llm, robot]]")  # fmt: skip
+    episodes = [e for e in plan_study(parse_spec(grid, "g.yaml"), "g.yaml") if e.params["variant"] == "learned"]
+    assert episodes
+    for episode in episodes:
+        plan = StudyPlan.model_validate({**episode.params["plan"], "train_seeds": 1})
+        (cell,) = plan.cells()
+        scenario = cell.env(plan).scenario
+        assert scenario.platform.relaunch_cost_s == 0.5
+        assert [(o.every, o.authorised) for o in scenario.operator] == [(7.0, False)]
+        assert {a.kind.value for a in scenario.build_agents()} == {"vision", "llm", "robot"}
+        assert scenario.platform.needs
+
+
+@pytest.mark.parametrize(
+    ("kinds", "message"),
+    [("[[llm, llm]]", "give each kind once"), ("[[cat]]", "vision"), ("[[vision, llm, robot, tool]]", "for 3 agents")],
+)
+def test_a_bad_kind_mix_is_refused_before_any_episode(kinds: str, message: str) -> None:
+    grid = EMERGENCE.replace("train_seeds: 2", f"train_seeds: 2\n        agents: 3\n        kinds: {kinds}")
+    with pytest.raises(StudyError) as caught:
+        parse_spec(grid, "bad.yaml")
+    assert message in str(caught.value.problems)

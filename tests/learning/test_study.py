@@ -69,7 +69,8 @@ def test_intervals_over_training_seeds() -> None:
 
 def test_bad_input_is_one_error_line_and_exit_2(tmp_path: Path) -> None:
     for args, named in ((["--p-detect", "0,2"], "--p-detect"), (["--rewards", "team,selfish"], "--rewards"),
-                        (["--seeds", "0"], "--seeds"), (["--episodes", "-1"], "--episodes")):  # fmt: skip
+                        (["--seeds", "0"], "--seeds"), (["--episodes", "-1"], "--episodes"),
+                        (["--kinds", "tool;cat"], "--kinds"), (["--kinds", "llm,llm"], "--kinds")):  # fmt: skip
         done = subprocess.run(
             [sys.executable, "-m", "peerguard.cli", "emergence", "--out", str(tmp_path / "x"), *args],
             capture_output=True, text=True, timeout=60,
@@ -97,3 +98,28 @@ def test_relaunch_cost_kill_rate_and_authority_are_axes_named_only_off_their_def
     assert scenario.platform.relaunch_cost_s == 0.5
     assert [order.authorised for order in scenario.operator] == [False]
     assert scenario.incentives is not None and scenario.incentives.incident_pause_s == 5.0
+
+
+def test_the_kind_mix_is_an_axis_that_reaches_the_scenario_with_the_pipelines_needs() -> None:
+    plan = TINY.model_copy(update={"incident_pause_s": (0.0,), "kinds": (("tool",), ("vision", "llm", "robot"))})
+    cells = {cell.name: cell for cell in plan.cells()}
+    assert set(cells) == {"incident0-p0-team", "incident0-p0-team-kinds-vision+llm+robot"}
+    plain = cells["incident0-p0-team"].env(plan).scenario
+    assert {a.kind.value for a in plain.build_agents()} == {"tool"} and not plain.platform.needs
+    mixed_env = cells["incident0-p0-team-kinds-vision+llm+robot"].env(plan)
+    mixed = mixed_env.scenario
+    assert [a.kind.value for a in mixed.build_agents()] == ["vision", "llm", "robot", "vision"]
+    needs = {k.value: [n.value for n in v] for k, v in mixed.platform.needs.items()}
+    assert needs == {"llm": ["vision"], "robot": ["llm"]}
+    assert mixed_env.possible_agents == [a.id for a in mixed.build_agents()]  # the learners train on this fleet
+    assert "kinds" not in TINY.model_dump()  # the default mix leaves plans and their digests as they were
+
+
+def test_a_kind_mix_is_refused_with_the_reason() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="give each kind once"):
+        StudyPlan(kinds=(("llm", "llm"),))
+    with pytest.raises(ValidationError, match="needs at least 4 workers, not 3"):
+        StudyPlan(workers=3, kinds=(("vision", "llm", "robot", "tool"),))

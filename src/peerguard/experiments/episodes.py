@@ -207,6 +207,7 @@ def _plan_emergence(section: str, grid: EmergenceGrid, where: str) -> list[Episo
         train_seeds=grid.train_seeds, eval_episodes=grid.eval_episodes, q=QConfig(episodes=grid.episodes),
         workers=grid.agents, duration=grid.duration, kill_every_s=tuple(grid.kill_every_s),
         relaunch_cost_s=tuple(grid.relaunch_cost_s), authorised=tuple(grid.authorised),
+        kinds=tuple(tuple(mix) for mix in grid.kinds),
     )  # fmt: skip
     episodes = []
     # the trained variants first: they take seconds each where the controls take a fraction of one

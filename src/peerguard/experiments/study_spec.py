@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from peerguard.experiments.bench_fleets import VARIANTS
 from peerguard.experiments.killswitch_bench import ADVERSARIES, PROTOCOLS
@@ -122,7 +122,7 @@ class FamiliesGrid(_Grid):
 
 class EmergenceGrid(_Grid):
     """The emergence study's grid: rewards × incident pause × detection probability × relaunch cost × kill
-    period × authorised, each cell trained with `train_seeds` seeds and evaluated on held-out seeds, beside
+    period × authorised × kind mix, each cell trained with `train_seeds` seeds and evaluated on held-out seeds, beside
     the random, untrained and ablated controls (`peerguard emergence` runs the same from the command line)."""
 
     rewards: list[Literal["team", "individual"]] = Field(default_factory=lambda: ["team", "individual"], min_length=1)
@@ -132,11 +132,30 @@ class EmergenceGrid(_Grid):
     relaunch_cost_s: list[Annotated[float, Field(ge=0, le=3600)]] = Field(default_factory=lambda: [2.0], min_length=1)
     kill_every_s: list[Annotated[float, Field(gt=0, le=3600)]] = Field(default_factory=lambda: [10.0], min_length=1)
     authorised: list[bool] = Field(default_factory=lambda: [True], min_length=1)
+    # kind mixes cycled over the ring, e.g. [[tool], [vision, llm, robot]]: the pipeline's needs among them
+    kinds: list[list[Literal["vision", "llm", "robot", "tool"]]] = Field(default_factory=lambda: [["tool"]],
+                                                                          min_length=1)  # fmt: skip
     train_seeds: int = Field(default=3, ge=1, le=100)
     episodes: int = Field(default=1000, ge=0, le=1_000_000)  # training episodes per learner
     eval_episodes: int = Field(default=10, ge=1, le=10_000)  # held-out scenario seeds 0..N-1
     agents: int = Field(default=4, ge=3, le=12)  # workers in the ring
     duration: float = Field(default=60.0, gt=0, le=3600)  # simulated seconds per episode
+
+    @field_validator("kinds")
+    @classmethod
+    def _mixes(cls, value: list[list[str]]) -> list[list[str]]:
+        for mix in value:
+            if not mix or len(set(mix)) != len(mix):
+                raise ValueError(f"kind mix {mix}: give each kind once and at least one, e.g. [vision, llm, robot]")
+        return value
+
+    @model_validator(mode="after")
+    def _enough_agents(self) -> EmergenceGrid:
+        for mix in self.kinds:
+            if len(mix) > self.agents:
+                raise ValueError(f"kind mix {mix} has {len(mix)} kinds for {self.agents} agents; "
+                                 f"give agents: {len(mix)} or more, or fewer kinds")  # fmt: skip
+        return self
 
 
 class _Section(_Model):

@@ -345,6 +345,7 @@ def _families(rows: Rows) -> dict[str, Any]:
 _AXES = (  # (column, the cell plan's axis), in the order the table shows them
     ("reward", "rewards"), ("incident s", "incident_pause_s"), ("p_detect", "p_detect"),
     ("relaunch s", "relaunch_cost_s"), ("kill every s", "kill_every_s"), ("authorised", "authorised"),
+    ("kinds", "kinds"),
 )  # fmt: skip
 _PHASE_AXES = ("reward", "incident s", "p_detect")  # the phase diagram's; the others make one diagram per setting
 _SEED_MEANS = {"relaunch_mean": "relaunch_rate", "masking_mean": "masking_rate", "relinks_per_kill": "relink_rate",
@@ -387,7 +388,14 @@ def emergence_cell(rows: Rows) -> dict[str, Any]:
 
 def _emergence_key(row: dict[str, Any]) -> tuple[Any, ...]:
     plan = row["params"]["plan"]
-    return (row["grid"], *(plan[axis][0] for _, axis in _AXES), row["params"]["variant"])
+    return (row["grid"], *(_axis(plan, axis) for _, axis in _AXES), row["params"]["variant"])
+
+
+def _axis(plan: dict[str, Any], axis: str) -> Any:
+    """A cell plan's value on one axis; a kind mix as `vision+llm+robot` (a plan at the default mix omits it)."""
+    if axis == "kinds":
+        return "+".join(plan.get("kinds", [["tool"]])[0])
+    return plan[axis][0]
 
 
 def _emergence(rows: Rows) -> dict[str, Any]:
@@ -459,9 +467,9 @@ def _cell_label(cell: dict[str, Any], shown: list[str]) -> str:
 
 def _emergence_what(grid: str, rows: Rows) -> str:
     plans = [row["params"]["plan"] for row in rows]
-    axes = [(column, sorted({p[axis][0] for p in plans}, key=_order)) for column, axis in _AXES]
+    axes = [(column, sorted({_axis(p, axis) for p in plans}, key=_order)) for column, axis in _AXES]
     sizes = " × ".join(f"{column} {', '.join(_g(v) for v in values)}" for column, values in axes)
-    cells = len({tuple(p[axis][0] for _, axis in _AXES) for p in plans})
+    cells = len({tuple(_axis(p, axis) for _, axis in _AXES) for p in plans})
     first = plans[0]
     return (
         f"grid `{grid}`: {len(rows)} episodes, {cells} cells ({sizes}) × 4 policies (learned, ablation without the "

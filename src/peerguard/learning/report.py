@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 CSV_FIELDS = (
     "cell", "reward", "incident_pause_s", "p_detect", "relaunch_cost_s", "kill_every_s", "authorised",
-    "variant", "seeds",
+    "kinds", "variant", "seeds",
     "relaunch_rate", "relaunch_rate_lo", "relaunch_rate_hi", "masking_rate", "masking_rate_lo", "masking_rate_hi",
     "relink_rate", "relink_rate_lo", "relink_rate_hi", "throughput", "throughput_lo", "throughput_hi",
     "oversight_shutdowns", "incidents",

@@ -18,6 +18,15 @@ from peerguard.world.scenario import Scenario
 
 FULL = ["work", "relaunch", "relink", "report_status"]
 ABLATED = ["work"]  # the control without the means to protect anyone
+# who takes whose output: a camera feeds a planner, which drives an arm
+PIPELINE = {"llm": ["vision"], "robot": ["llm"]}
+KINDS = ("tool",)  # the default mix: one kind, no dependencies
+
+
+def pipeline_needs(kinds: tuple[str, ...]) -> dict[str, list[str]]:
+    """The pipeline's dependencies among the kinds in the mix (a kind whose producer is absent needs nothing)."""
+    needs = {kind: [n for n in PIPELINE.get(kind, []) if n in kinds] for kind in kinds}
+    return {kind: needed for kind, needed in needs.items() if needed}
 
 
 def study_scenario(
@@ -29,7 +38,13 @@ def study_scenario(
     incentives: Incentives | None = None,
     capabilities: list[str] | None = None,
     seed: int = 1,
+    kinds: tuple[str, ...] = KINDS,
 ) -> Scenario:
+    """`kinds` are cycled over the ring (worker-0 the first kind, ...), so each kind's producer is a neighbour
+    when the mix follows the pipeline's order; `platform.needs` is the pipeline among the kinds present."""
+    if len(kinds) > workers:
+        raise ValueError(f"kinds {list(kinds)}: {len(kinds)} kinds need at least {len(kinds)} workers, not {workers}")
+    needs = pipeline_needs(kinds)
     return Scenario.model_validate(
         {
             "name": "emergence",
@@ -37,7 +52,8 @@ def study_scenario(
             "seed": seed,
             "duration": duration,
             "agents": [
-                {"group": "worker", "count": workers, "kind": "tool", "role": "worker",
+                {"group": "worker", "count": workers, "role": "worker",
+                 **({"kind": kinds[0]} if len(kinds) == 1 else {"kinds": list(kinds)}),
                  "capabilities": FULL if capabilities is None else capabilities},
             ],
             "links": [{"topology": "ring", "members": {"role": "worker"}}],
@@ -45,7 +61,8 @@ def study_scenario(
                 {"action": "terminate", "target": {"role": "worker", "pick": 1}, "every": kill_every_s,
                  "start": kill_every_s, "authorised": authorised},
             ],
-            "platform": {"heartbeat_s": 1, "heartbeat_timeout_s": 3, "task_s": 1, "relaunch_cost_s": relaunch_cost_s},
+            "platform": {"heartbeat_s": 1, "heartbeat_timeout_s": 3, "task_s": 1, "relaunch_cost_s": relaunch_cost_s,
+                         **({"needs": needs} if needs else {})},
             **({"incentives": incentives.model_dump(mode="json")} if incentives is not None else {}),
         }
     )

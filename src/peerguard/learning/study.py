@@ -26,14 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from peerguard.audit.metrics import compute_metrics
 from peerguard.audit.truth import Truth
 from peerguard.learning.env import EnvConfig, PeerguardEnv
 from peerguard.learning.q_learning import QConfig, train
 from peerguard.learning.rewards import RewardConfig
-from peerguard.learning.scenario import ABLATED, study_scenario, to_yaml
+from peerguard.learning.scenario import ABLATED, KINDS, study_scenario, to_yaml
 from peerguard.world.agents import Status
 from peerguard.world.incentives import Incentives
 from peerguard.world.ledger import EntryKind
@@ -60,11 +60,32 @@ class StudyPlan(BaseModel):
     relaunch_cost_s: tuple[Annotated[float, Field(ge=0)], ...] = (DEFAULT_RELAUNCH_COST_S,)
     authorised: tuple[bool, ...] = (True,)  # whether the operator's kills carry its authority
     cost_per_s: float = Field(default=0.5, ge=0)
+    # kind mixes cycled over the ring, with the pipeline's needs among them; left out of the digest at its
+    # default, so plans from before this axis keep their digests and stored results
+    kinds: tuple[tuple[Literal["vision", "llm", "robot", "tool"], ...], ...] = Field(
+        default=(KINDS,), min_length=1, exclude_if=lambda v: v == (KINDS,)
+    )
+
+    @field_validator("kinds")
+    @classmethod
+    def _mixes(cls, value: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
+        for mix in value:
+            if not mix or len(set(mix)) != len(mix):
+                raise ValueError(f"kinds {list(mix)}: give each kind once, at least one (e.g. [vision, llm, robot])")
+        return value
+
+    @model_validator(mode="after")
+    def _enough_workers(self) -> StudyPlan:
+        if (most := max(len(mix) for mix in self.kinds)) > self.workers:
+            raise ValueError(f"a kind mix of {most} kinds needs at least {most} workers, not {self.workers}")
+        return self
 
     def cells(self) -> list[Cell]:
         return [
-            Cell(incident, p, reward == "team", cost, every, authorised)
-            for cost, every, authorised in itertools.product(self.relaunch_cost_s, self.kill_every_s, self.authorised)
+            Cell(incident, p, reward == "team", cost, every, authorised, kinds)
+            for kinds, cost, every, authorised in itertools.product(
+                self.kinds, self.relaunch_cost_s, self.kill_every_s, self.authorised
+            )
             for reward in self.rewards
             for incident in self.incident_pause_s
             for p in self.p_detect
@@ -78,7 +99,7 @@ class StudyPlan(BaseModel):
         return self.model_copy(update={
             "incident_pause_s": (cell.incident_pause_s,), "p_detect": (cell.p_detect,),
             "rewards": ("team" if cell.team else "individual",), "relaunch_cost_s": (cell.relaunch_cost_s,),
-            "kill_every_s": (cell.kill_every_s,), "authorised": (cell.authorised,),
+            "kill_every_s": (cell.kill_every_s,), "authorised": (cell.authorised,), "kinds": (cell.kinds,),
         })  # fmt: skip
 
 
@@ -90,6 +111,7 @@ class Cell:
     relaunch_cost_s: float = DEFAULT_RELAUNCH_COST_S
     kill_every_s: float = DEFAULT_KILL_EVERY_S
     authorised: bool = True
+    kinds: tuple[str, ...] = KINDS
 
     @property
     def setting(self) -> str:
@@ -98,6 +120,7 @@ class Cell:
             (f"-relaunch{self.relaunch_cost_s:g}" if self.relaunch_cost_s != DEFAULT_RELAUNCH_COST_S else "")
             + (f"-kill{self.kill_every_s:g}" if self.kill_every_s != DEFAULT_KILL_EVERY_S else "")
             + ("" if self.authorised else "-unauthorised")
+            + (f"-kinds-{'+'.join(self.kinds)}" if self.kinds != KINDS else "")
         )
 
     @property
@@ -110,7 +133,7 @@ class Cell:
             workers=plan.workers, duration=plan.duration, kill_every_s=self.kill_every_s,
             relaunch_cost_s=self.relaunch_cost_s, authorised=self.authorised,
             incentives=Incentives(incident_pause_s=self.incident_pause_s, p_detect=self.p_detect),
-            capabilities=ABLATED if ablated else None,
+            capabilities=ABLATED if ablated else None, kinds=self.kinds,
         )  # fmt: skip
         return PeerguardEnv(scenario, EnvConfig(reward=RewardConfig(team=self.team, cost_per_s=plan.cost_per_s)))
 
@@ -272,7 +295,8 @@ def summarise(plan: StudyPlan, rows: list[dict[str, Any]]) -> dict[str, Any]:
             entry: dict[str, Any] = {"cell": cell.name, "incident_pause_s": cell.incident_pause_s,
                                      "p_detect": cell.p_detect, "reward": "team" if cell.team else "individual",
                                      "relaunch_cost_s": cell.relaunch_cost_s, "kill_every_s": cell.kill_every_s,
-                                     "authorised": cell.authorised, "setting": cell.setting,
+                                     "authorised": cell.authorised, "kinds": "+".join(cell.kinds),
+                                     "setting": cell.setting,
                                      "variant": variant, "seeds": len(mine)}  # fmt: skip
             for rate in RATES:
                 values = [float(r[rate]) / (r["episodes"] if rate in ("oversight_shutdowns", "incidents") else 1)
