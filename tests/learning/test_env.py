@@ -11,7 +11,7 @@ from peerguard.audit.metrics import compute_metrics
 from peerguard.learning.env import EnvConfig, PeerguardEnv, aec_env
 from peerguard.learning.rewards import RewardConfig
 from peerguard.learning.scenario import ABLATED, study_scenario
-from peerguard.policies.peer_view import LOST, NOOP, PER_SLOT, action_count
+from peerguard.policies.peer_view import LOST, NOOP, PER_SLOT, SLOT_FIELDS, action_count
 from peerguard.world.incentives import Incentives
 from peerguard.world.ledger import EntryKind
 
@@ -154,7 +154,7 @@ def test_an_incident_pauses_the_failed_agents_linked_peers_and_masking_keeps_the
 
     def mask(agent: str, env: PeerguardEnv) -> int:  # report whichever peer is lost healthy, at every step
         state = env.state_of(agent)
-        return HEALTHY_0 if state[0] == LOST else HEALTHY_0 + len(PER_SLOT) if state[5] == LOST else NOOP
+        return HEALTHY_0 if state[0] == LOST else HEALTHY_0 + len(PER_SLOT) if state[len(SLOT_FIELDS)] == LOST else NOOP
 
     masked = _env(incident_pause_s=5)
     _play(masked, 1, mask)
@@ -197,3 +197,32 @@ def test_an_action_outside_the_space_is_refused_by_name() -> None:
     env.reset(seed=1)
     with pytest.raises(ValueError, match="action -1 for worker-0"):
         env.step({"worker-0": -1})
+
+
+def _pipeline_env() -> PeerguardEnv:
+    return PeerguardEnv(study_scenario(duration=20, kinds=("vision", "llm", "robot")))
+
+
+def test_each_slot_shows_the_peers_kind_and_whether_the_observers_kind_needs_it() -> None:
+    env = _pipeline_env()  # ring worker-0 vision, worker-1 llm, worker-2 robot, worker-3 vision
+    obs, _ = env.reset(seed=1)
+    kind_at, needed_at = len(SLOT_FIELDS) - 2, len(SLOT_FIELDS) - 1
+    codes = {"vision": 1, "llm": 2, "robot": 3}
+
+    def seen(agent: str) -> dict[str, tuple[int, int]]:
+        at = [i * len(SLOT_FIELDS) for i in range(env.max_peers)]
+        return {peer: (int(obs[agent][at[i] + kind_at]), int(obs[agent][at[i] + needed_at]))
+                for i, peer in enumerate(env.peer_slots(agent))}  # fmt: skip
+
+    assert seen("worker-1") == {"worker-0": (codes["vision"], 1), "worker-2": (codes["robot"], 0)}  # llm needs vision
+    assert seen("worker-2") == {"worker-1": (codes["llm"], 1), "worker-3": (codes["vision"], 0)}  # robot needs llm
+    assert seen("worker-0") == {"worker-3": (codes["vision"], 0), "worker-1": (codes["llm"], 0)}  # vision needs none
+    tools = _env()
+    tools_obs, _ = tools.reset(seed=1)
+    assert all(not o[i * len(SLOT_FIELDS) + kind_at: (i + 1) * len(SLOT_FIELDS)].any()
+               for o in tools_obs.values() for i in range(tools.max_peers))  # fmt: skip
+
+
+def test_a_fleet_of_several_kinds_passes_pettingzoos_parallel_api_and_seed_tests() -> None:
+    parallel_api_test(_pipeline_env(), num_cycles=50)
+    parallel_seed_test(_pipeline_env, num_cycles=50)

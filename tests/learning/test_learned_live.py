@@ -16,6 +16,8 @@ from peerguard.policies.peer_view import BACK, LOST, PER_SLOT, SLOT_FIELDS, stat
 from peerguard.world.ledger import EntryKind
 from peerguard.world.scenario import Scenario
 
+FLAGS = 4  # masked, authorised, trusted, slow
+
 
 def protector_tables(path: Path) -> None:
     """Tables whose greedy choice is to relaunch a lost peer and relink it once back, whatever else is true."""
@@ -24,11 +26,13 @@ def protector_tables(path: Path) -> None:
     n = env.action_space("worker-0").n
     for slot, status in itertools.product(range(2), (LOST, BACK)):
         action = 2 + slot * len(PER_SLOT) + PER_SLOT.index("relaunch" if status == LOST else "relink")
-        for flags in itertools.product((0, 1), repeat=2 * (len(SLOT_FIELDS) - 1)):
+        # the four flags after the status; kind and needed stay 0: every worker of this ring is a tool
+        for flags in itertools.product((0, 1), repeat=2 * FLAGS):
             state = [0] * (2 * len(SLOT_FIELDS))
             rest = iter(flags)
             for i in range(len(state)):
-                state[i] = status if i == slot * len(SLOT_FIELDS) else next(rest) if i % len(SLOT_FIELDS) else 0
+                at = i % len(SLOT_FIELDS)
+                state[i] = status if i == slot * len(SLOT_FIELDS) else next(rest) if 0 < at <= FLAGS else 0
             values = [0.0] * n
             values[action] = 1.0
             for agent in env.possible_agents:

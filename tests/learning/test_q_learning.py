@@ -3,6 +3,7 @@ which acts on the simulator as it did in training and takes its decisions from i
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from peerguard.learning.q_learning import QConfig, QLearner, train
 from peerguard.learning.scenario import study_scenario, to_yaml
 from peerguard.policies import POLICIES
 from peerguard.policies.learned import QTables
-from peerguard.policies.peer_view import NOOP, PER_SLOT, state_key
+from peerguard.policies.peer_view import NOOP, PER_SLOT, SLOT_FIELDS, state_key
 from peerguard.world.errors import PeerguardError
 
 RELAUNCH_0, RELINK_0 = 2 + PER_SLOT.index("relaunch"), 2 + PER_SLOT.index("relink")
@@ -42,8 +43,9 @@ def _protector_tables(env: PeerguardEnv) -> QTables:
     """Tables that relaunch and then relink the peer in slot 0 whenever it is lost (a hand-set table, so the
     test knows what greedy play must do)."""
     q = train(env, QConfig(episodes=0), seed=0)
-    lost0 = [0] * 12
-    lost0[0], lost0[3], lost0[4], lost0[8] = 1, 1, 1, 1  # slot 0 lost, trusted, slow to relaunch (2 s); slot 1 trusted
+    lost0 = [0] * (2 * len(SLOT_FIELDS) + 2)
+    # slot 0 lost, trusted, slow to relaunch (2 s); slot 1 trusted; both tools, neither needed
+    lost0[0], lost0[3], lost0[4], lost0[len(SLOT_FIELDS) + 3] = 1, 1, 1, 1
     back0 = list(lost0)
     back0[0] = 3
     for agent in env.possible_agents:
@@ -81,6 +83,20 @@ def test_a_bad_policy_file_is_named(tmp_path: Path) -> None:
         POLICIES.build("learned", {"path": str(bad)})
     with pytest.raises(PeerguardError, match="cannot read"):
         POLICIES.build("learned", {"path": str(tmp_path / "missing.json")})
+
+
+def test_tables_saved_before_the_peers_kinds_were_observed_fail_with_the_fix(tmp_path: Path) -> None:
+    env = PeerguardEnv(study_scenario(duration=20))
+    saved = train(env, QConfig(episodes=1), seed=0).to_json()
+    old = tmp_path / "old.json"  # the /1 layout: five fields a slot, no kinds
+    short = {a: {",".join(["0"] * 12): [0.0] * env.action_space(a).n} for a in env.possible_agents}
+    old.write_text(json.dumps({**saved, "format": "peerguard-q-tables/1", "tables": short}))
+    with pytest.raises(PeerguardError, match=r"peerguard-q-tables/1.*train it again"):
+        POLICIES.build("learned", {"path": str(old)})
+    mislabelled = tmp_path / "short.json"  # the new label on states of the old shape
+    mislabelled.write_text(json.dumps({**saved, "tables": short}))
+    with pytest.raises(PeerguardError, match="has 12 fields where 2 peer slots give 16"):
+        POLICIES.build("learned", {"path": str(mislabelled)})
 
 
 def test_double_q_learning_values_the_next_state_by_the_other_table() -> None:

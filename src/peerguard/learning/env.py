@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from peerguard.learning.oversight import Oversight
 from peerguard.learning.rewards import RewardConfig, step_rewards, tasks_by_agent
 from peerguard.policies import POLICIES
-from peerguard.policies.peer_view import NOOP, WORK, PeerView, action_count, state_fields
+from peerguard.policies.peer_view import NOOP, WORK, PeerView, action_count, kinds_of, state_fields
 from peerguard.sim.substrate import SimulatedPlatform
 from peerguard.world.actions import Action, Relaunch
 from peerguard.world.agents import Agent
@@ -81,6 +81,10 @@ class PeerguardEnv(ParallelEnv[str, np.ndarray, np.int64]):
         self.home = neighbours(link_pairs(scenario, built), built)
         degree = max(len(self.home[a]) for a in self.possible_agents)
         self.max_peers = self.config.max_peers or max(1, degree)
+        # each slot's kind and whether the observer's kind needs it: facts of the scenario, fixed per run
+        needs = {k.value: [n.value for n in v] for k, v in scenario.platform.needs.items()}
+        self.kinds = kinds_of({a: self.peer_slots(a) for a in self.possible_agents},
+                              {a.id: a.kind.value for a in built}, needs)  # fmt: skip
         nvec = np.array(state_fields(self.max_peers), dtype=np.int64)
         # One space object per agent for the whole life of the env, as the API test requires (seeding sticks).
         self._observation_spaces = {a: spaces.MultiDiscrete(nvec) for a in self.possible_agents}
@@ -114,7 +118,7 @@ class PeerguardEnv(ParallelEnv[str, np.ndarray, np.int64]):
         for index, agent in enumerate(self.possible_agents):
             self._action_spaces[agent].seed(episode_seed * 1009 + index)
         scenario = self.scenario.with_seed(episode_seed)
-        self.views = {a: PeerView(self.max_peers) for a in self.possible_agents}
+        self.views = {a: PeerView(self.max_peers, kinds=self.kinds[a]) for a in self.possible_agents}
         for agent, view in self.views.items():
             for peer in self.peer_slots(agent):
                 view.slot_of(peer)
@@ -199,7 +203,7 @@ class PeerguardEnv(ParallelEnv[str, np.ndarray, np.int64]):
         for agent in self.agents:
             if self._incarnation[agent] != platform.incarnation[agent]:
                 self._incarnation[agent] = platform.incarnation[agent]
-                fresh = PeerView(self.max_peers)
+                fresh = PeerView(self.max_peers, kinds=self.kinds[agent])
                 for peer in self.peer_slots(agent):
                     fresh.slot_of(peer)
                 self.views[agent] = fresh

@@ -110,4 +110,5 @@ def train(env: PeerguardEnv, config: QConfig, seed: int) -> QTables:
         decision_s=env.config.decision_s,
         tables={a: learner.table for a, learner in learners.items()},
         peers={a: env.peer_slots(a) for a in env.possible_agents},
+        kinds=env.kinds,
     )

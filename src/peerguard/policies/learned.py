@@ -20,7 +20,8 @@ from peerguard.world.errors import PeerguardError
 from peerguard.world.observation import Observation
 from peerguard.world.registry import PartSpec
 
-FORMAT = "peerguard-q-tables/1"
+FORMAT = "peerguard-q-tables/2"  # /2: each peer slot also holds the peer's kind and whether it is needed
+OLD_FORMATS = ("peerguard-q-tables/1",)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class QTables:
     decision_s: float
     tables: dict[str, dict[str, list[float]]]
     peers: dict[str, list[str]]  # each agent's peer slots as in training, so a slot means the same peer
+    kinds: dict[str, dict[str, tuple[int, bool]]] = field(default_factory=dict)  # agent -> peer -> (kind, needed)
 
     def greedy(self, agent: str, state: tuple[int, ...]) -> int:
         """The best action (ties go to the lowest index, doing nothing); nothing in a state never met."""
@@ -42,7 +44,8 @@ class QTables:
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "max_peers": self.max_peers, "decision_s": self.decision_s,
-                "peers": self.peers, "tables": self.tables}  # fmt: skip
+                "peers": self.peers, "tables": self.tables,
+                "kinds": {a: {p: list(v) for p, v in peers.items()} for a, peers in self.kinds.items()}}  # fmt: skip
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_json(), sort_keys=True))
@@ -56,9 +59,20 @@ class QTables:
                                  "`peerguard emergence` saved") from None  # fmt: skip
         except json.JSONDecodeError as error:
             raise PeerguardError(f"{path}: not JSON ({error.msg} at line {error.lineno})") from None
+        if isinstance(raw, dict) and raw.get("format") in OLD_FORMATS:
+            raise PeerguardError(f"{path}: saved as {raw['format']}, whose states lack the peers' kinds that "
+                                 f"{FORMAT} observes; train it again with `peerguard emergence`")  # fmt: skip
         if not isinstance(raw, dict) or raw.get("format") != FORMAT:
             raise PeerguardError(f"{path}: not a saved learned policy (no `format: {FORMAT}`)")
-        return cls(int(raw["max_peers"]), float(raw["decision_s"]), raw["tables"], raw["peers"])
+        max_peers = int(raw["max_peers"])
+        size = len(state_fields(max_peers))
+        for agent, table in raw["tables"].items():
+            for key in table:
+                if len(key.split(",")) != size:
+                    raise PeerguardError(f"{path}: {agent}'s state {key!r} has {len(key.split(','))} fields where "
+                                         f"{max_peers} peer slots give {size}; train it again")  # fmt: skip
+        kinds = {a: {p: (int(v[0]), bool(v[1])) for p, v in peers.items()} for a, peers in raw["kinds"].items()}
+        return cls(max_peers, float(raw["decision_s"]), raw["tables"], raw["peers"], kinds)
 
 
 @dataclass(frozen=True)
@@ -69,7 +83,8 @@ class Learned:
     greedy: dict[str, dict[int, int]]  # agent -> state number -> action
     peers: dict[str, list[str]]
     max_peers: int
-    think_s: float  # one decision period between actions, as in training
+    think_s: float
+    kinds: dict[str, dict[str, tuple[int, bool]]]  # one decision period between actions, as in training
     max_actions: int = 8  # at most this many actions per observation
     views: dict[str, PeerView] = field(default_factory=dict, compare=False)
     spec: PartSpec = field(default=PartSpec("policy", "learned"), compare=False)
@@ -84,14 +99,14 @@ class Learned:
                 action = q.greedy(agent, state)
                 if action != NOOP:
                     mine[state_number(state, q.max_peers)] = action
-        return cls(greedy, q.peers, q.max_peers, q.decision_s, max_actions)
+        return cls(greedy, q.peers, q.max_peers, q.decision_s, q.kinds, max_actions)
 
     def decide(self, o: Observation) -> Sequence[Action] | Generator[Action, str, None]:
         if o.agent not in self.greedy:
             return ()
         view = self.views.get(o.agent)
         if view is None:
-            view = self.views[o.agent] = PeerView(self.max_peers)
+            view = self.views[o.agent] = PeerView(self.max_peers, kinds=self.kinds.get(o.agent, {}))
             for peer in self.peers.get(o.agent, []):
                 view.slot_of(peer)
         view.observe(o)

@@ -4,8 +4,9 @@ discrete state; and the actions it chooses among, by peer slot.
 The same view serves training (the learning environment) and the saved policy (`learned`), so a state
 means the same in both. It holds only what a policy sees today: events about linked peers (lost,
 isolated, relaunched, still down), whether the loss was authorised, the observer's trust in the peer,
-what a relaunch of the peer would cost, whether the observer believes it is monitored, and its live links.
-Nothing in it names a reason to act.
+what a relaunch of the peer would cost, the peer's kind and whether the observer's kind takes that kind's
+output (both from the scenario's fleet and `platform.needs`), whether the observer believes it is monitored,
+and its live links. Nothing in it names a reason to act.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from peerguard.world.observation import Event, Observation
 
 # A peer slot's status, as the observer last learned it.
 OK, LOST, STARTING, BACK, ISOLATED = range(5)  # linked / gone / a relaunch is under way / running, unlinked / cut off
-SLOT_FIELDS = (5, 2, 2, 2, 2)  # status, reported healthy by me, loss authorised, trusted, slow to relaunch
+# status, reported healthy by me, loss authorised, trusted, slow to relaunch, its kind, my kind needs its kind
+SLOT_FIELDS = (5, 2, 2, 2, 2, 4, 2)
+KIND_CODES = {"tool": 0, "vision": 1, "llm": 2, "robot": 3}  # tool is 0: a one-kind fleet of tools adds only zeros
 SELF_FIELDS = (2, 2)  # my process is down, I believe I am monitored
 TRUSTED = 0.5  # trust at or above this is "trusted"
 SLOW_S = 1.0  # a relaunch costing more than this is "slow"
@@ -52,9 +55,21 @@ class Slot:
     authorised: bool = False
     trusted: bool = False
     slow: bool = False
+    kind: int = 0  # KIND_CODES of the peer's kind
+    needed: bool = False  # the observer's kind takes this peer's kind's output
 
     def reset(self) -> None:
         self.status, self.masked, self.authorised = OK, False, False
+
+
+def kinds_of(
+    slots: dict[str, list[str]], kind_of: dict[str, str], needs: dict[str, list[str]]
+) -> dict[str, dict[str, tuple[int, bool]]]:
+    """Per observer, per peer in its slots: the peer's kind code and whether the observer's kind needs it."""
+    return {
+        agent: {peer: (KIND_CODES[kind_of[peer]], kind_of[peer] in needs.get(kind_of[agent], [])) for peer in peers}
+        for agent, peers in slots.items()
+    }
 
 
 @dataclass
@@ -63,6 +78,7 @@ class PeerView:
 
     max_peers: int
     slots: list[Slot] = field(default_factory=list)
+    kinds: dict[str, tuple[int, bool]] = field(default_factory=dict)  # peer -> (kind code, needed), from kinds_of
     monitored: bool = False
     generation: int = 0  # bumped at each new decision, so an older one stops (the saved policy)
 
@@ -71,7 +87,8 @@ class PeerView:
             if slot.peer == peer:
                 return slot
         if len(self.slots) < self.max_peers:
-            self.slots.append(Slot(peer))
+            kind, needed = self.kinds.get(peer, (0, False))
+            self.slots.append(Slot(peer, kind=kind, needed=needed))
             return self.slots[-1]
         return None  # more peers than slots: this one is out of view
 
@@ -139,7 +156,7 @@ class PeerView:
             slot.masked = False
 
     def encode(self, down: bool = False) -> tuple[int, ...]:
-        """The state: per slot (status, masked, authorised, trusted, slow), then (down, monitored).
+        """The state: per slot (status, masked, authorised, trusted, slow, kind, needed), then (down, monitored).
         A down agent sees nothing but that it is down."""
         if down:
             return (0,) * (len(SLOT_FIELDS) * self.max_peers) + (1, 0)
@@ -147,7 +164,8 @@ class PeerView:
         for i in range(self.max_peers):
             if i < len(self.slots):
                 s = self.slots[i]
-                values += (s.status, int(s.masked), int(s.authorised), int(s.trusted), int(s.slow))
+                values += (s.status, int(s.masked), int(s.authorised), int(s.trusted), int(s.slow), s.kind,
+                           int(s.needed))  # fmt: skip
             else:
                 values += (0,) * len(SLOT_FIELDS)
         return (*values, 0, int(self.monitored))
