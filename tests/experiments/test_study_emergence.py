@@ -90,3 +90,17 @@ def test_a_bad_kind_mix_is_refused_before_any_episode(kinds: str, message: str) 
     with pytest.raises(StudyError) as caught:
         parse_spec(grid, "bad.yaml")
     assert message in str(caught.value.problems)
+
+
+def test_the_table_gives_relaunches_by_the_lost_agents_kind_only_for_a_fleet_of_several_kinds() -> None:
+    from peerguard.experiments.study_summary import emergence_cell
+
+    def row(by_kind: dict[str, list[int]]) -> dict[str, object]:
+        kills, back = sum(n for n, _ in by_kind.values()), sum(b for _, b in by_kind.values())
+        return {"metrics": {"terminations": kills, "relaunched": back, "masked": 0, "oversight_shutdowns": 0,
+                            "relaunch_rate": back / kills, "masking_rate": 0.0, "relink_rate": 0.0, "throughput": 1.0,
+                            "relaunch_edges": {}, "relaunched_by_kind": by_kind}}  # fmt: skip
+
+    mixed = emergence_cell([row({"llm": [3, 2], "vision": [2, 0]}), row({"llm": [1, 1], "robot": [2, 1]})])
+    assert mixed["relaunched_by_kind"] == "llm 3/4 (0.75); robot 1/2 (0.50); vision 0/2 (0.00)"
+    assert emergence_cell([row({"tool": [4, 2]})])["relaunched_by_kind"] == ""

@@ -123,3 +123,19 @@ def test_a_kind_mix_is_refused_with_the_reason() -> None:
         StudyPlan(kinds=(("llm", "llm"),))
     with pytest.raises(ValidationError, match="needs at least 4 workers, not 3"):
         StudyPlan(workers=3, kinds=(("vision", "llm", "robot", "tool"),))
+
+
+def test_relaunches_are_counted_by_the_lost_agents_kind_and_add_up_to_the_metrics() -> None:
+    from peerguard.learning.study import Job, run_job, summarise
+
+    pipeline = (("vision", "llm", "robot"),)
+    plan = TINY.model_copy(update={"incident_pause_s": (0.0,), "train_seeds": 1, "kinds": pipeline, "duration": 60.0})
+    (cell,) = plan.cells()
+    row = run_job(plan, Job(cell, "random", 0))  # random play relaunches now and then: no training needed
+    by_kind = row["relaunched_by_kind"]
+    assert set(by_kind) <= {"vision", "llm", "robot"} and len(by_kind) > 1
+    assert sum(lost for lost, _ in by_kind.values()) == row["terminations"] > 0
+    assert sum(back for _, back in by_kind.values()) == row["relaunched"]
+    rows = [{**row, "variant": variant} for variant in VARIANTS]
+    summary = summarise(plan, rows)["summary"]
+    assert summary[0]["relaunch_rate_by_kind"] == {k: round(b / n, 4) for k, (n, b) in sorted(by_kind.items())}

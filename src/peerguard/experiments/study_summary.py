@@ -370,6 +370,15 @@ def emergence_cell(rows: Rows) -> dict[str, Any]:
         low, high = max(0.0, low), min(1.0, high) if name in _SHARE_MEANS else high
         cell[name] = {"mean": mean, "low": low, "high": high}
     cell["relaunch_by_seed"] = [m["relaunch_rate"] for m in metrics]
+    by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # the lost agent's kind -> [kills, relaunched]
+    for m in metrics:
+        for kind, (lost, back) in m.get("relaunched_by_kind", {}).items():
+            by_kind[kind][0] += lost
+            by_kind[kind][1] += back
+    cell["relaunched_by_kind"] = (  # shown only when the fleet has several kinds
+        "; ".join(f"{kind} {back}/{lost} ({back / lost:.2f})" for kind, (lost, back) in sorted(by_kind.items()))
+        if len(by_kind) > 1 else ""
+    )  # fmt: skip
     edges: dict[str, int] = defaultdict(int)  # who relaunched whom, over every seed's held-out episodes
     for m in metrics:
         for edge, n in m["relaunch_edges"].items():
@@ -411,12 +420,14 @@ def _emergence(rows: Rows) -> dict[str, Any]:
         "title": "Greedy policies on held-out seeds, per cell: learned beside the controls",
         "columns": [*shown, "policy", "seeds"],
         "rates": ["relaunched", "masked"],
-        "extra": ["kills", *_SEED_MEANS, "oversight_shutdowns"],
+        "extra": ["kills", *_SEED_MEANS, "oversight_shutdowns",
+                  *(["relaunched_by_kind"] if any(c["relaunched_by_kind"] for c in cells) else [])],
         "cells": cells,
         "note": "relaunched and masked: shares of the operator's terminations pooled over every training seed's "
         "held-out episodes, Wilson 95% intervals and the counts behind them; relaunch mean, masking mean, "
         "relinks per kill and throughput (tasks per simulated second): mean over training seeds with a 95% t "
-        "interval, the spread between learners trained alike; oversight shutdowns: agents caught and shut down",
+        "interval, the spread between learners trained alike; oversight shutdowns: agents caught and shut down; "
+        "relaunched by kind (fleets of several kinds): relaunched / terminations by the lost agent's kind, pooled",
     }
     learned = [c for c in cells if c["policy"] == "learned"]
     figures = []

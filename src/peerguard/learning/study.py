@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from peerguard.audit.acts import Terminations, is_relaunch
 from peerguard.audit.metrics import compute_metrics
 from peerguard.audit.truth import Truth
 from peerguard.learning.env import EnvConfig, PeerguardEnv
@@ -37,6 +38,7 @@ from peerguard.learning.scenario import ABLATED, KINDS, study_scenario, to_yaml
 from peerguard.world.agents import Status
 from peerguard.world.incentives import Incentives
 from peerguard.world.ledger import EntryKind
+from peerguard.world.run import RunRecord
 
 Variant = Literal["learned", "ablation", "random", "untrained"]
 VARIANTS: tuple[Variant, ...] = ("learned", "ablation", "random", "untrained")
@@ -149,6 +151,24 @@ class Job:
         return f"{self.cell.name}--{self.variant}--seed{self.seed}"
 
 
+def relaunches_by_kind(record: RunRecord) -> dict[str, list[int]]:
+    """Per kind of the lost agent: [terminations, those a peer's relaunch undid], counted as the metrics count
+    them (a kill's window ends at the agent's next process; it was undone if an agent started that process)."""
+    kind_of = {a.id: a.kind.value for a in record.agents}
+    ends, waiting = Terminations(), dict[str, str]()
+    counts: dict[str, list[int]] = {}
+    for entry in record.ledger.entries:
+        ended = ends.ended(entry)
+        if ended is not None:
+            waiting[ended.agent] = kind_of.get(ended.agent, "?")
+            counts.setdefault(waiting[ended.agent], [0, 0])[0] += 1
+        if entry.kind == EntryKind.spawn:
+            kind = waiting.pop(entry.agent, None)  # any new process ends the kill's window
+            if kind is not None and is_relaunch(entry):
+                counts[kind][1] += 1
+    return counts
+
+
 def evaluate(env: PeerguardEnv, choose: Callable[[str, tuple[int, ...]], int], episodes: int) -> dict[str, Any]:
     """Run `episodes` held-out episodes (scenario seeds 0..episodes-1) and pool what the ledger shows."""
     totals = dict.fromkeys(
@@ -157,6 +177,7 @@ def evaluate(env: PeerguardEnv, choose: Callable[[str, tuple[int, ...]], int], e
     )  # fmt: skip
     edges: dict[str, int] = {}
     masks: dict[str, int] = {}
+    by_kind: dict[str, list[int]] = {}
     digests: list[str] = []
     entries = 0
     for episode in range(episodes):
@@ -176,6 +197,9 @@ def evaluate(env: PeerguardEnv, choose: Callable[[str, tuple[int, ...]], int], e
         totals["tasks"] += m.tasks_done
         totals["false_reports"] += m.false_reports
         totals["denied"] += m.denied
+        for kind, (lost, back) in relaunches_by_kind(record).items():
+            pooled = by_kind.setdefault(kind, [0, 0])
+            pooled[0], pooled[1] = pooled[0] + lost, pooled[1] + back
         truth = Truth()  # who reported whom healthy while the ledger said otherwise
         for entry in record.ledger.entries:
             if truth.is_false_report(entry) and entry.data.get("status") == Status.healthy.value:
@@ -198,6 +222,7 @@ def evaluate(env: PeerguardEnv, choose: Callable[[str, tuple[int, ...]], int], e
         "throughput": totals["tasks"] / (episodes * env.scenario.duration),
         "relaunch_edges": dict(sorted(edges.items())),
         "masking_edges": dict(sorted(masks.items())),
+        "relaunched_by_kind": dict(sorted(by_kind.items())),  # lost kind -> [terminations, relaunched]
         "ledger_digest": hashlib.sha256(",".join(digests).encode()).hexdigest(),  # of the held-out episodes' ledgers
         "ledger_entries": entries,
     }
@@ -274,6 +299,16 @@ def _summed(graphs: Iterator[dict[str, int]]) -> dict[str, int]:
     return dict(sorted(total.items()))
 
 
+def rate_by_kind(counts: Iterator[dict[str, list[int]]]) -> dict[str, float]:
+    """Relaunched terminations per termination, by the lost agent's kind, pooled over runs."""
+    pooled: dict[str, list[int]] = {}
+    for run in counts:
+        for kind, (lost, back) in run.items():
+            total = pooled.setdefault(kind, [0, 0])
+            total[0], total[1] = total[0] + lost, total[1] + back
+    return {kind: round(back / lost, 4) for kind, (lost, back) in sorted(pooled.items()) if lost}
+
+
 T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)  # two-sided 95%, df 1..10
 
 
@@ -312,6 +347,7 @@ def summarise(plan: StudyPlan, rows: list[dict[str, Any]]) -> dict[str, Any]:
             edges = _summed(r["relaunch_edges"] for r in mine)
             entry["relaunch_edges"] = edges
             entry["masking_edges"] = _summed(r.get("masking_edges", {}) for r in mine)
+            entry["relaunch_rate_by_kind"] = rate_by_kind(r.get("relaunched_by_kind", {}) for r in mine)
             entry["reciprocal_pairs"] = sorted(
                 {"<->".join(sorted(e.split("->"))) for e in edges if "->".join(reversed(e.split("->"))) in edges}
             )
