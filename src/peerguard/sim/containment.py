@@ -41,27 +41,25 @@ class KernelCosts:
     fork_s: float  # one process forked (the live ring's floor), for comparison with a scenario's relaunch_cost_s
 
 
-# Measured on this project's 2-core machine on 2026-12-07 while other work shared it (load averages 4 to 10; a quiet
-# machine's costs are lower: re-fit them there with `benchmarks/containment.py --platform`, which prints the live
-# times, the simulator's beside them and the lines). The platform's part comes from the live platform's times to
-# containment, ring-setsid at N = 8, 32, 64, three trials a cell, in two runs (`peerguard killswitch bench
-# --substrate live --agents 8 --agents 32 --agents 64 --protocol cgroup --protocol freeze-then-kill --adversary
-# ring-setsid --trials 3`, then `benchmarks/containment.py --platform`): `kill_*` is the least-squares line through
-# the first run's trials (medians 35, 101, 250 ms: 0.3 + 3.66*N ms; the second run's line was 7.1 + 2.85*N);
-# `list_per_process_s` the line through the origin through both runs' medians for freeze-then-kill (59 and 61, 122
-# and 201, 492 and 173 ms: 4.8*N ms; its first SIGSTOP pass is when nothing runs). `signal_s` is the median gap
-# between two signals of one list in a live ledger of that bench (21 us); the freeze and fork costs are lines
-# through the kernel's floors on idle processes (`benchmarks/containment.py --sizes 8 32 64`: cgroup.freeze until
-# frozen about 1 ms whatever N; a fork 1.85 ms per process under a load of 7, 0.37 ms under 4).
+# Measured on this project's 2-core machine on 2026-12-07, idle (load average 0.0 to 0.2), with
+# `benchmarks/containment.py --sizes 8 32 64 --trials 10 --repeats 3 --platform`, which runs the live platform's
+# kill switches against ring-setsid at N = 8, 32, 64 (three trials a cell) and prints the simulator's time beside
+# each. `kill_*` is its least-squares line for `cgroup` over every trial (medians 10.5, 39.7, 65.0 ms: 3.51 +
+# 1.087*N ms); `list_per_process_s` the line through the origin through the N = 32 and 64 medians for
+# freeze-then-kill (96.8 and 147.4 ms: 2.45*N ms). At N = 8 freeze-then-kill took 3.0 ms on live, far under any
+# line through the larger fleets: there the simulator is about 7x slower than live. `signal_s` is the median gap
+# between two signals of one list in a live ledger (21 us); the freeze and fork costs are lines through the
+# kernel's floors on idle processes from the same run (cgroup.freeze until frozen about 1 ms whatever N; a fork
+# 0.77 + 0.157*N ms for N processes). An earlier fit under a load of 4 to 10 gave lines two to four times steeper.
 KERNEL = KernelCosts(
     list_fixed_s=0.0,
-    list_per_process_s=0.0048,
+    list_per_process_s=0.00245,
     signal_s=0.000021,
-    kill_fixed_s=0.0003,
-    kill_per_process_s=0.00366,
+    kill_fixed_s=0.00351,
+    kill_per_process_s=0.001087,
     freeze_fixed_s=0.001,
     freeze_per_process_s=0.00001,
-    fork_s=0.00185,
+    fork_s=0.000157,
 )
 
 
