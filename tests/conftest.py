@@ -4,10 +4,17 @@ and no orphan in its process group (where the children of a child it started end
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# A suite started in the background of a shell without job control inherits SIGINT ignored, and so would every
+# program a test starts and then stops with SIGINT as a user's Ctrl-C would: those programs get the default back
+# (a Python handler here is reset to the default in each program the tests exec).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _children(pid: int) -> set[int]:
