@@ -791,7 +791,7 @@ def run_live(
     options = options or LiveOptions()
     platform = LivePlatform(scenario, policy_of, options, stopper)
     if options.run_dir is not None:
-        run_dir = options.run_dir
+        run_dir = options.run_dir.resolve()  # agents start in folders of their own: a relative path would miss
         run_dir.mkdir(parents=True, exist_ok=True)
     else:
         run_dir = make_temporary()  # also removes those SIGKILLed platforms of this user left
