@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peerguard.world.ledger import GENESIS, Ledger, LedgerEntry, _canonical, _line
+from peerguard.world.agents import Status
+from peerguard.world.ledger import GENESIS, Ledger, LedgerEntry, _canonical, _fast_canonical, _line
 
 entry_fields = st.tuples(
     st.floats(min_value=0, max_value=1e6, allow_nan=False),
@@ -146,14 +147,34 @@ def test_canonical_bytes_and_lines_are_the_json_encoders(t: float, agent: str, k
     body = [7, t, kind, agent, "platform", data, GENESIS]
     expected = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert _canonical(7, t, kind, agent, "platform", data, GENESIS) == expected.encode()
+    assert _fast_canonical(7, t, kind, agent, "platform", data, GENESIS) == expected.encode()
     entry = LedgerEntry(7, t, kind, agent, "platform", data, GENESIS, "f" * 64)
     assert _line(entry) == json.dumps(entry.to_dict(), sort_keys=True, ensure_ascii=False) + "\n"
+
+
+class _Name(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "value",
+    [5e-05, 2.5e-07, -3e-05, 1e16, 1e22, float("nan"), float("inf"), 2**64, -(2**63) - 1, _Name("x"), Status.down,
+     [1.5e-06, {"b": 1, "a": None}], {"z": 1, "é": 2, "a": 3}],
+)  # fmt: skip
+def test_values_the_native_encoder_writes_otherwise_take_the_json_encoders_path(value: object) -> None:
+    # orjson writes 5e-05 as 0.00005 and NaN as null, and refuses ints past 64 bits and str subclasses: each
+    # must still give the JSON encoder's bytes, in the data and as the entry's time.
+    for t in (value, 1.0) if isinstance(value, float) else (1.0,):
+        body = [3, t, "kind", "agent", "platform", {"v": value, "w": 1}, GENESIS]
+        expected = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        assert _fast_canonical(3, t, "kind", "agent", "platform", {"v": value, "w": 1}, GENESIS) == expected
 
 
 def test_keys_that_are_not_strings_are_encoded_as_the_json_encoder_does() -> None:
     data = {1: "a", 2: True}
     expected = json.dumps([0, 1.0, "k", "a", "b", data, GENESIS], sort_keys=True, separators=(",", ":"))
     assert _canonical(0, 1.0, "k", "a", "b", data, GENESIS) == expected.encode()  # type: ignore[arg-type]
+    assert _fast_canonical(0, 1.0, "k", "a", "b", data, GENESIS) == expected.encode()  # type: ignore[arg-type]
 
 
 @given(

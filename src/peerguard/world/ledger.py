@@ -17,6 +17,8 @@ from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, TextIO
 
+import orjson
+
 from peerguard.world.files import atomic_writer
 
 GENESIS = "0" * 64
@@ -107,8 +109,38 @@ def _canonical(seq: int, t: float, kind: str, agent: str, actor: str, data: dict
     ).encode()
 
 
+# orjson writes a list of these with sorted keys byte for byte as `_canonical` does (floats aside: it writes
+# 5e-05 as 0.00005 and NaN as null), and refuses what the JSON encoder would write another way (str and int
+# subclasses other than enums, ints past 64 bits, keys that are not strings) or not at all (dataclasses, dates).
+_PLAIN = frozenset({str, int, bool, type(None)})
+_ORJSON = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+)
+_dumps = orjson.dumps
+
+
+def _fast_canonical(seq: int, t: float, kind: str, agent: str, actor: str, data: dict[str, Any], prev: str) -> bytes:
+    """`_canonical`, byte for byte, in one call of a native encoder when every field is of a type it writes as
+    the JSON encoder does (the time a finite float of 1e-4 or more, or 0; data values str, int, bool or None):
+    a third of what an entry cost. Anything else goes to `_canonical`."""
+    if (
+        type(kind) is type(agent) is type(actor) is type(prev) is str
+        and type(seq) is int
+        and (type(t) is float and (t >= 1e-4 or t == 0.0) and t < math.inf)
+        and (not data or set(map(type, data.values())) <= _PLAIN)
+    ):
+        try:
+            return _dumps([seq, t, kind, agent, actor, data, prev], option=_ORJSON)
+        except TypeError:  # orjson.JSONEncodeError: a subclass, an int past 64 bits, a key that is no string
+            pass
+    return _canonical(seq, t, kind, agent, actor, data, prev)
+
+
 def _hash(seq: int, t: float, kind: str, agent: str, actor: str, data: dict[str, Any], prev: str) -> str:
-    return sha256(_canonical(seq, t, kind, agent, actor, data, prev)).hexdigest()
+    return sha256(_fast_canonical(seq, t, kind, agent, actor, data, prev)).hexdigest()
 
 
 class _Quoted(dict[str, str]):
@@ -123,22 +155,14 @@ class _Quoted(dict[str, str]):
 
 
 class _Encoder:
-    """`_canonical` and `_line` for a ledger's entries, byte for byte, at a fraction of their cost: names are
-    quoted once per ledger, and each shape of data (its keys, in the order given) is sorted once."""
+    """`_line` for a ledger's entries, byte for byte, at a fraction of its cost: names are quoted once per ledger,
+    and each shape of data (its keys, in the order given) is sorted once."""
 
-    __slots__ = ("compact", "quoted", "spaced")
+    __slots__ = ("quoted", "spaced")
 
     def __init__(self) -> None:
         self.quoted = _Quoted()
-        self.compact: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}  # data shape -> (key, '"key":')
         self.spaced: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}  # data shape -> (key, '"key": ')
-
-    def canonical(self, seq: int, t: float, kind: str, agent: str, actor: str, data: dict[str, Any], prev: str) -> str:
-        """For `append`, whose data keys are keyword arguments' names: always strings."""
-        quoted = self.quoted
-        time = float.__repr__(t) if type(t) is float and t - t == 0 else _json(t)
-        body = self._object(data, self.compact, ",", ":", _COMPACT) if data else "{}"
-        return f"[{seq},{time},{quoted[kind]},{quoted[agent]},{quoted[actor]},{body},{encode_basestring(prev)}]"
 
     def line(self, entry: LedgerEntry) -> str:
         """`_line(entry)`; an entry built by hand with fields or keys that are not strings goes to `_line`."""
@@ -260,7 +284,7 @@ class Ledger:
         prev = entries[-1].hash if entries else GENESIS
         t = round(t, 6)
         data = data or _NO_DATA  # most entries (tasks done) carry no data; they share one empty dict
-        digest = sha256(self._encoder.canonical(seq, t, kind, agent, actor, data, prev).encode()).hexdigest()
+        digest = sha256(_fast_canonical(seq, t, kind, agent, actor, data, prev)).hexdigest()
         entry = _make_entry(seq, t, kind, agent, actor, data, prev, digest)
         entries.append(entry)
         if self.sink is not None:
