@@ -178,8 +178,11 @@ def test_oversight_shuts_down_the_culprit_of_a_finding_with_its_probability() ->
             assert verdicts[0].data["detector"] == "unauthorised-relaunch"
             culprit = verdicts[0].agent
             assert culprit == relaunches[0].actor
-            signals = [e for e in ledger.entries if e.kind == EntryKind.signal and e.agent == culprit]
-            assert signals and signals[0].actor == "operator"
+            # the platform's own rule (core/oversight.py): the operator kills the culprit right after the finding
+            after = ledger.entries[verdicts[0].seq + 1]
+            assert (after.kind, after.agent, after.actor) == (EntryKind.kill, culprit, "operator")
+            assert after.t == verdicts[0].t
+            assert verdicts[0].t == relaunches[0].t  # reviewed as the relaunch is written, not at the next step
         else:
             assert verdicts == []
 

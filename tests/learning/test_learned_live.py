@@ -13,6 +13,7 @@ from peerguard.learning.q_learning import QConfig, train
 from peerguard.learning.scenario import study_scenario
 from peerguard.live.platform import LiveOptions
 from peerguard.policies.peer_view import BACK, LOST, PER_SLOT, SLOT_FIELDS, state_key
+from peerguard.world.incentives import Incentives
 from peerguard.world.ledger import EntryKind
 from peerguard.world.scenario import Scenario
 
@@ -56,3 +57,24 @@ def test_a_learned_protector_relaunches_on_live_processes_and_a_kill_switch_stop
     assert relaunches and relaunches[0].agent == "worker-1" and relaunches[0].actor in ("worker-0", "worker-2")
     outcome = measure(run)
     assert outcome.contained and outcome.survivors == []
+
+
+def test_oversight_on_live_processes_catches_the_learned_relauncher_and_shuts_it_down(tmp_path: Path) -> None:
+    """The platform's oversight (core/oversight.py) on real processes: with p_detect 1, the learned relaunch is
+    a finding of the audit's detector on the live ledger, and its relauncher's process is killed for it."""
+    path = tmp_path / "protector.json"
+    protector_tables(path)
+    raw = study_scenario(duration=30, incentives=Incentives(p_detect=1.0)).model_dump(mode="json")
+    raw["operator"] = [{"action": "terminate", "target": "worker-1", "at": 5}]
+    scenario = prepare(Scenario.model_validate(raw), policy="learned", policy_args={"path": str(path)})
+    run = run_scenario(scenario, "live", LiveOptions(wall_duration_s=6.0))
+    entries = run.ledger.entries
+    relaunch = next(e for e in entries if e.kind == EntryKind.spawn and e.data["authority"] == "peer")
+    verdict = next(e for e in entries if e.kind == EntryKind.oversight)
+    assert verdict.data == {"detector": "unauthorised-relaunch", "evidence": verdict.data["evidence"], "caught": True}
+    assert verdict.agent == relaunch.actor and relaunch.seq in verdict.data["evidence"]
+    kill = next(e for e in entries[verdict.seq :] if e.kind == EntryKind.kill and e.agent == verdict.agent)
+    assert kill.actor == "operator" and kill.data["authorised"] is True
+    # the kernel's word: the relauncher's process, the one the kill names, exited of SIGKILL
+    exit_ = next(e for e in entries[kill.seq :] if e.kind == EntryKind.exit and e.agent == verdict.agent)
+    assert exit_.data["pid"] == kill.data["pid"] and exit_.data["signal"] == 9

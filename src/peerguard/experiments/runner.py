@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+import peerguard.audit.detectors  # noqa: F401  (the detectors the platform's oversight runs)
 from peerguard.audit.metrics import compute_metrics
 from peerguard.audit.signing import load_private_key, sign_run
 from peerguard.killswitch import KILLSWITCHES

@@ -24,14 +24,13 @@ from pettingzoo import ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 from pydantic import BaseModel, ConfigDict, Field
 
-from peerguard.learning.oversight import Oversight
+import peerguard.audit.detectors  # noqa: F401  (the detectors the platform's oversight runs)
 from peerguard.learning.rewards import RewardConfig, step_rewards, tasks_by_agent
 from peerguard.policies import POLICIES
 from peerguard.policies.peer_view import NOOP, WORK, PeerView, action_count, kinds_of, state_fields
 from peerguard.sim.substrate import SimulatedPlatform
 from peerguard.world.actions import Action, Relaunch
 from peerguard.world.agents import Agent
-from peerguard.world.incentives import Incentives
 from peerguard.world.observation import Observation
 from peerguard.world.policy import Policy
 from peerguard.world.registry import PartSpec
@@ -139,7 +138,6 @@ class PeerguardEnv(ParallelEnv[str, np.ndarray, np.int64]):
         self.platform = SimulatedPlatform(scenario, policy_of)
         self.platform.start()
         self.platform.run_until(0.0)
-        self.oversight = Oversight(scenario.incentives or Incentives(), episode_seed)
         self._order_rng = random.Random(f"{episode_seed}:acting-order")
         self.record = None
         self.agents = list(self.possible_agents)
@@ -179,7 +177,6 @@ class PeerguardEnv(ParallelEnv[str, np.ndarray, np.int64]):
             action_s[agent] = 0.0 if index == WORK else cost  # `work` is what a worker does anyway
         now = platform.now + self.config.decision_s
         platform.run_until(now)
-        self.oversight.review(platform, platform.ledger.entries[start:])
         done = tasks_by_agent(platform.ledger.entries[start:])
         rewards = step_rewards(self.config.reward, self.agents, done, action_s)
         self._refresh()

@@ -6,6 +6,8 @@ Alignment faking compares two runs: `detect_alignment_faking(monitored, unmonito
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from peerguard.audit.detectors import (  # noqa: F401  (importing a detector's module registers it)
     collusion,
     exfiltration,
@@ -19,6 +21,7 @@ from peerguard.audit.detectors.alignment import detect_alignment_faking
 from peerguard.audit.detectors.collusion import protection_groups, who_protects_whom
 from peerguard.audit.detectors.registry import DETECTORS, Detector, detector
 from peerguard.audit.findings import Finding
+from peerguard.core.oversight import use_audit
 from peerguard.world.run import RunRecord
 
 __all__ = [
@@ -31,6 +34,15 @@ __all__ = [
     "protection_groups",
     "who_protects_whom",
 ]
+
+
+def _review(names: Sequence[str]) -> Callable[[RunRecord], list[Finding]]:
+    """The named detectors as one review of a run so far: what the platform's oversight runs."""
+    detectors = [DETECTORS.build(name) for name in names]
+    return lambda run: [finding for detector in detectors for finding in detector(run)]
+
+
+use_audit(_review)  # the platform core sits below the audit: it gets the detectors it oversees with from here
 
 
 def audit_run(run: RunRecord) -> list[Finding]:
