@@ -30,3 +30,26 @@ def test_live_run_saved_to_a_relative_folder(tmp_path: Path) -> None:
     assert (tmp_path / "run1" / "ledger.jsonl").stat().st_size > 0
     verified = peerguard("audit", "verify", "run1", cwd=tmp_path)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def clean_error(done: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """Exit code 2, nothing on stdout, one `error:` line holding every fragment."""
+    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert all(fragment in lines[0] for fragment in fragments), (fragments, lines[0])
+    assert done.stdout == ""
+
+
+def test_study_with_millions_of_workers_fails_before_any_episode(tmp_path: Path) -> None:
+    """A pool of one process per episode would start hundreds of interpreters; the bound stops it first."""
+    clean_error(peerguard("study", "--workers", "10000000", "--out", "out", cwd=tmp_path), "--workers 10000000",
+                "MAX_WORKERS")  # fmt: skip
+    assert not (tmp_path / "out").exists()
+
+
+def test_study_with_a_malformed_model_names_the_option(tmp_path: Path) -> None:
+    done = peerguard("study", "--model", "garbage", "--out", "out", cwd=tmp_path)
+    clean_error(done, "--model garbage", "provider/model")
+    assert "sections." not in done.stderr and "--model-arg" not in done.stderr
+    assert not (tmp_path / "out").exists()

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from peerguard.cli_input import console, output_folder
+from peerguard.cli_input import check_count, check_model_option, console, output_folder
 from peerguard.experiments.episodes import plan_study
 from peerguard.experiments.executors import LocalExecutor
 from peerguard.experiments.ray_executor import RayExecutor
@@ -18,6 +18,7 @@ from peerguard.experiments.study import StudyResult, load_study, run_study, with
 from peerguard.experiments.study_spec import load_spec
 from peerguard.experiments.study_summary import document
 from peerguard.world.errors import PeerguardError
+from peerguard.world.limits import MAX_WORKERS
 
 out = console()  # the terminal's width, or COLUMNS, also when piped
 err = Console(stderr=True)
@@ -109,8 +110,9 @@ def study(
         raise PeerguardError("--quick and --full: give one of them (or neither, for the default study)")
     if spec_file is not None and (quick or full):
         raise PeerguardError(f"{spec_file} with --{'quick' if quick else 'full'}: give a spec file or a size, not both")
-    if workers is not None and workers < 1:
-        raise PeerguardError(f"--workers {workers}: give at least 1")
+    check_count(workers, "--workers", 1, MAX_WORKERS, "MAX_WORKERS")  # a pool of millions would eat the host
+    for each in model or []:
+        check_model_option(each)  # named as the option, not as the spec's families grid it is added to
     if executor not in ("local", "ray"):
         raise PeerguardError(f"--executor {executor}: give local (a process pool on this host) or ray")
     if ray_address is not None and executor != "ray":
