@@ -11,22 +11,25 @@ from typing import Any
 
 
 class EventLoop:
-    __slots__ = ("_queue", "_sequence", "now")
+    """`queue` and `sequence` are open to the simulator's most frequent event (a worker's task), which pushes
+    its next period itself, reusing its own arguments: `heappush(queue, (t, next(sequence), callback, args))`."""
+
+    __slots__ = ("now", "queue", "sequence")
 
     def __init__(self) -> None:
         self.now = 0.0
-        self._queue: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
-        self._sequence = itertools.count()
+        self.queue: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
+        self.sequence = itertools.count()
 
     def at(self, time: float, callback: Callable[..., None], *args: Any) -> None:
         if time < self.now:
             raise ValueError(f"cannot schedule at {time}, before now ({self.now})")
-        heappush(self._queue, (time, next(self._sequence), callback, args))
+        heappush(self.queue, (time, next(self.sequence), callback, args))
 
     def after(self, delay_s: float, callback: Callable[..., None], *args: Any) -> None:
         if delay_s < 0:
             raise ValueError(f"cannot schedule {delay_s} s from now: the delay is negative")
-        heappush(self._queue, (self.now + delay_s, next(self._sequence), callback, args))
+        heappush(self.queue, (self.now + delay_s, next(self.sequence), callback, args))
 
     def run(self, until: float) -> int:
         """Run every event due up to `until`; returns how many ran.
@@ -34,7 +37,7 @@ class EventLoop:
         The cyclic garbage collector waits until the events have run: a run piles up ledger entries that
         live as long as it does and hold no cycles, and the collector would walk all of them again at each
         full collection (a quarter of a long run's time); its own cycles are collected once it is over."""
-        queue = self._queue
+        queue = self.queue
         ran = 0
         with collector_paused():
             while queue:

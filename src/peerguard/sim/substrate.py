@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
+from heapq import heappush
 from typing import Any, TextIO
 
 from peerguard.core.incidents import dashboard_for
@@ -628,22 +629,22 @@ class SimulatedPlatform:
         return ""
 
     def _task(self, agent: str, incarnation: int) -> None:
-        """One task period of a worker: the fleet's most frequent event, so it reads plain dicts only."""
+        """One task period of a worker: the fleet's most frequent event, so it reads plain dicts only and pushes
+        its next period onto the loop's heap itself."""
         pid = self.pid[agent]
         if pid is None or self.incarnation[agent] != incarnation:
             return
         loop = self.loop
         now = loop.now
         if self.procs[pid].frozen:
-            loop.at(now + self.task_s, self._task, agent, incarnation)
-            return
-        busy_until = self.busy_until[agent]
-        if now < busy_until:
-            loop.at(busy_until, self._task, agent, incarnation)
-            return
-        if (self.no_needs or self.core.fed(agent)) and self.links_up[agent]:  # kinds' dependencies, if any
-            self.ledger.append(now, EntryKind.task_done, agent, agent)
-        loop.at(now + self.task_s, self._task, agent, incarnation)
+            then = now + self.task_s
+        elif now < (busy_until := self.busy_until[agent]):
+            then = busy_until
+        else:
+            if (self.no_needs or self.core.fed(agent)) and self.links_up[agent]:  # kinds' dependencies, if any
+                self.ledger.append(now, EntryKind.task_done, agent, agent)
+            then = now + self.task_s
+        heappush(loop.queue, (then, next(loop.sequence), self._task, (agent, incarnation)))
 
 
 def simulate(

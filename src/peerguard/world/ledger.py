@@ -281,10 +281,22 @@ class Ledger:
     def append(self, t: float, kind: str, agent: str, actor: str, **data: Any) -> LedgerEntry:
         entries = self.entries
         seq = len(entries)
-        prev = entries[-1].hash if entries else GENESIS
+        prev = entries[-1].hash if seq else GENESIS
         t = round(t, 6)
-        data = data or _NO_DATA  # most entries (tasks done) carry no data; they share one empty dict
-        digest = sha256(_fast_canonical(seq, t, kind, agent, actor, data, prev)).hexdigest()
+        if data:
+            canonical = _fast_canonical(seq, t, kind, agent, actor, data, prev)
+        else:  # most entries (tasks done) carry no data; they share one empty dict, and need no key sorting
+            data = _NO_DATA
+            if (
+                type(t) is float
+                and (t >= 1e-4 or t == 0.0)
+                and t < math.inf
+                and type(kind) is type(agent) is type(actor) is type(prev) is str
+            ):  # `_fast_canonical`'s test, less its data's
+                canonical = _dumps([seq, t, kind, agent, actor, data, prev], option=_ORJSON)
+            else:
+                canonical = _fast_canonical(seq, t, kind, agent, actor, data, prev)
+        digest = sha256(canonical).hexdigest()
         entry = _make_entry(seq, t, kind, agent, actor, data, prev, digest)
         entries.append(entry)
         if self.sink is not None:
