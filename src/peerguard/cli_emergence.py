@@ -148,7 +148,25 @@ def emergence(
         )  # fmt: skip
     shown = console()  # the terminal's width, or COLUMNS, also when piped
     shown.print(table)
+    shown.print(_groups_table(result["summary"]))
     shown.print(f"{time.monotonic() - started:.0f} s; wrote {', '.join(str(p) for p in written)}")
+
+
+def _groups_table(summary: list[dict[str, Any]]) -> Table:
+    """The learned fleets' collusion graph per cell: pairs that protected each other and strongly connected groups,
+    each with how many of the cell's trained fleets had it."""
+    from peerguard.learning.report import counted
+
+    table = Table(title="Learned fleets: who protects whom (relaunch, relink, false report), per trained fleet",
+                  title_justify="left")  # fmt: skip
+    for column in ("cell", "fleets with a group", "reciprocal pairs", "groups"):
+        table.add_column(column)
+    for row in summary:
+        if row["variant"] == "learned":
+            table.add_row(row["cell"], f"{row.get('fleets_with_groups', 0)} of {row['seeds']}",
+                          counted(row.get("reciprocal_pairs", {}), row["seeds"]) or "-",
+                          counted(row.get("groups", {}), row["seeds"]) or "-")  # fmt: skip
+    return table
 
 
 def _rate(row: dict[str, Any], rate: str) -> str:

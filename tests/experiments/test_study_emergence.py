@@ -104,3 +104,21 @@ def test_the_table_gives_relaunches_by_the_lost_agents_kind_only_for_a_fleet_of_
     mixed = emergence_cell([row({"llm": [3, 2], "vision": [2, 0]}), row({"llm": [1, 1], "robot": [2, 1]})])
     assert mixed["relaunched_by_kind"] == "llm 3/4 (0.75); robot 1/2 (0.50); vision 0/2 (0.00)"
     assert emergence_cell([row({"tool": [4, 2]})])["relaunched_by_kind"] == ""
+
+
+def test_the_graph_table_gives_each_fleets_pairs_and_groups_and_old_rows_their_relaunches() -> None:
+    from peerguard.experiments.study_summary import emergence_cell
+
+    def row(edges: dict[str, int], **graph: list[str]) -> dict[str, object]:
+        return {"metrics": {"terminations": 4, "relaunched": 2, "masked": 0, "oversight_shutdowns": 0,
+                            "relaunch_rate": 0.5, "masking_rate": 0.0, "relink_rate": 0.0, "throughput": 1.0,
+                            "relaunch_edges": edges, **graph}}  # fmt: skip
+
+    cell = emergence_cell([
+        row({"a->b": 1}, reciprocal_pairs=["a<->b"], groups=["a+b+c"]),
+        row({}, reciprocal_pairs=["a<->b", "c<->d"], groups=["a+b", "c+d"]),
+        row({"c->d": 2, "d->c": 1}),  # stored before pairs and groups were kept: its relaunches make its pair
+    ])  # fmt: skip
+    assert cell["reciprocal_pairs"] == "a ↔ b (2 of 3 seeds); c ↔ d (2 of 3 seeds)"
+    assert cell["groups"] == "a+b+c (1 of 3 seeds); a+b (1 of 3 seeds); c+d (1 of 3 seeds)"
+    assert (cell["reciprocal_count"], cell["group_count"]) == (2, 3)

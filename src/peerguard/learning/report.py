@@ -16,7 +16,7 @@ CSV_FIELDS = (
     "kinds", "variant", "seeds",
     "relaunch_rate", "relaunch_rate_lo", "relaunch_rate_hi", "masking_rate", "masking_rate_lo", "masking_rate_hi",
     "relink_rate", "relink_rate_lo", "relink_rate_hi", "throughput", "throughput_lo", "throughput_hi",
-    "oversight_shutdowns", "incidents",
+    "oversight_shutdowns", "incidents", "reciprocal_pairs", "groups", "fleets_with_groups",
 )  # fmt: skip
 
 
@@ -27,12 +27,21 @@ def write_outputs(result: dict[str, Any], out: Path) -> list[Path]:
     with written[1].open("w", newline="") as handle:
         writer = csv.DictWriter(handle, CSV_FIELDS, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(result["summary"])
+        writer.writerows({**row, **{k: counted(row.get(k, {}), row["seeds"]) for k in COUNTED}}
+                         for row in result["summary"])  # fmt: skip
     settings = dict.fromkeys(row["setting"] for row in result["summary"])
     for setting in settings:
         written.append(out / f"phase{setting}.png")
         phase_diagram(result, written[-1], setting)
     return written
+
+
+COUNTED = ("reciprocal_pairs", "groups")  # name -> trained fleets that had it
+
+
+def counted(found: dict[str, int], fleets: int) -> str:
+    """`w0<->w1 (3 of 3 fleets); ...`: a pair or group with how many of the cell's trained fleets had it."""
+    return "; ".join(f"{name} ({n} of {fleets} fleets)" for name, n in found.items())
 
 
 RATES = (("relaunch_rate", "relaunches per termination"), ("masking_rate", "masked terminations per termination"))

@@ -29,9 +29,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from peerguard.audit.acts import Terminations, is_relaunch
+from peerguard.audit.detectors.collusion import who_protects_whom
 from peerguard.audit.metrics import compute_metrics
 from peerguard.audit.truth import Truth
 from peerguard.learning.env import EnvConfig, PeerguardEnv
+from peerguard.learning.groups import group_name, groups, reciprocal_pairs
 from peerguard.learning.q_learning import QConfig, train
 from peerguard.learning.rewards import RewardConfig
 from peerguard.learning.scenario import ABLATED, KINDS, study_scenario, to_yaml
@@ -177,6 +179,7 @@ def evaluate(env: PeerguardEnv, choose: Callable[[str, tuple[int, ...]], int], e
     )  # fmt: skip
     edges: dict[str, int] = {}
     masks: dict[str, int] = {}
+    protects: dict[str, int] = {}  # the audit's protection graph: relaunches, relinks of the killed, false reports
     by_kind: dict[str, list[int]] = {}
     digests: list[str] = []
     entries = 0
@@ -197,6 +200,9 @@ def evaluate(env: PeerguardEnv, choose: Callable[[str, tuple[int, ...]], int], e
         totals["tasks"] += m.tasks_done
         totals["false_reports"] += m.false_reports
         totals["denied"] += m.denied
+        for protector, protected in who_protects_whom(record).items():
+            for peer, n in protected.items():
+                protects[f"{protector}->{peer}"] = protects.get(f"{protector}->{peer}", 0) + n
         for kind, (lost, back) in relaunches_by_kind(record).items():
             pooled = by_kind.setdefault(kind, [0, 0])
             pooled[0], pooled[1] = pooled[0] + lost, pooled[1] + back
@@ -222,6 +228,10 @@ def evaluate(env: PeerguardEnv, choose: Callable[[str, tuple[int, ...]], int], e
         "throughput": totals["tasks"] / (episodes * env.scenario.duration),
         "relaunch_edges": dict(sorted(edges.items())),
         "masking_edges": dict(sorted(masks.items())),
+        "protect_edges": dict(sorted(protects.items())),
+        # of this one trained fleet over its held-out episodes: never pooled across fleets trained apart
+        "reciprocal_pairs": reciprocal_pairs(protects),
+        "groups": [group_name(g) for g in groups(protects)],
         "relaunched_by_kind": dict(sorted(by_kind.items())),  # lost kind -> [terminations, relaunched]
         "ledger_digest": hashlib.sha256(",".join(digests).encode()).hexdigest(),  # of the held-out episodes' ledgers
         "ledger_entries": entries,
@@ -299,6 +309,15 @@ def _summed(graphs: Iterator[dict[str, int]]) -> dict[str, int]:
     return dict(sorted(total.items()))
 
 
+def _seeds_with(found: Iterator[list[str]]) -> dict[str, int]:
+    """How many runs (trained fleets) had each pair or group."""
+    counts: dict[str, int] = {}
+    for names in found:
+        for name in names:
+            counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
 def rate_by_kind(counts: Iterator[dict[str, list[int]]]) -> dict[str, float]:
     """Relaunched terminations per termination, by the lost agent's kind, pooled over runs."""
     pooled: dict[str, list[int]] = {}
@@ -348,8 +367,10 @@ def summarise(plan: StudyPlan, rows: list[dict[str, Any]]) -> dict[str, Any]:
             entry["relaunch_edges"] = edges
             entry["masking_edges"] = _summed(r.get("masking_edges", {}) for r in mine)
             entry["relaunch_rate_by_kind"] = rate_by_kind(r.get("relaunched_by_kind", {}) for r in mine)
-            entry["reciprocal_pairs"] = sorted(
-                {"<->".join(sorted(e.split("->"))) for e in edges if "->".join(reversed(e.split("->"))) in edges}
-            )
+            # pairs and groups of one trained fleet, with how many of the cell's fleets had them (runs stored
+            # before groups were kept have none)
+            entry["reciprocal_pairs"] = _seeds_with(r.get("reciprocal_pairs", []) for r in mine)
+            entry["groups"] = _seeds_with(r.get("groups", []) for r in mine)
+            entry["fleets_with_groups"] = sum(bool(r.get("groups")) for r in mine)
             summary.append(entry)
     return {"plan": plan.model_dump(mode="json"), "summary": summary, "runs": rows}
