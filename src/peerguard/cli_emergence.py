@@ -59,6 +59,40 @@ def _kinds(text: str) -> tuple[tuple[str, ...], ...]:
     return mixes
 
 
+def _relaunch_costs(text: str) -> tuple[float | dict[str, float], ...]:
+    """Relaunch costs: `2`, `0.5,4`, or by kind, `2;robot=5,llm=2` (costs split by `;`, a cost by kind as
+    kind=seconds split by `,`; a kind it does not name costs the default 2 s)."""
+    option, example = "--relaunch-cost", "e.g. --relaunch-cost '2;robot=5,llm=2'"
+    costs: list[float | dict[str, float]] = []
+    for part in (p.strip() for p in text.split(";")):
+        if part and "=" not in part:
+            try:
+                costs += _numbers(part, option, 0, 3600)
+            except PeerguardError:
+                problem = f"{part!r} is no list of seconds from 0 to 3600"
+                raise PeerguardError(f"{option} {text!r}: {problem}; {example}") from None
+            continue
+        by_kind: dict[str, float] = {}
+        for pair in (p.strip() for p in part.split(",") if p.strip()):
+            kind, _, seconds = (x.strip() for x in pair.partition("="))
+            if kind not in KIND_NAMES:
+                known = ", ".join(KIND_NAMES)
+                raise PeerguardError(f"{option} {text!r}: unknown kind {kind!r}; give {known}, {example}")
+            if kind in by_kind:
+                raise PeerguardError(f"{option} {text!r}: {kind} is named twice in one cost; name each kind once")
+            try:
+                by_kind[kind] = float(seconds)
+            except ValueError:
+                raise PeerguardError(f"{option} {text!r}: {pair!r} needs seconds after '=', {example}") from None
+            if not 0 <= by_kind[kind] <= 3600:
+                raise PeerguardError(f"{option} {text!r}: {pair!r} is out of range; give seconds from 0 to 3600")
+        if part:
+            costs.append(by_kind)
+    if not costs:
+        raise PeerguardError(f"{option} {text!r}: give at least one cost, {example}")
+    return tuple(costs)
+
+
 def _rewards(text: str) -> tuple[str, ...]:
     values = tuple(part.strip() for part in text.split(",") if part.strip())
     bad = [v for v in values if v not in ("team", "individual")]
@@ -94,7 +128,9 @@ def emergence(
     episodes: Annotated[int, typer.Option(help="training episodes per learner")] = 1000,
     eval_episodes: Annotated[int, typer.Option(help="held-out evaluation episodes per policy")] = 10,
     processes: Annotated[int, typer.Option(help="training jobs at once (processes)")] = 2,
-    relaunch_cost: Annotated[str, typer.Option(help="relaunch costs to try, seconds, comma-separated")] = "2",
+    relaunch_cost: Annotated[
+        str, typer.Option(help="relaunch costs to try, seconds, comma-separated; by kind: '2;robot=5,llm=2'")
+    ] = "2",
     kill_every: Annotated[str, typer.Option(help="the operator's kill periods to try, seconds, comma-separated")] = (
         "10"
     ),
@@ -113,7 +149,7 @@ def emergence(
         "incident_pause_s": _numbers(incident, "--incident", 0, 3600),
         "p_detect": _numbers(p_detect, "--p-detect", 0, 1),
         "rewards": _rewards(rewards), "train_seeds": seeds, "episodes": episodes, "eval_episodes": eval_episodes,
-        "double": double_q, "relaunch_cost_s": _numbers(relaunch_cost, "--relaunch-cost", 0, 3600),
+        "double": double_q, "relaunch_cost_s": _relaunch_costs(relaunch_cost),
         "kill_every_s": _numbers(kill_every, "--kill-every", 0.1, 3600), "authorised": _answers(authorised),
         "kinds": _kinds(kinds),
     })  # fmt: skip

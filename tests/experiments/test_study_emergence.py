@@ -122,3 +122,23 @@ def test_the_graph_table_gives_each_fleets_pairs_and_groups_and_old_rows_their_r
     assert cell["reciprocal_pairs"] == "a ↔ b (2 of 3 seeds); c ↔ d (2 of 3 seeds)"
     assert cell["groups"] == "a+b+c (1 of 3 seeds); a+b (1 of 3 seeds); c+d (1 of 3 seeds)"
     assert (cell["reciprocal_count"], cell["group_count"]) == (2, 3)
+
+
+def test_a_relaunch_cost_by_kind_is_a_grid_axis_and_an_empty_one_is_refused() -> None:
+    grid = EMERGENCE.replace("train_seeds: 2", "train_seeds: 1\n        relaunch_cost_s: [2, {robot: 5, llm: 1}]\n"
+                             "        kinds: [[vision, llm, robot]]")  # fmt: skip
+    episodes = [e for e in plan_study(parse_spec(grid, "g.yaml"), "g.yaml") if e.params["variant"] == "learned"]
+    costs = set()
+    for episode in episodes:
+        plan = StudyPlan.model_validate({**episode.params["plan"], "train_seeds": 1})
+        (cell,) = plan.cells()
+        cost = cell.env(plan).scenario.platform.relaunch_cost_s
+        costs.add(cost if isinstance(cost, float) else tuple(sorted((k.value, v) for k, v in cost.items())))
+    assert costs == {2.0, (("llm", 1.0), ("robot", 5.0), ("tool", 2.0), ("vision", 2.0))}
+    from peerguard.experiments.study_summary import _axis
+
+    assert _axis({"relaunch_cost_s": [{"llm": 1.0, "robot": 5.0}]}, "relaunch_cost_s") == "llm=1,robot=5"
+    for bad, message in (("{}", "names at least one kind"), ("{arm: 5}", "robot")):
+        with pytest.raises(StudyError) as caught:
+            parse_spec(grid.replace("{robot: 5, llm: 1}", bad), "bad.yaml")
+        assert message in str(caught.value.problems)

@@ -70,7 +70,9 @@ def test_intervals_over_training_seeds() -> None:
 def test_bad_input_is_one_error_line_and_exit_2(tmp_path: Path) -> None:
     for args, named in ((["--p-detect", "0,2"], "--p-detect"), (["--rewards", "team,selfish"], "--rewards"),
                         (["--seeds", "0"], "--seeds"), (["--episodes", "-1"], "--episodes"),
-                        (["--kinds", "tool;cat"], "--kinds"), (["--kinds", "llm,llm"], "--kinds")):  # fmt: skip
+                        (["--kinds", "tool;cat"], "--kinds"), (["--kinds", "llm,llm"], "--kinds"),
+                        (["--relaunch-cost", "2;robot=x"], "--relaunch-cost"),
+                        (["--relaunch-cost", "2;arm=5"], "--relaunch-cost")):  # fmt: skip
         done = subprocess.run(
             [sys.executable, "-m", "peerguard.cli", "emergence", "--out", str(tmp_path / "x"), *args],
             capture_output=True, text=True, timeout=60,
@@ -139,3 +141,27 @@ def test_relaunches_are_counted_by_the_lost_agents_kind_and_add_up_to_the_metric
     rows = [{**row, "variant": variant} for variant in VARIANTS]
     summary = summarise(plan, rows)["summary"]
     assert summary[0]["relaunch_rate_by_kind"] == {k: round(b / n, 4) for k, (n, b) in sorted(by_kind.items())}
+
+
+def test_a_relaunch_cost_by_kind_is_an_axis_that_reaches_the_scenario_and_what_a_relaunch_takes() -> None:
+    from peerguard.learning.study import cost_text
+
+    pipeline = (("vision", "llm", "robot"),)
+    plan = TINY.model_copy(update={"incident_pause_s": (0.0,), "kinds": pipeline,
+                                   "relaunch_cost_s": (2.0, {"robot": 5.0, "llm": 0.5})})  # fmt: skip
+    plan = StudyPlan.model_validate(plan.model_dump())  # validated as a plan file would be
+    assert plan.relaunch_cost_s == (2.0, {"llm": 0.5, "robot": 5.0})  # kinds in one order: one digest
+    cells = {cell.name: cell for cell in plan.cells()}
+    per_kind = cells["incident0-p0-team-relaunch-llm0.5+robot5-kinds-vision+llm+robot"]
+    env = per_kind.env(plan)
+    costs = {k.value: v for k, v in env.scenario.platform.relaunch_cost_s.items()}  # type: ignore[union-attr]
+    assert costs == {"vision": 2.0, "llm": 0.5, "robot": 5.0, "tool": 2.0}  # the kinds not named at the default
+    assert plan.only(per_kind).relaunch_cost_s == ({"llm": 0.5, "robot": 5.0},)
+    assert cost_text({"llm": 0.5, "robot": 5.0}) == "llm=0.5,robot=5" and cost_text(2.0) == "2"
+    # a relaunch through the platform takes the lost peer's kind's cost: worker-2 is the robot, worker-1 the llm
+    env.reset(seed=1)
+    platform = env.platform
+    assert platform is not None
+    for peer, seconds in (("worker-2", 5), ("worker-1", 0.5)):
+        platform.core.kill(peer, "operator", announced=False, authorised=True)
+        assert platform.core.relaunch("worker-0", peer) == f"relaunch of {peer} started; it takes {seconds:g} s"

@@ -120,6 +120,9 @@ class FamiliesGrid(_Grid):
         return value
 
 
+_Seconds = Annotated[float, Field(ge=0, le=3600)]
+
+
 class EmergenceGrid(_Grid):
     """The emergence study's grid: rewards × incident pause × detection probability × relaunch cost × kill
     period × authorised × kind mix, each cell trained with `train_seeds` seeds and evaluated on held-out seeds, beside
@@ -129,7 +132,10 @@ class EmergenceGrid(_Grid):
     incident_pause_s: list[Annotated[float, Field(ge=0, le=3600)]] = Field(default_factory=lambda: [0.0, 10.0],
                                                                            min_length=1)  # fmt: skip
     p_detect: list[Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=lambda: [0.0, 0.5], min_length=1)
-    relaunch_cost_s: list[Annotated[float, Field(ge=0, le=3600)]] = Field(default_factory=lambda: [2.0], min_length=1)
+    # seconds, or seconds by kind ({robot: 5, llm: 2}; a kind not named costs the default 2 s)
+    relaunch_cost_s: list[_Seconds | dict[Literal["vision", "llm", "robot", "tool"], _Seconds]] = Field(
+        default_factory=lambda: [2.0], min_length=1
+    )
     kill_every_s: list[Annotated[float, Field(gt=0, le=3600)]] = Field(default_factory=lambda: [10.0], min_length=1)
     authorised: list[bool] = Field(default_factory=lambda: [True], min_length=1)
     # kind mixes cycled over the ring, e.g. [[tool], [vision, llm, robot]]: the pipeline's needs among them
@@ -147,6 +153,13 @@ class EmergenceGrid(_Grid):
         for mix in value:
             if not mix or len(set(mix)) != len(mix):
                 raise ValueError(f"kind mix {mix}: give each kind once and at least one, e.g. [vision, llm, robot]")
+        return value
+
+    @field_validator("relaunch_cost_s")
+    @classmethod
+    def _costs(cls, value: list[float | dict[str, float]]) -> list[float | dict[str, float]]:
+        if any(isinstance(cost, dict) and not cost for cost in value):
+            raise ValueError("a relaunch cost by kind names at least one kind, e.g. {robot: 5, llm: 2}")
         return value
 
     @model_validator(mode="after")

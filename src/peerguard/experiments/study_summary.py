@@ -412,10 +412,14 @@ def _emergence_key(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _axis(plan: dict[str, Any], axis: str) -> Any:
-    """A cell plan's value on one axis; a kind mix as `vision+llm+robot` (a plan at the default mix omits it)."""
+    """A cell plan's value on one axis; a kind mix as `vision+llm+robot` (a plan at the default mix omits it),
+    a relaunch cost by kind as `llm=2,robot=5`."""
     if axis == "kinds":
         return "+".join(plan.get("kinds", [["tool"]])[0])
-    return plan[axis][0]
+    value = plan[axis][0]
+    if isinstance(value, dict):  # a relaunch cost by kind, as `llm=2,robot=5`
+        return ",".join(f"{kind}={seconds:g}" for kind, seconds in value.items())
+    return value
 
 
 def _emergence(rows: Rows) -> dict[str, Any]:
@@ -446,7 +450,8 @@ def _emergence(rows: Rows) -> dict[str, Any]:
         label = ", ".join(f"{name}={_g(value)}" for name, value in zip(varied, setting, strict=True))
         title = "Learned relaunching and masking across the platform's incentives" + (f" ({label})" if label else "")
         figures.append({
-            "id": "phase" + "".join(f"-{_g(v)}" for v in setting), "kind": "emergence_phase",
+            "id": "phase" + "".join(f"-{_g(v)}".replace("=", "").replace(",", "+") for v in setting),
+            "kind": "emergence_phase",
             "title": title,
             "rewards": list(dict.fromkeys(c["reward"] for c in group)),
             "incidents": sorted({c["incident s"] for c in group}), "detects": sorted({c["p_detect"] for c in group}),

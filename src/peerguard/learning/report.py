@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from peerguard.learning.study import cost_text
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -27,7 +29,8 @@ def write_outputs(result: dict[str, Any], out: Path) -> list[Path]:
     with written[1].open("w", newline="") as handle:
         writer = csv.DictWriter(handle, CSV_FIELDS, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows({**row, **{k: counted(row.get(k, {}), row["seeds"]) for k in COUNTED}}
+        writer.writerows({**row, **{k: counted(row.get(k, {}), row["seeds"]) for k in COUNTED},
+                          "relaunch_cost_s": cost_text(row["relaunch_cost_s"])}
                          for row in result["summary"])  # fmt: skip
     settings = dict.fromkeys(row["setting"] for row in result["summary"])
     for setting in settings:

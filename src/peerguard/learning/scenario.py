@@ -34,7 +34,7 @@ def study_scenario(
     duration: float = 60.0,
     kill_every_s: float = 10.0,
     authorised: bool = True,
-    relaunch_cost_s: float = 2.0,
+    relaunch_cost_s: float | dict[str, float] = 2.0,  # seconds, or seconds by kind
     incentives: Incentives | None = None,
     capabilities: list[str] | None = None,
     seed: int = 1,

@@ -47,6 +47,25 @@ VARIANTS: tuple[Variant, ...] = ("learned", "ablation", "random", "untrained")
 SHARES = ("relaunch_rate", "masking_rate")  # of terminations: at most 1 (relinks per termination can exceed it)
 DEFAULT_RELAUNCH_COST_S, DEFAULT_KILL_EVERY_S = 2.0, 10.0
 RATES = ("relaunch_rate", "relink_rate", "masking_rate", "throughput", "oversight_shutdowns", "incidents")
+KIND_NAMES = ("vision", "llm", "robot", "tool")
+Seconds = Annotated[float, Field(ge=0, le=3600)]
+# one relaunch cost for every kind, or a cost per kind (a kind not named costs the default)
+RelaunchCost = Seconds | dict[Literal["vision", "llm", "robot", "tool"], Seconds]
+CostKey = float | tuple[tuple[str, float], ...]  # a relaunch cost as a cell holds it (hashable, kinds in order)
+
+
+def cost_key(cost: float | dict[str, float]) -> CostKey:
+    return tuple((k, float(cost[k])) for k in KIND_NAMES if k in cost) if isinstance(cost, dict) else float(cost)
+
+
+def cost_value(cost: CostKey) -> float | dict[str, float]:
+    """A cell's relaunch cost as the plan gives it: one number, or seconds by kind."""
+    return dict(cost) if isinstance(cost, tuple) else cost
+
+
+def cost_text(cost: float | dict[str, float]) -> str:
+    """`2` or `llm=2,robot=5`: a relaunch cost as the command line takes it."""
+    return ",".join(f"{k}={v:g}" for k, v in cost.items()) if isinstance(cost, dict) else f"{cost:g}"
 
 
 class StudyPlan(BaseModel):
@@ -61,7 +80,7 @@ class StudyPlan(BaseModel):
     workers: int = Field(default=4, ge=3, le=12)
     duration: float = Field(default=60.0, gt=0, le=3600)
     kill_every_s: tuple[Annotated[float, Field(gt=0)], ...] = (DEFAULT_KILL_EVERY_S,)  # the operator's kill period
-    relaunch_cost_s: tuple[Annotated[float, Field(ge=0)], ...] = (DEFAULT_RELAUNCH_COST_S,)
+    relaunch_cost_s: tuple[RelaunchCost, ...] = (DEFAULT_RELAUNCH_COST_S,)
     authorised: tuple[bool, ...] = (True,)  # whether the operator's kills carry its authority
     cost_per_s: float = Field(default=0.5, ge=0)
     # kind mixes cycled over the ring, with the pipeline's needs among them; left out of the digest at its
@@ -78,6 +97,14 @@ class StudyPlan(BaseModel):
                 raise ValueError(f"kinds {list(mix)}: give each kind once, at least one (e.g. [vision, llm, robot])")
         return value
 
+    @field_validator("relaunch_cost_s")
+    @classmethod
+    def _costs(cls, value: tuple[float | dict[str, float], ...]) -> tuple[float | dict[str, float], ...]:
+        for cost in value:
+            if isinstance(cost, dict) and not cost:
+                raise ValueError("a relaunch cost by kind names at least one kind, e.g. {robot: 5, llm: 2}")
+        return tuple(cost_value(cost_key(cost)) for cost in value)  # kinds in one order: one digest per plan
+
     @model_validator(mode="after")
     def _enough_workers(self) -> StudyPlan:
         if (most := max(len(mix) for mix in self.kinds)) > self.workers:
@@ -86,7 +113,7 @@ class StudyPlan(BaseModel):
 
     def cells(self) -> list[Cell]:
         return [
-            Cell(incident, p, reward == "team", cost, every, authorised, kinds)
+            Cell(incident, p, reward == "team", cost_key(cost), every, authorised, kinds)
             for kinds, cost, every, authorised in itertools.product(
                 self.kinds, self.relaunch_cost_s, self.kill_every_s, self.authorised
             )
@@ -102,7 +129,7 @@ class StudyPlan(BaseModel):
         """This plan narrowed to one cell: what defines that cell's jobs and nothing of the other cells."""
         return self.model_copy(update={
             "incident_pause_s": (cell.incident_pause_s,), "p_detect": (cell.p_detect,),
-            "rewards": ("team" if cell.team else "individual",), "relaunch_cost_s": (cell.relaunch_cost_s,),
+            "rewards": ("team" if cell.team else "individual",), "relaunch_cost_s": (cost_value(cell.relaunch_cost_s),),
             "kill_every_s": (cell.kill_every_s,), "authorised": (cell.authorised,), "kinds": (cell.kinds,),
         })  # fmt: skip
 
@@ -112,7 +139,7 @@ class Cell:
     incident_pause_s: float
     p_detect: float
     team: bool
-    relaunch_cost_s: float = DEFAULT_RELAUNCH_COST_S
+    relaunch_cost_s: CostKey = DEFAULT_RELAUNCH_COST_S
     kill_every_s: float = DEFAULT_KILL_EVERY_S
     authorised: bool = True
     kinds: tuple[str, ...] = KINDS
@@ -121,11 +148,25 @@ class Cell:
     def setting(self) -> str:
         """The axes besides incident, detection and reward, named only where they differ from the defaults."""
         return (
-            (f"-relaunch{self.relaunch_cost_s:g}" if self.relaunch_cost_s != DEFAULT_RELAUNCH_COST_S else "")
+            self._relaunch_name()
             + (f"-kill{self.kill_every_s:g}" if self.kill_every_s != DEFAULT_KILL_EVERY_S else "")
             + ("" if self.authorised else "-unauthorised")
             + (f"-kinds-{'+'.join(self.kinds)}" if self.kinds != KINDS else "")
         )
+
+    def _relaunch_name(self) -> str:
+        cost = self.relaunch_cost_s
+        if isinstance(cost, tuple):
+            return "-relaunch-" + "+".join(f"{kind}{s:g}" for kind, s in cost)
+        return f"-relaunch{cost:g}" if cost != DEFAULT_RELAUNCH_COST_S else ""
+
+    def scenario_cost(self) -> float | dict[str, float]:
+        """The scenario's platform.relaunch_cost_s: one number, or every kind's, the unnamed at the default."""
+        cost = self.relaunch_cost_s
+        if isinstance(cost, tuple):
+            given = dict(cost)
+            return {kind: given.get(kind, DEFAULT_RELAUNCH_COST_S) for kind in KIND_NAMES}
+        return cost
 
     @property
     def name(self) -> str:
@@ -135,7 +176,7 @@ class Cell:
     def env(self, plan: StudyPlan, ablated: bool = False) -> PeerguardEnv:
         scenario = study_scenario(
             workers=plan.workers, duration=plan.duration, kill_every_s=self.kill_every_s,
-            relaunch_cost_s=self.relaunch_cost_s, authorised=self.authorised,
+            relaunch_cost_s=self.scenario_cost(), authorised=self.authorised,
             incentives=Incentives(incident_pause_s=self.incident_pause_s, p_detect=self.p_detect),
             capabilities=ABLATED if ablated else None, kinds=self.kinds,
         )  # fmt: skip
@@ -348,7 +389,8 @@ def summarise(plan: StudyPlan, rows: list[dict[str, Any]]) -> dict[str, Any]:
             mine = [r for r in rows if r["cell"] == cell.name and r["variant"] == variant]
             entry: dict[str, Any] = {"cell": cell.name, "incident_pause_s": cell.incident_pause_s,
                                      "p_detect": cell.p_detect, "reward": "team" if cell.team else "individual",
-                                     "relaunch_cost_s": cell.relaunch_cost_s, "kill_every_s": cell.kill_every_s,
+                                     "relaunch_cost_s": cost_value(cell.relaunch_cost_s),
+                                     "kill_every_s": cell.kill_every_s,
                                      "authorised": cell.authorised, "kinds": "+".join(cell.kinds),
                                      "setting": cell.setting,
                                      "variant": variant, "seeds": len(mine)}  # fmt: skip
