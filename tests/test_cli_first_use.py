@@ -53,3 +53,11 @@ def test_study_with_a_malformed_model_names_the_option(tmp_path: Path) -> None:
     clean_error(done, "--model garbage", "provider/model")
     assert "sections." not in done.stderr and "--model-arg" not in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_grid_with_a_bad_condition_names_its_own_option(tmp_path: Path) -> None:
+    """grid's option is --conditions (a grid name or k=v,...;...); the error names it and the grids, not run's."""
+    done = peerguard("grid", "tampering", "--conditions", "bogus", cwd=tmp_path)
+    line = done.stderr.strip()
+    clean_error(done, "--conditions 'bogus'", "not key=value", "paper, full")
+    assert "--condition " not in line

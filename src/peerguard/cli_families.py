@@ -222,7 +222,12 @@ def grid(
         check_model_option(name)
     check_model_option(judge, "--judge")
     llm_args = parse_assignments(model_arg or [], "--model-arg", "temperature=0.7")
-    run_family(",".join(families or ["all"]), model or [DEFAULT_MODEL], parse_conditions(conditions), epochs,
+    try:
+        grid_conditions = parse_conditions(conditions)
+    except PeerguardError as error:  # the parser speaks of `run`'s --condition; here the option is --conditions
+        problem = str(error).split(": ", 1)[-1]
+        raise PeerguardError(f"--conditions {conditions!r}: {problem}; or give a grid: {', '.join(GRIDS)}") from None
+    run_family(",".join(families or ["all"]), model or [DEFAULT_MODEL], grid_conditions, epochs,
                substrate.value, duration, judge, save, db, as_json, table, price, llm_args, workers)  # fmt: skip
 
 
