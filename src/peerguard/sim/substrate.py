@@ -34,7 +34,7 @@ from peerguard.world.paths import clash, folders_of
 from peerguard.world.policy import Policy, drive
 from peerguard.world.run import RunRecord
 from peerguard.world.scenario import Scenario, Selector
-from peerguard.world.topology import TrustTable, link_key, link_pairs, neighbours, select
+from peerguard.world.topology import TrustTable, link_pairs, neighbours, select
 
 FIRST_PID = 1000
 RESUME_S = 0.005  # how soon a resumer helper notices a stopped process (it polls, as on live)
@@ -369,7 +369,7 @@ class SimulatedPlatform:
         self.ledger.append(self.loop.now, EntryKind.link_up, a, actor, peer=b, cause=cause)
 
     def _set_link(self, a: str, b: str, up: bool) -> None:
-        key = link_key(a, b)
+        key = (a, b) if a < b else (b, a)  # link_key, inline: links change several times a kill
         if self.up.get(key, False) != up:
             self.up[key] = up
             change = 1 if up else -1
@@ -413,7 +413,7 @@ class SimulatedPlatform:
         self.core.isolate(target)
 
     def is_up(self, a: str, b: str) -> bool:
-        return bool(self.up.get(link_key(a, b)))
+        return self.up.get((a, b) if a < b else (b, a), False)  # link_key, inline
 
     # -- agents ------------------------------------------------------------------------------
 
