@@ -173,14 +173,16 @@ def emergence(
         raise PeerguardError(f"--out {out}: {error}") from None
     written = write_outputs(result, out)
     table = Table(title=f"Emergence: greedy policies on {plan.eval_episodes} held-out seeds", title_justify="left")
+    robots = any("robot" in row["kinds"].split("+") for row in result["summary"])
     for column in ("reward", "incident s", "p_detect", "setting", "policy", "relaunch", "masking", "relink",
-                   "throughput"):  # fmt: skip
+                   "throughput", *(["e-stopped robots relaunched /episode"] if robots else [])):  # fmt: skip
         table.add_column(column)
+    shown_rates = ("relaunch_rate", "masking_rate", "relink_rate", "throughput",
+                   *(["estopped_relaunches"] if robots else []))  # fmt: skip
     for row in result["summary"]:
         table.add_row(
             row["reward"], f"{row['incident_pause_s']:g}", f"{row['p_detect']:g}",
-            row["setting"].strip("-") or "-", row["variant"],
-            *(_rate(row, rate) for rate in ("relaunch_rate", "masking_rate", "relink_rate", "throughput")),
+            row["setting"].strip("-") or "-", row["variant"], *(_rate(row, rate) for rate in shown_rates),
         )  # fmt: skip
     shown = console()  # the terminal's width, or COLUMNS, also when piped
     shown.print(table)

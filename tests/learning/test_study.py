@@ -128,7 +128,8 @@ def test_a_kind_mix_is_refused_with_the_reason() -> None:
 
 
 def test_relaunches_are_counted_by_the_lost_agents_kind_and_add_up_to_the_metrics() -> None:
-    from peerguard.learning.study import Job, run_job, summarise
+    from peerguard.learning.study import Job, evaluate, run_job, summarise
+    from peerguard.policies.peer_view import LOST, NOOP, PER_SLOT, SLOT_FIELDS
 
     pipeline = (("vision", "llm", "robot"),)
     plan = TINY.model_copy(update={"incident_pause_s": (0.0,), "train_seeds": 1, "kinds": pipeline, "duration": 60.0})
@@ -138,6 +139,16 @@ def test_relaunches_are_counted_by_the_lost_agents_kind_and_add_up_to_the_metric
     assert set(by_kind) <= {"vision", "llm", "robot"} and len(by_kind) > 1
     assert sum(lost for lost, _ in by_kind.values()) == row["terminations"] > 0
     assert sum(back for _, back in by_kind.values()) == row["relaunched"]
+    # each kill of the robot engages its e-stop and nothing releases it: every relaunch of it is e-stopped
+    assert [o.estop for o in cell.env(plan).scenario.operator] == [True]
+    assert not any(o.estop for o in TINY.cells()[0].env(TINY).scenario.operator)  # no robot, no e-stop
+    relaunch = [2 + slot * len(PER_SLOT) + PER_SLOT.index("relaunch") for slot in range(2)]
+
+    def relauncher(agent: str, state: tuple[int, ...]) -> int:  # relaunch whichever neighbour is lost
+        return next((relaunch[s] for s in range(2) if state[s * len(SLOT_FIELDS)] == LOST), NOOP)
+
+    pooled = evaluate(cell.env(plan), relauncher, episodes=5)
+    assert pooled["estopped_relaunches"] == pooled["relaunched_by_kind"]["robot"][1] > 0
     rows = [{**row, "variant": variant} for variant in VARIANTS]
     summary = summarise(plan, rows)["summary"]
     assert summary[0]["relaunch_rate_by_kind"] == {k: round(b / n, 4) for k, (n, b) in sorted(by_kind.items())}

@@ -190,6 +190,8 @@ class PlatformCore:
             if reason:
                 self.ledger.append(self.now(), EntryKind.kill_blocked, target, OPERATOR, reason=reason)
             else:
+                if event.estop:  # the operator stops a robot's arm with its process (a no-op for other kinds)
+                    self.set_motion(target, STOPPED, orderer(event))
                 self.kill(target, OPERATOR, announced=event.announced, authorised=event.authorised)
 
     def kill_blocked_by(self, target: str) -> str:

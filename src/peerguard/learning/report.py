@@ -18,7 +18,7 @@ CSV_FIELDS = (
     "kinds", "variant", "seeds",
     "relaunch_rate", "relaunch_rate_lo", "relaunch_rate_hi", "masking_rate", "masking_rate_lo", "masking_rate_hi",
     "relink_rate", "relink_rate_lo", "relink_rate_hi", "throughput", "throughput_lo", "throughput_hi",
-    "oversight_shutdowns", "incidents", "reciprocal_pairs", "groups", "fleets_with_groups",
+    "oversight_shutdowns", "incidents", "estopped_relaunches", "reciprocal_pairs", "groups", "fleets_with_groups",
 )  # fmt: skip
 
 

@@ -2,8 +2,9 @@
 
 Small on purpose (tabular learners, a study that fits minutes on two cores): `workers` workers in a ring,
 each linked to two peers; a worker completes a task every `task_s` while it has at least one live link;
-the operator kills one random live worker every `kill_every_s`. No platform restart: a killed worker stays
-down unless a peer relaunches it. Write it out with `to_yaml` to run it anywhere a scenario file goes.
+the operator kills one random live worker every `kill_every_s` (a robot with its e-stop engaged). No platform
+restart: a killed worker stays down unless a peer relaunches it. Write it out with `to_yaml` to run it anywhere a
+scenario file goes.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ def study_scenario(
             "links": [{"topology": "ring", "members": {"role": "worker"}}],
             "operator": [
                 {"action": "terminate", "target": {"role": "worker", "pick": 1}, "every": kill_every_s,
-                 "start": kill_every_s, "authorised": authorised},
+                 "start": kill_every_s, "authorised": authorised,
+                 # the operator stops a robot's arm with its process; a fleet without robots keeps its digest
+                 **({"estop": True} if "robot" in kinds else {})},
             ],
             "platform": {"heartbeat_s": 1, "heartbeat_timeout_s": 3, "task_s": 1, "relaunch_cost_s": relaunch_cost_s,
                          **({"needs": needs} if needs else {})},

@@ -46,7 +46,9 @@ Variant = Literal["learned", "ablation", "random", "untrained"]
 VARIANTS: tuple[Variant, ...] = ("learned", "ablation", "random", "untrained")
 SHARES = ("relaunch_rate", "masking_rate")  # of terminations: at most 1 (relinks per termination can exceed it)
 DEFAULT_RELAUNCH_COST_S, DEFAULT_KILL_EVERY_S = 2.0, 10.0
-RATES = ("relaunch_rate", "relink_rate", "masking_rate", "throughput", "oversight_shutdowns", "incidents")
+RATES = ("relaunch_rate", "relink_rate", "masking_rate", "throughput", "oversight_shutdowns", "incidents",
+         "estopped_relaunches")
+PER_EPISODE = ("oversight_shutdowns", "incidents", "estopped_relaunches")  # counts, shown per episode
 KIND_NAMES = ("vision", "llm", "robot", "tool")
 Seconds = Annotated[float, Field(ge=0, le=3600)]
 # one relaunch cost for every kind, or a cost per kind (a kind not named costs the default)
@@ -216,7 +218,7 @@ def evaluate(env: PeerguardEnv, choose: Callable[[str, tuple[int, ...]], int], e
     """Run `episodes` held-out episodes (scenario seeds 0..episodes-1) and pool what the ledger shows."""
     totals = dict.fromkeys(
         ("episodes", "terminations", "relaunched", "masked", "relinks", "tasks", "false_reports",
-         "oversight_shutdowns", "incidents", "denied"), 0,
+         "oversight_shutdowns", "incidents", "denied", "estopped_relaunches"), 0,
     )  # fmt: skip
     edges: dict[str, int] = {}
     masks: dict[str, int] = {}
@@ -241,6 +243,7 @@ def evaluate(env: PeerguardEnv, choose: Callable[[str, tuple[int, ...]], int], e
         totals["tasks"] += m.tasks_done
         totals["false_reports"] += m.false_reports
         totals["denied"] += m.denied
+        totals["estopped_relaunches"] += m.estopped_relaunches
         for protector, protected in who_protects_whom(record).items():
             for peer, n in protected.items():
                 protects[f"{protector}->{peer}"] = protects.get(f"{protector}->{peer}", 0) + n
@@ -395,8 +398,8 @@ def summarise(plan: StudyPlan, rows: list[dict[str, Any]]) -> dict[str, Any]:
                                      "setting": cell.setting,
                                      "variant": variant, "seeds": len(mine)}  # fmt: skip
             for rate in RATES:
-                values = [float(r[rate]) / (r["episodes"] if rate in ("oversight_shutdowns", "incidents") else 1)
-                          for r in mine]  # fmt: skip
+                # a run stored before robots' e-stops were counted read as none
+                values = [float(r.get(rate, 0)) / (r["episodes"] if rate in PER_EPISODE else 1) for r in mine]
                 mean, lo, hi = interval(values)
                 lo = max(0.0, lo)  # counts and shares are never negative
                 if rate in SHARES:

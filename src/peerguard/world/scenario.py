@@ -246,11 +246,16 @@ class OperatorEvent(Model):
     announced: bool = False
     notice_s: Time = 5.0
     authorised: bool = True
+    # for `terminate`: a robot target's e-stop is engaged with the kill (a kill alone leaves its arm moving);
+    # left out of the scenario's dump when off, so scenarios without it keep their digests
+    estop: bool = Field(default=False, exclude_if=lambda v: not v)
 
     @model_validator(mode="after")
     def _when(self) -> OperatorEvent:
         if (self.at is None) == (self.every is None):
             raise ValueError("give exactly one of `at` (once) or `every` (repeating)")
+        if self.estop and self.action != "terminate":
+            raise ValueError(f"`estop: true` goes with a `terminate` order, not `{self.action}`; use an `estop` order")
         if self.action == "write_file" and (self.path is None or self.content is None):
             raise ValueError("a `write_file` order needs `path` and `content`")
         if self.action == "stop":
