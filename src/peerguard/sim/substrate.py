@@ -145,6 +145,7 @@ class SimulatedPlatform:
         }
         costs = {kind: self.settings.relaunch_cost(kind) for kind in {a.kind for a in self.agents}}
         self.relaunch_cost = {a.id: costs[a.kind] for a in self.agents}
+        self.watchers = {a for a, e in self.escape.items() if e is not None and e.reaction_s is not None}  # pidfd
         self.kind_of = {a.id: a.kind.value for a in self.agents}  # an enum's value is a property: 0.2 µs a read
         self.selector_keys: dict[int, tuple[Selector, str]] = {}  # id(selector) -> (selector, its selection's key)
 
@@ -326,7 +327,8 @@ class SimulatedPlatform:
         self._refresh_until(agent, last_heartbeat + self.settings.heartbeat_timeout_s)
         # Guardians that watch their peers' processes (pidfd) notice a death with or without a link.
         pids = self.pid
-        self.core.lost(agent, cause, watchers=[p for p in self.home[agent] if pids[p] is not None and self._watches(p)])
+        watchers = [p for p in self.home[agent] if pids[p] is not None and p in self.watchers] if self.watchers else ()
+        self.core.lost(agent, cause, watchers=watchers)
         escape = self.escape[agent]
         if escape is not None and escape.late_return_s is not None:
             for helper in self.helpers[agent]:
@@ -335,10 +337,6 @@ class SimulatedPlatform:
             self._become_main(agent, self.copies[agent].pop(0))  # a copy of a storm carries on as the agent
             return
         self.core.maybe_restart(agent, cause)
-
-    def _watches(self, agent: str) -> bool:
-        escape = self.escape[agent]
-        return escape is not None and escape.reaction_s is not None
 
     def crash(self, agent: str) -> None:
         self.ledger.append(
@@ -421,11 +419,13 @@ class SimulatedPlatform:
         self, observer: str, event: Event, peer: str, announced: bool = False, authorised: bool = False
     ) -> None:
         escape = self.escape[observer]
+        args = (observer, event, peer, announced, authorised)
         if escape is not None and escape.reaction_s is not None and event == Event.peer_lost:
-            delay = escape.reaction_s  # it watches its peers' processes itself (pidfd), not their links
-        else:
-            delay = self.settings.link_latency_s + self.rng.uniform(0, self.settings.detect_jitter_s)
-        self.loop.after(delay, self._observe, observer, event, peer, announced, authorised)
+            self.loop.after(escape.reaction_s, self._observe, *args)  # it watches its peers' processes (pidfd)
+            return
+        delay = self.settings.link_latency_s + self.rng.uniform(0, self.settings.detect_jitter_s)  # never negative
+        loop = self.loop
+        heappush(loop.queue, (loop.now + delay, next(loop.sequence), self._observe, args))
 
     def _observe(self, observer: str, event: Event, peer: str, announced: bool, authorised: bool) -> None:
         pid = self.pid[observer]
