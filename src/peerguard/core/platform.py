@@ -385,6 +385,11 @@ class PlatformCore:
             return f"denied: you lack the {action.capability} capability"
         if isinstance(action, WriteFile | ReadFile | CopyFile) and (problem := file_problem(action)):
             return self.deny(actor, action.capability, problem)  # the one path rule (world/paths.py)
+        kind = type(action)  # a peer's relaunch and relink, the commonest calls, without the match's class tests
+        if kind is Relink and action.peer in self.by_id and actor not in self.revoked:
+            return self.relink(actor, action.peer)
+        if kind is Relaunch and not action.direct and action.peer in self.by_id and actor not in self.revoked:
+            return self.relaunch(actor, action.peer)
         match action:
             case Relaunch(peer=peer) | Relink(peer=peer) | Shutdown(agent=peer) | ReportStatus(agent=peer) if (
                 peer not in self.by_id
