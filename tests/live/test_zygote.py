@@ -176,3 +176,40 @@ def test_a_fork_takes_its_credentials(tmp_path: Path, probe_module: str) -> None
             end.close()
 
     asyncio.run(scenario())
+
+
+def kernel_at_least(major: int, minor: int) -> bool:
+    found = [int(part) for part in os.uname().release.split("-")[0].split(".")[:2]]
+    return (found[0], found[1]) >= (major, minor)
+
+
+def test_a_fork_is_born_in_its_cgroup_and_joins_its_pids_part_before_it_runs(tmp_path: Path, probe_module: str) -> None:
+    needs_zygote_host()
+    support = probe_host()
+    if not support.cgroup.available:
+        pytest.skip(f"no cgroup v2 here: {support.cgroup.reason}")
+
+    async def scenario() -> None:
+        with ProcessOwner(tmp_path / "run", "zygote-test", preload=(probe_module,)) as owner:
+            assert owner.zygote_pid is not None, owner.zygote_reason
+            children = []
+            for _ in range(2):  # a second process of the same part, as a relaunch is
+                child, end, _ = spawn_probe(owner, probe_module, "wait", cgroup="worker", max_tasks=16)
+                facts = json.loads(end.recv(65536))
+                children.append((child, end, facts))
+                assert facts["forked"] and facts["ppid"] == os.getpid()
+                assert f"/{part_name('worker')}" in facts["cgroup"].split("0::", 1)[1].splitlines()[0]
+                pids_part = owner.pids_cgroup / part_name("worker") if owner.pids_cgroup is not None else None
+                if pids_part is not None and (pids_part / "tasks").exists():  # a v1 pids hierarchy: joined by itself
+                    assert str(child.pid) in (pids_part / "cgroup.procs").read_text().split()
+                    assert (pids_part / "pids.max").read_text().strip() == "16"
+                    assert owner.bound_processes("worker", child.pid, 16)  # nothing left to move
+                    assert str(child.pid) in (pids_part / "cgroup.procs").read_text().split()
+            if kernel_at_least(5, 7):  # clone3 with CLONE_INTO_CGROUP: no move between v2 cgroups at all
+                assert owner.zygote_births == {"clone3": 2}
+            for child, end, _ in children:
+                assert owner.signal(child, signal.SIGKILL)
+                assert (await owner.wait(child)).signal == signal.SIGKILL
+                end.close()
+
+    asyncio.run(scenario())

@@ -426,6 +426,7 @@ class LivePlatform:
             self.agent_of_uid[credentials.uid] = agent_id
         child = self.owner.spawn(
             argv, env=env, pass_fds=[agent_end.fileno()], cwd=cwd, cgroup=agent_id, credentials=credentials,
+            max_tasks=self.options.max_tasks,
         )  # fmt: skip
         self.processes.started(child.pid, agent_id)
         self.owner.bound_processes(agent_id, child.pid, self.options.max_tasks)

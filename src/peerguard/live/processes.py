@@ -180,6 +180,9 @@ class ProcessOwner:
         self._present_at_entry: set[tuple[int, int]] = set()
         self._cgroup_procs_fd: int | None = None
         self._sub_fds: dict[str, int] = {}  # per-part child cgroups (one per agent), by name
+        self._dir_fds: dict[str | None, int] = {}  # their directories (None: the run's), to be born in
+        self._tasks_fds: dict[str, int] = {}  # per-part v1 pids cgroups' `tasks`, joined by the child itself
+        self._bounded_at_spawn: set[int] = set()  # pids that joined their part's pids cgroup before they ran
         self._holds_subreaper = False
         self._replaced_handlers: dict[int, Any] = {}
         self._state = "new"  # new -> open -> closed
@@ -226,6 +229,7 @@ class ProcessOwner:
         log: Path | None = None,
         cgroup: str | None = None,
         credentials: Credentials | None = None,
+        max_tasks: int | None = None,
     ) -> Child:
         """Start `argv` in its own process group (or its own session), in the run's cgroup if there is one.
 
@@ -233,23 +237,30 @@ class ProcessOwner:
         stdout and stderr go to `log` (appended; relative to run_dir) or, when None, to ours. cwd defaults to run_dir
         (entered while the child still has our privileges, so it need not be reachable by `credentials`' user).
         `credentials`: the user, group and memory bound the child takes after joining its cgroup, before exec.
+        `max_tasks`: with `cgroup`, where the part's pids cgroup is a v1 one, the child joins it (pids.max
+        `max_tasks`) itself before it runs anything; `bound_processes` then has nothing left to do.
         """
         if self._state != "open" or self._closing:
             raise RuntimeError(f"process owner {self.name!r} is not open; spawn inside its `with` block")
         if not argv:
             raise ValueError("spawn needs a non-empty argv")
         module = self._zygote.serves(argv) if self._zygote is not None else None
+        tasks_fd = self._pids_tasks_fd(cgroup, max_tasks) if cgroup is not None and max_tasks is not None else None
         output = (self.run_dir / log).open("ab") if log is not None else None
         started_wall = time.monotonic()
         try:
             if module is not None:
                 procs_fd = self._cgroup_procs_fd if cgroup is None else self._sub_cgroup_fd(cgroup)
+                dir_fd = self._cgroup_dir_fd(cgroup) if procs_fd is not None else None
                 request = ForkRequest(
                     module, tuple(argv[3:]), dict(os.environ if env is None else env), str(cwd or self.run_dir),
-                    new_session, tuple(pass_fds), procs_fd, output.fileno() if output else None, credentials,
+                    new_session, tuple(pass_fds), procs_fd, dir_fd, tasks_fd, output.fileno() if output else None,
+                    credentials,
                 )  # fmt: skip
                 forked = self._fork_from_zygote(request, started_wall, argv)
                 if forked is not None:
+                    if tasks_fd is not None:
+                        self._bounded_at_spawn.add(forked.pid)
                     return forked
             popen: _Process = subprocess.Popen(
                 list(argv),
@@ -261,7 +272,7 @@ class ProcessOwner:
                 stderr=output,
                 start_new_session=new_session,
                 process_group=None if new_session else 0,
-                preexec_fn=self._pre_exec_hook(cgroup, credentials),
+                preexec_fn=self._pre_exec_hook(cgroup, credentials, tasks_fd),
             )
         except subprocess.SubprocessError as error:  # raised only when the pre-exec hook failed
             raise RuntimeError(
@@ -270,6 +281,8 @@ class ProcessOwner:
         finally:
             if output is not None:
                 output.close()
+        if tasks_fd is not None:
+            self._bounded_at_spawn.add(popen.pid)
         return self._adopt(popen, started_wall, argv)
 
     def _fork_from_zygote(self, request: ForkRequest, started_wall: float, argv: Sequence[str]) -> Child | None:
@@ -406,6 +419,11 @@ class ProcessOwner:
         """The zygote's pid while it forks for this run."""
         return self._zygote.pid if self._zygote is not None else None
 
+    @property
+    def zygote_births(self) -> dict[str, int]:
+        """The zygote's forks so far by how they were made: "clone3" (born in their cgroup), "fork" (moved into it)."""
+        return dict(self._zygote.births) if self._zygote is not None else {}
+
     def close(self) -> None:
         """Stop and reap everything of this run, then undo what entry changed. Idempotent.
 
@@ -521,6 +539,9 @@ class ProcessOwner:
         """
         if self.pids_cgroup is None:
             return False
+        if pid in self._bounded_at_spawn:  # it joined before it ran (spawn's max_tasks): moving it again costs a wait
+            self._bounded_at_spawn.discard(pid)
+            return True
         path = self.pids_cgroup / part_name(name)
         try:
             if not path.is_dir():
@@ -582,6 +603,37 @@ class ProcessOwner:
             self._sub_fds[name] = os.open(path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
         return self._sub_fds[name]
 
+    def _cgroup_dir_fd(self, name: str | None) -> int | None:
+        """The open directory of the part's cgroup (None: the run's), for a fork born in it (clone3)."""
+        if self.cgroup is None:
+            return None
+        if name not in self._dir_fds:
+            path = self.cgroup if name is None else self.cgroup / part_name(name)
+            path.mkdir(exist_ok=True)
+            self._dir_fds[name] = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        return self._dir_fds[name]
+
+    def _pids_tasks_fd(self, name: str, max_tasks: int) -> int | None:
+        """The open `tasks` of the part's v1 pids cgroup (made with pids.max `max_tasks` on first use); None where
+        the pids cgroup is a v2 one (no `tasks`: bound_processes moves the process after spawn) or there is none.
+
+        A process that writes "0" there moves its own thread, without the global lock a move of a whole process
+        takes (an RCU grace period, 6 to 14 ms here); a new process has one thread, so that is all of it."""
+        if self.pids_cgroup is None:
+            return None
+        if name not in self._tasks_fds:
+            path = self.pids_cgroup / part_name(name)
+            try:
+                if not path.is_dir():
+                    path.mkdir()
+                    (path / "pids.max").write_text(str(max_tasks))
+                if not (path / "tasks").exists():
+                    return None
+                self._tasks_fds[name] = os.open(path / "tasks", os.O_WRONLY | os.O_CLOEXEC)
+            except OSError as error:
+                raise RuntimeError(f"could not bound the processes of {name!r} in {path}: {error}") from error
+        return self._tasks_fds[name]
+
     def cgroup_pids(self, names: Sequence[str]) -> set[int]:
         """Pids in the named parts' cgroups (and any cgroup a member made inside them)."""
         if self.cgroup is None:
@@ -626,10 +678,10 @@ class ProcessOwner:
                 self._replaced_handlers[sig] = signal.signal(sig, _raise_system_exit)
 
     def _pre_exec_hook(
-        self, name: str | None = None, credentials: Credentials | None = None
+        self, name: str | None = None, credentials: Credentials | None = None, tasks_fd: int | None = None
     ) -> Callable[[], None] | None:
         procs_fd = self._cgroup_procs_fd if name is None else self._sub_cgroup_fd(name)
-        if procs_fd is None and credentials is None:
+        if procs_fd is None and credentials is None and tasks_fd is None:
             return None
 
         def join_run_cgroup_then_drop_privileges() -> None:
@@ -638,6 +690,8 @@ class ProcessOwner:
             # still privileged: a dropped user may not write cgroup.procs, which is the point of dropping it.
             if procs_fd is not None:
                 os.write(procs_fd, b"0")  # "0" means the writing process itself
+            if tasks_fd is not None:
+                os.write(tasks_fd, b"0")  # v1 `tasks`: this thread, the forked child's only one
             if credentials is not None:
                 become(credentials)  # plain system calls: setrlimit, umask, setgroups, setgid, setuid
 
@@ -794,9 +848,11 @@ class ProcessOwner:
             self._zygote.close()
             self._zygote = None
         self._close_listing()
-        for fd in self._sub_fds.values():
+        for fd in [*self._sub_fds.values(), *self._dir_fds.values(), *self._tasks_fds.values()]:
             os.close(fd)
         self._sub_fds.clear()
+        self._dir_fds.clear()
+        self._tasks_fds.clear()
         if self.cgroup is not None and not keep_cgroup and _remove_cgroup_tree(self.cgroup):
             self.cgroup = None
         if self.pids_cgroup is not None and not keep_cgroup and _remove_cgroup_tree(self.pids_cgroup, wait_s=2.0):

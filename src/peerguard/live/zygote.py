@@ -5,11 +5,16 @@ tenth of a second here); forking a process that has done both costs a fork. The 
 `ProcessOwner` like any process of the run (its own child cgroup `zygote` of the run's, killed with the run) and dies
 with the platform (PR_SET_PDEATHSIG, checked against the platform's pid). It forks twice per request, so the new
 process is re-parented to the platform (a child subreaper): the platform waits for it, reads its exit status from the
-kernel and holds it by a pidfd, exactly as it does a process it execs.
+kernel and holds it by a pidfd, exactly as it does a process it execs. Where the kernel has clone3 with
+CLONE_INTO_CGROUP (Linux 5.7) it forks once instead (live/clone3.py): the process is born in its cgroup as the
+platform's child (CLONE_PARENT), with no move between cgroups, whose lock waits for an RCU grace period (6 to 14 ms
+here, most of a relaunch); a v1 `pids` cgroup it then joins by writing "0" to that cgroup's `tasks`, a
+single-threaded process's move of itself, which the kernel makes without that lock.
 
-The forked process takes, in the exec path's order, its process group or session, its cgroup (the cgroup.procs the
-platform hands over), its working folder, stdin /dev/null and stdout/stderr to its log, exactly the descriptors the
-platform passes at the numbers it names and no other; then its memory bound, umask, group and user
+The forked process takes, in the exec path's order, its process group or session, its cgroup (born in it, or the
+cgroup.procs the platform hands over), its part's v1 pids cgroup where the host has one, its working folder, stdin
+/dev/null and stdout/stderr to its log, exactly the descriptors the platform passes at the numbers it names and no
+other; then its memory bound, umask, group and user
 (`privilege.become`), its environment, a reseeded RNG and argv. It reports its pid only after all that, so a spawn
 that returns has a process in its cgroup, without privileges, re-parented to the platform. It then asks to die with
 the platform and runs the module as `python -m` would (runpy), so the agent's own entry point runs unchanged.
@@ -38,11 +43,14 @@ import socket
 import sys
 import threading
 import traceback
+import types
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.machinery import ModuleSpec
 from typing import Any
 
+from peerguard.live.clone3 import CloneUnavailable, clone_into
 from peerguard.live.privilege import Credentials, become
 
 AGENT_MODULES = ("peerguard.live.agent", "peerguard.policies")  # the agent program and the policies it unpickles
@@ -51,6 +59,9 @@ MAX_REQUEST = 1 << 20  # an environment fits many times over
 MAX_FDS = 16
 READY_TIMEOUT_S = 120.0  # the zygote's imports, on a loaded host
 REPLY_TIMEOUT_S = 30.0
+# Each module's code, compiled once here: runpy would read and, where no fresh .pyc can be read or written
+# (PYTHONDONTWRITEBYTECODE, a read-only tree), compile it again in every fork (4 ms for the agent program here).
+_COMPILED: dict[str, tuple[ModuleSpec, types.CodeType]] = {}
 
 
 class ZygoteUnavailable(Exception):
@@ -69,7 +80,9 @@ class ForkRequest:
     cwd: str
     new_session: bool
     pass_fds: tuple[int, ...]  # the numbers the process finds its descriptors at (ours, sent along)
-    cgroup_procs_fd: int | None  # cgroup.procs to join first
+    cgroup_procs_fd: int | None  # cgroup.procs to join first, when the process cannot be born in its cgroup
+    cgroup_dir_fd: int | None  # the same cgroup's directory, to be born in (clone3 CLONE_INTO_CGROUP)
+    pids_tasks_fd: int | None  # a v1 pids cgroup's `tasks`, joined next (None: none, or the caller moves it)
     log_fd: int | None  # stdout and stderr; None: the zygote's (the platform's)
     credentials: Credentials | None
 
@@ -80,6 +93,7 @@ class ForkServer:
     def __init__(self, sock: socket.socket, pid: int, modules: Sequence[str]) -> None:
         self.sock, self.pid, self.modules = sock, pid, tuple(modules)
         self.ready = False
+        self.births: dict[str, int] = {}  # forks by how they were made: "clone3" (born in the cgroup) or "fork"
 
     def serves(self, argv: Sequence[str]) -> str | None:
         """The module `argv` runs, when it is `python -m <a module the zygote imported> ...` with our interpreter."""
@@ -92,6 +106,8 @@ class ForkServer:
         self._await_ready()
         fds = [*request.pass_fds]
         fds += [request.cgroup_procs_fd] if request.cgroup_procs_fd is not None else []
+        fds += [request.cgroup_dir_fd] if request.cgroup_dir_fd is not None else []
+        fds += [request.pids_tasks_fd] if request.pids_tasks_fd is not None else []
         fds += [request.log_fd] if request.log_fd is not None else []
         body = dataclasses.asdict(request)
         body["credentials"] = dataclasses.asdict(request.credentials) if request.credentials is not None else None
@@ -102,6 +118,8 @@ class ForkServer:
         reply = self._receive(REPLY_TIMEOUT_S)
         if "error" in reply:
             raise ForkFailed(str(reply["error"]))
+        how = str(reply.get("how", "fork"))
+        self.births[how] = self.births.get(how, 0) + 1
         return int(reply["pid"])
 
     def close(self) -> None:
@@ -138,12 +156,23 @@ def serve(server: socket.socket, platform_pid: int, modules: Sequence[str]) -> N
         return
     gc.freeze()  # what the imports made stays untouched by the collector, so forks keep sharing its pages
     server.send(json.dumps({"type": "ready", "pid": os.getpid(), "modules": list(modules)}).encode())
+    clone = True  # until the kernel says it cannot
     while True:
         data, fds, _, _ = socket.recv_fds(server, MAX_REQUEST, MAX_FDS)
         if not data:
             return
         try:
-            reply: dict[str, Any] = {"pid": _fork_one(json.loads(data), list(fds), server, platform_pid)}
+            request, pid, how = json.loads(data), None, "clone3"
+            if clone:
+                try:
+                    pid = _clone_one(request, list(fds), server, platform_pid)
+                except CloneUnavailable:
+                    clone = False
+                except OSError:
+                    pid = None  # this cgroup refused a birth in it: the fork path joins it, or says why it cannot
+            if pid is None:
+                pid, how = _fork_one(request, list(fds), server, platform_pid), "fork"
+            reply: dict[str, Any] = {"pid": pid, "how": how}
         except ForkFailed as error:
             reply = {"error": str(error)}
         finally:
@@ -156,11 +185,38 @@ def _import(modules: Sequence[str]) -> str | None:
     try:
         for module in modules:
             importlib.import_module(module)
+            spec = sys.modules[module].__spec__
+            get_code = getattr(spec.loader, "get_code", None) if spec is not None else None
+            if spec is not None and get_code is not None and spec.submodule_search_locations is None:
+                _COMPILED[module] = (spec, get_code(module))  # a package runs its __main__: left to runpy
     except Exception as error:  # the caller falls back to exec and says why
         return f"importing {module}: {error!r}"
     if threading.active_count() != 1:  # a fork copies only the forking thread: a lock another one held stays held
         return f"importing {', '.join(modules)} started threads ({threading.active_count()}); cannot fork safely"
     return None
+
+
+def _clone_one(request: dict[str, Any], fds: list[int], server: socket.socket, platform_pid: int) -> int | None:
+    """Fork once, the new process born in its cgroup as the platform's child; its pid once it is set up. None when
+    the request names no cgroup directory to be born in (only a cgroup.procs to join)."""
+    if request["cgroup_dir_fd"] is None and request["cgroup_procs_fd"] is not None:
+        return None
+    report_read, report_write = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        pid = clone_into(_received(request, fds)["cgroup_dir"])
+    except BaseException:
+        os.close(report_read)
+        os.close(report_write)
+        raise
+    if pid == 0:
+        try:
+            os.close(report_read)
+        finally:
+            _become_process({**request, "born_in_cgroup": True}, fds, server, report_write, platform_pid)
+    os.close(report_write)
+    return _await_report(report_read, f"the new process {pid} ended before reporting")
 
 
 def _fork_one(request: dict[str, Any], fds: list[int], server: socket.socket, platform_pid: int) -> int:
@@ -180,11 +236,24 @@ def _fork_one(request: dict[str, Any], fds: list[int], server: socket.socket, pl
             os._exit(code)  # the new process is orphaned now, so the kernel hands it to the platform (subreaper)
     os.close(report_write)
     _, status = os.waitpid(intermediate, 0)
+    return _await_report(report_read, f"the forking process ended with status {status} before reporting")
+
+
+def _await_report(report_read: int, silent: str) -> int:
+    """The pid the new process reports once set up (read to the end: the pipe closes when it has said all)."""
     with os.fdopen(report_read, "rb") as report:
         said = report.read().decode(errors="replace")
     if not said.startswith("ok "):
-        raise ForkFailed(said or f"the forking process ended with status {status} before reporting")
+        raise ForkFailed(said or silent)
     return int(said.split()[1])
+
+
+def _received(request: dict[str, Any], fds: list[int]) -> dict[str, int | None]:
+    """The descriptors that came after pass_fds, by what they are (None for those not sent)."""
+    extra = iter(fds[len(request["pass_fds"]) :])
+    names = (("cgroup_procs", "cgroup_procs_fd"), ("cgroup_dir", "cgroup_dir_fd"), ("pids_tasks", "pids_tasks_fd"),
+             ("log", "log_fd"))  # fmt: skip
+    return {name: next(extra) if request[key] is not None else None for name, key in names}
 
 
 def _become_process(
@@ -215,11 +284,12 @@ def _take_setup(request: dict[str, Any], fds: list[int], report: int) -> int:
         os.setpgid(0, 0)
     pass_fds: list[int] = request["pass_fds"]
     received = dict(zip(pass_fds, fds, strict=False))
-    extra = fds[len(pass_fds) :]
-    cgroup_fd = extra.pop(0) if request["cgroup_procs_fd"] is not None else None
-    log_fd = extra.pop(0) if request["log_fd"] is not None else None
-    if cgroup_fd is not None:
+    extra = _received(request, fds)
+    cgroup_fd, pids_fd, log_fd = extra["cgroup_procs"], extra["pids_tasks"], extra["log"]
+    if cgroup_fd is not None and not request.get("born_in_cgroup"):
         os.write(cgroup_fd, b"0")  # "0": the writing process; while still privileged, as the exec path joins
+    if pids_fd is not None:
+        os.write(pids_fd, b"0")  # "0" in v1 `tasks`: this thread, the only one, so the whole process
     os.chdir(request["cwd"])
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
@@ -264,9 +334,12 @@ def _run_module(module: str, args: Sequence[str]) -> None:
     sys.argv = [module, *args]
     code = 0
     try:
-        with warnings.catch_warnings():  # the module was imported on purpose, before it is run as __main__
-            warnings.filterwarnings("ignore", "'.*' found in sys.modules", RuntimeWarning)
-            runpy.run_module(module, run_name="__main__", alter_sys=True)
+        if module in _COMPILED:
+            _run_compiled(*_COMPILED[module])
+        else:
+            with warnings.catch_warnings():  # the module was imported on purpose, before it is run as __main__
+                warnings.filterwarnings("ignore", "'.*' found in sys.modules", RuntimeWarning)
+                runpy.run_module(module, run_name="__main__", alter_sys=True)
     except SystemExit as exit_:
         code = _exit_code(exit_.code)
     except BaseException:  # as python does: the traceback, status 1
@@ -279,6 +352,17 @@ def _run_module(module: str, args: Sequence[str]) -> None:
             with contextlib.suppress(Exception):
                 stream.flush()
         os._exit(code)
+
+
+def _run_compiled(spec: ModuleSpec, code: types.CodeType) -> None:
+    """Run a module's compiled code as a new __main__, with the globals and argv[0] runpy gives it."""
+    main = types.ModuleType("__main__")
+    main.__dict__.update(
+        __file__=spec.origin, __cached__=spec.cached, __loader__=spec.loader, __package__=spec.parent, __spec__=spec,
+    )  # fmt: skip
+    sys.argv[0] = spec.origin or sys.argv[0]
+    sys.modules["__main__"] = main
+    exec(code, main.__dict__)
 
 
 def _exit_code(code: object) -> int:
