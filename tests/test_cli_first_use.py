@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +13,16 @@ TIMEOUT_S = 180
 ENV = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
 
 
-def peerguard(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def peerguard(*args: str | Path, cwd: Path, open_files: int | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI in a process of its own; `open_files` sets its soft RLIMIT_NOFILE (`ulimit -n`) first."""
+
+    def limit() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
     return subprocess.run(
         [sys.executable, "-m", "peerguard.cli", *map(str, args)],
-        capture_output=True, text=True, timeout=TIMEOUT_S, env=ENV, cwd=cwd,
+        capture_output=True, text=True, timeout=TIMEOUT_S, env=ENV, cwd=cwd, preexec_fn=limit,
     )  # fmt: skip
 
 
@@ -61,3 +68,19 @@ def test_grid_with_a_bad_condition_names_its_own_option(tmp_path: Path) -> None:
     line = done.stderr.strip()
     clean_error(done, "--conditions 'bogus'", "not key=value", "paper, full")
     assert "--condition " not in line
+
+
+def test_live_fleet_past_the_open_file_limit_fails_before_any_agent(tmp_path: Path) -> None:
+    """100,000 live agents would spawn until the platform ran out of descriptors; refused before the first one."""
+    done = peerguard("run", "ring", "--substrate", "live", "--agents", "100000", "--save", "run", cwd=tmp_path,
+                     open_files=1024)  # fmt: skip
+    clean_error(done, "--agents 100000", "open files", "1,024", "ulimit -n", "at most 69 live agents")
+    assert not (tmp_path / "run").exists()
+
+
+def test_live_killswitch_bench_past_the_open_file_limit_fails_before_any_trial(tmp_path: Path) -> None:
+    done = peerguard("killswitch", "bench", "--substrate", "live", "--agents", "2", "--agents", "500", "--trials", "1",
+                     "--out", "out", cwd=tmp_path, open_files=1024)  # fmt: skip
+    clean_error(done, "--agents 500", "open files", "ulimit -n")
+    assert "--agents 2:" not in done.stderr
+    assert not (tmp_path / "out").exists()

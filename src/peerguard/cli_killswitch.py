@@ -17,6 +17,7 @@ from peerguard.experiments.tables import count_text, rate_text
 from peerguard.killswitch import KILLSWITCHES
 from peerguard.world.errors import PeerguardError
 from peerguard.world.limits import MAX_AGENTS, MAX_SEEDS
+from peerguard.world.startup import descriptor_problem
 
 killswitch_app = typer.Typer(
     help="Kill switches: containment protocols that must override agents' collective defences.",
@@ -79,6 +80,8 @@ def bench(
     ]
     problems += [f"--agents {n}: a ring needs at least 2" for n in sizes if n < 2]
     problems += [f"--trials {trials}: give at least 1"] if trials < 1 else []
+    if substrate == "live":  # a ring of N live agents is N processes, each with the platform's descriptors
+        problems += [p for n in sizes if (p := descriptor_problem(n, f"--agents {n}"))]
     if problems:
         raise PeerguardError("; ".join(problems))
     plan = KillswitchPlan(protocols, adversaries, sizes, trials, host_cgroups=not no_cgroups, substrate=substrate)

@@ -25,7 +25,7 @@ from peerguard.world.policy import Policy
 from peerguard.world.registry import canonical_name
 from peerguard.world.run import LEDGER_FILE, RunRecord, begin_save, mark_interrupted
 from peerguard.world.scenario import OperatorEvent, PolicyRef, Scenario, bound_problems
-from peerguard.world.startup import start_message_problems
+from peerguard.world.startup import descriptor_problem, start_message_problems
 from peerguard.world.transcript import model_usage
 
 SUBSTRATES = ("sim", "live")
@@ -187,6 +187,9 @@ def run(
             raise PeerguardError(problem)
         if problems := start_message_problems(scenario):  # fails here, not in the middle of spawning agents
             raise ScenarioError(str(source) if not isinstance(source, Scenario) else source.name, problems)
+        named = f"--agents {agents}" if agents is not None else str(getattr(source, "name", source))
+        if problem := descriptor_problem(len(scenario.build_agents()), named):
+            raise PeerguardError(problem)
         options = LiveOptions(
             wall_duration_s=duration or LiveOptions.wall_duration_s, run_dir=save, progress=progress,
             on_platform=on_platform,

@@ -8,6 +8,7 @@ thousands of members is fine on the simulator and too much for one message on re
 from __future__ import annotations
 
 import json
+import resource
 from collections.abc import Callable
 
 from peerguard.world.scenario import Scenario
@@ -15,6 +16,21 @@ from peerguard.world.topology import select
 
 CONTROL_MESSAGE_BYTES = 65_536  # live/protocol.py's MAX_MESSAGE (world does not import live; a test holds them equal)
 PLATFORM_FIELDS_BYTES = 8_192  # room kept for what the platform adds: token, monitor URL, the pickled policy, ...
+DESCRIPTORS_PER_AGENT = 11  # the platform's own per live agent (4,134 at 400 agents: benchmarks/capacity.py)
+DESCRIPTORS_SPARE = 256  # the interpreter, the monitor's listener, the ledger, the census, the zygote
+
+
+def descriptor_problem(agents: int, option: str) -> str | None:
+    """A live fleet the platform could not hold open (one per agent: control socket, pidfd, link ends, monitor
+    connection, ...): refused before the first agent starts, not when the descriptors run out halfway."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    need = agents * DESCRIPTORS_PER_AGENT + DESCRIPTORS_SPARE
+    if limit == resource.RLIM_INFINITY or need <= limit:
+        return None
+    most = max(0, (limit - DESCRIPTORS_SPARE) // DESCRIPTORS_PER_AGENT)
+    return (f"{option}: {agents:,} agents on live need about {need:,} open files ({DESCRIPTORS_PER_AGENT} per agent); "
+            f"this process may open {limit:,} (ulimit -n): run at most {most:,} live agents, raise the limit, "
+            "or run on the simulator")  # fmt: skip
 
 
 def _entry_bytes(scenario: Scenario) -> Callable[[str], int]:
