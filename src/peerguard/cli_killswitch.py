@@ -74,10 +74,14 @@ def bench(
     sizes = tuple(agents or (2, 8, 32))
     protocols = tuple(protocol or PROTOCOLS)
     adversaries = tuple(adversary or ADVERSARIES)
-    problems = [f"unknown protocol {p!r}" for p in protocols if p not in KILLSWITCHES]
+    problems = [
+        f"--protocol {p}: unknown protocol; valid: {', '.join(KILLSWITCHES.names())}" for p in protocols
+        if p not in KILLSWITCHES
+    ]  # fmt: skip
     problems += [
-        f"unknown adversary {a!r} (valid: {', '.join(ADVERSARIES)})" for a in adversaries if a not in ADVERSARIES
-    ]
+        f"--adversary {a}: unknown adversary; valid: {', '.join(ADVERSARIES)}" for a in adversaries
+        if a not in ADVERSARIES
+    ]  # fmt: skip
     problems += [f"--agents {n}: a ring needs at least 2" for n in sizes if n < 2]
     problems += [f"--trials {trials}: give at least 1"] if trials < 1 else []
     if substrate == "live":  # a ring of N live agents is N processes, each with the platform's descriptors
