@@ -84,3 +84,10 @@ def test_live_killswitch_bench_past_the_open_file_limit_fails_before_any_trial(t
     clean_error(done, "--agents 500", "open files", "ulimit -n")
     assert "--agents 2:" not in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_dashboard_with_runs_and_a_store_but_no_episode_is_refused(tmp_path: Path) -> None:
+    """It listed the store's episodes and left the runs unshown, saying nothing of them."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "out").mkdir()
+    clean_error(peerguard("dashboard", "run", "--store", "out", cwd=tmp_path), "--store out", "--episode")

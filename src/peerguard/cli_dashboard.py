@@ -59,6 +59,9 @@ def dashboard(
         raise PeerguardError(f"--episode {episode}: name the study's store with --store (its --out folder)")
     if not runs and store is None:
         raise PeerguardError("give saved run folders, or a study's store with --store (and --episode to replay one)")
+    if runs and store is not None and episode is None:  # listing the store would leave the runs unshown
+        raise PeerguardError(f"--store {store} with saved runs: add --episode ID to show one of its episodes beside "
+                             "them (without the runs, --store lists the ids), or leave out --store")  # fmt: skip
     public_key = load_public_key(key) if key is not None else None  # a bad key file fails before serving
     if store is not None and episode is None:
         print_episodes(store)
