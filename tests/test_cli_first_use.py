@@ -91,3 +91,10 @@ def test_dashboard_with_runs_and_a_store_but_no_episode_is_refused(tmp_path: Pat
     (tmp_path / "run").mkdir()
     (tmp_path / "out").mkdir()
     clean_error(peerguard("dashboard", "run", "--store", "out", cwd=tmp_path), "--store out", "--episode")
+
+
+def test_an_output_argument_is_named_by_its_path_alone(tmp_path: Path) -> None:
+    """`audit keygen FOLDER`'s folder is an argument: the error starts with the path, not with `FOLDER`."""
+    (tmp_path / "keys").write_text("a file where the folder should be\n")
+    line = peerguard("audit", "keygen", "keys", cwd=tmp_path)
+    clean_error(line, "error: keys: is a file; give a folder")

@@ -63,59 +63,59 @@ def check_output(path: Path, option: str, *, folder: bool) -> None:
     """Fail now, naming `option`, unless `path` can be written: a folder (`folder`) or a file whose parent
     exists or can be made, writable, not a folder where a file goes (or the reverse), not in /proc, /sys, /dev."""
     what = "folder" if folder else "file"
+    named = f"{option} {path}" if option else str(path)  # an argument's path names itself
     absolute = Path(os.path.abspath(path))
     real = Path(os.path.realpath(absolute))
     for pseudo in PSEUDO_FILE_SYSTEMS:
         if real == Path(pseudo) or real.is_relative_to(pseudo):
-            raise PeerguardError(f"{option} {path}: {pseudo} is the kernel's, not a place for results; give a {what}"
+            raise PeerguardError(f"{named}: {pseudo} is the kernel's, not a place for results; give a {what}"
                                  " in your own folders")  # fmt: skip
     if absolute.exists():
         if folder and not absolute.is_dir():
-            raise PeerguardError(f"{option} {path}: is a file; give a folder (it is made if needed)")
+            raise PeerguardError(f"{named}: is a file; give a folder (it is made if needed)")
         if not folder and absolute.is_dir():
-            raise PeerguardError(f"{option} {path}: is a folder; give a file path, e.g. {path / 'results'}")
+            raise PeerguardError(f"{named}: is a folder; give a file path, e.g. {path / 'results'}")
         if not os.access(absolute, os.W_OK):
-            raise PeerguardError(f"{option} {path}: not writable by you; give a {what} you can write")
+            raise PeerguardError(f"{named}: not writable by you; give a {what} you can write")
     existing = absolute if folder and absolute.is_dir() else absolute.parent
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise PeerguardError(f"{option} {path}: {existing} is a file, so it cannot hold the {what}; give another")
+        raise PeerguardError(f"{named}: {existing} is a file, so it cannot hold the {what}; give another")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise PeerguardError(f"{option} {path}: cannot write in {existing}; give a {what} in a folder you can write")
+        raise PeerguardError(f"{named}: cannot write in {existing}; give a {what} in a folder you can write")
 
 
 def check_database(path: Path, option: str = "--db") -> None:
     """`check_output` for a SQLite file that may already hold results: an existing file must be SQLite."""
     check_output(path, option, folder=False)
+    named = f"{option} {path}" if option else str(path)
     if path.is_file() and path.stat().st_size > 0:
         try:
             with path.open("rb") as file:
                 header = file.read(len(SQLITE_HEADER))
         except OSError as error:
-            raise PeerguardError(f"{option} {path}: cannot read it ({error.strerror}); give a readable file") from None
+            raise PeerguardError(f"{named}: cannot read it ({error.strerror}); give a readable file") from None
         if header != SQLITE_HEADER:
-            raise PeerguardError(
-                f"{option} {path}: not a SQLite database; give a new file name or a database peerguard wrote"
-            )
+            raise PeerguardError(f"{named}: not a SQLite database; give a new file name or a database peerguard wrote")
 
 
 def output_folder(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
     """An option callback: the folder is checked as the command line is read, before any work."""
     if value is not None and not ctx.resilient_parsing:
-        check_output(value, _option_name(param), folder=True)
+        check_output(value, _output_option(param), folder=True)
     return value
 
 
 def output_file(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
     if value is not None and not ctx.resilient_parsing:
-        check_output(value, _option_name(param), folder=False)
+        check_output(value, _output_option(param), folder=False)
     return value
 
 
 def output_database(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
     if value is not None and not ctx.resilient_parsing:
-        check_database(value, _option_name(param))
+        check_database(value, _output_option(param))
     return value
 
 
@@ -129,6 +129,11 @@ def bounded(low: int, high: int, bound: str) -> Callable[[typer.Context, typer.C
         return value
 
     return check
+
+
+def _output_option(param: typer.CallbackParam) -> str:
+    """The option an output path came with; "" for an argument (its path alone names it)."""
+    return next((name for name in param.opts if name.startswith("--")), "")
 
 
 def _option_name(param: typer.CallbackParam) -> str:
