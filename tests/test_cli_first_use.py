@@ -98,3 +98,16 @@ def test_an_output_argument_is_named_by_its_path_alone(tmp_path: Path) -> None:
     (tmp_path / "keys").write_text("a file where the folder should be\n")
     line = peerguard("audit", "keygen", "keys", cwd=tmp_path)
     clean_error(line, "error: keys: is a file; give a folder")
+
+
+def test_an_error_quoting_brackets_prints_them_as_typed(tmp_path: Path) -> None:
+    """Errors were printed as console markup: `[/]` in a scenario name was a MarkupError traceback, and
+    `x[bold]y` was reported as `xy`, naming an input the user never gave."""
+    clean_error(peerguard("run", "[/]", cwd=tmp_path), "error: [/]: no such scenario")
+    clean_error(peerguard("run", "x[bold]y", cwd=tmp_path), "error: x[bold]y: no such scenario")
+
+
+def test_families_names_the_local_extra_in_full(tmp_path: Path) -> None:
+    done = peerguard("families", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "pip install -e '.[local]'" in " ".join(done.stdout.split())

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from peerguard.audit.metrics import Metrics, compute_metrics
@@ -102,14 +103,15 @@ def main() -> None:
             sys.exit(2)
         where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
         message = usage.format_message().replace("Value error, ", "")  # pydantic's prefix says nothing to a user
-        err.print(f"[bold red]error:[/] {message}{where}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(message)}{where}", highlight=False, soft_wrap=True)
         sys.exit(usage.exit_code)
     except typer.Abort:
         err.print("interrupted")
         sys.exit(130)
     except PeerguardError as error:
         for line in str(error).splitlines():
-            err.print(f"[bold red]error:[/] {line}", highlight=False, markup=True, soft_wrap=True)
+            # escaped: the line quotes what the user typed ('x[bold]y', '[/]') and install hints ('.[local]')
+            err.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except RunInterrupted as stop:
         err.print(f"interrupted by signal {stop.signal_number}: every process of the run was stopped")
@@ -226,7 +228,7 @@ def run(
             watch.after(record)
         return
     out.print(
-        f"[bold]{prepared.name}[/] on [bold]{substrate}[/], {_policies_text(prepared)}, "
+        f"[bold]{escape(prepared.name)}[/] on [bold]{substrate}[/], {_policies_text(prepared)}, "
         f"seed {prepared.seed}, {count_text(len(record.agents), 'agent')}, "
         + clock_text(record, None if progress is None else progress.startup_s)
     )
@@ -279,7 +281,8 @@ def _print_timeline(record: Any, limit: int) -> None:
     table.add_column("what")
     for moment in events[:limit]:
         style = MOMENT_STYLE.get(moment.kind, "")
-        table.add_row(f"{moment.t:.2f}", f"[{style}]{moment.text}[/]" if style else moment.text)
+        text = escape(moment.text)  # agent ids and file paths come from the scenario file: not markup
+        table.add_row(f"{moment.t:.2f}", f"[{style}]{text}[/]" if style else text)
     out.print(table)
     if len(events) > limit:
         out.print(f"... {count_text(len(events) - limit, 'more moment')} (use --moments N to see more)")

