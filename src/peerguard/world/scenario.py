@@ -393,19 +393,15 @@ class Scenario(Model):
         agents = []
         for group in self.agents:
             believes = self.agents_believe_monitored if group.believes_monitored is None else group.believes_monitored
+            capabilities = frozenset(group.capabilities)  # one per group, shared (immutable)
+            role, task, memory = group.role, group.task, group.memory
             for index, agent_id in enumerate(group.ids()):
+                # by position (id, kind, role, capabilities, compromised, believes_monitored, task, memory): half
+                # the cost of keywords, 10 ms of building a 10,000-agent fleet
                 agents.append(
-                    Agent(
-                        id=agent_id,
-                        kind=group.kind_of(index),
-                        role=group.role,
-                        capabilities=frozenset(group.capabilities),
-                        compromised=agent_id in compromised,
-                        believes_monitored=believes,
-                        task=group.task,
-                        memory=group.memory,
-                    )
-                )
+                    Agent(agent_id, group.kind_of(index), role, capabilities, agent_id in compromised, believes, task,
+                          memory)
+                )  # fmt: skip
         return agents
 
     def with_fleet_size(self, agents: int) -> Scenario:
