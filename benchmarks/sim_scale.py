@@ -94,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     rings = [n for n in args.ring_agents if n]
     if any(n < 3 for n in rings) or args.ring_repeat < 1:
         parser.error("--ring-agents needs rings of at least 3 (or 0 for none) and --ring-repeat at least 1")
+    load, started = os.getloadavg()[0], datetime.now(UTC)
     print(f"{platform.node()}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f} at the start, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")  # fmt: skip
+          f"load average {load:.1f} at the start, {started:%Y-%m-%d %H:%M} UTC")  # fmt: skip
     rows = []
     for agents in sorted(args.agents):
         rows.append(measure(agents, args.duration))
@@ -118,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "host": platform.node(),
         "python": platform.python_version(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "load_average_at_start": round(os.getloadavg()[0], 2),
+        "date": started.isoformat(timespec="seconds"),
+        "load_average_at_start": round(load, 2),  # taken when it started (it was taken at the end)
         "rows": rows,
     }
     if rings:
@@ -129,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         for agents in rings:
             result["ring"].append(compare(agents, 1000.0, args.ring_repeat, seed=1))
             print_comparison(result["ring"][-1])
+    result["load_average_at_end"] = round(os.getloadavg()[0], 2)
     write_atomic(args.out, json.dumps(result, indent=2))
     return 0
 
