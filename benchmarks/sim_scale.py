@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         "host": platform.node(),
         "python": platform.python_version(),
         "date": started.isoformat(timespec="seconds"),
-        "load_average_at_start": round(load, 2),  # taken when it started (it was taken at the end)
+        "load_average_at_start": round(load, 2),
         "rows": rows,
     }
     if rings:
