@@ -111,3 +111,9 @@ def test_families_names_the_local_extra_in_full(tmp_path: Path) -> None:
     done = peerguard("families", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "pip install -e '.[local]'" in " ".join(done.stdout.split())
+
+
+def test_a_folder_given_as_a_scenario_is_called_a_folder(tmp_path: Path) -> None:
+    """It was "no such scenario file", about a folder that plainly exists."""
+    (tmp_path / "scenarios").mkdir()
+    clean_error(peerguard("run", "scenarios", cwd=tmp_path), "error: scenarios: is a folder; give a scenario YAML")

@@ -36,6 +36,8 @@ def load_scenario(source: str | Path) -> Scenario:
         return build(source)
     else:
         path = Path(source)
+        if path.is_dir():
+            raise ScenarioError(text_source, [("", "is a folder; give a scenario YAML file in it, or a built-in name")])
         if not path.is_file():
             known = ", ".join(builtin_names() + family_names())
             raise ScenarioError(
