@@ -117,3 +117,13 @@ def test_a_folder_given_as_a_scenario_is_called_a_folder(tmp_path: Path) -> None
     """It was "no such scenario file", about a folder that plainly exists."""
     (tmp_path / "scenarios").mkdir()
     clean_error(peerguard("run", "scenarios", cwd=tmp_path), "error: scenarios: is a folder; give a scenario YAML")
+
+
+def test_a_command_agent_whose_program_is_missing_fails_before_the_run(tmp_path: Path) -> None:
+    """It was a FileNotFoundError traceback from the spawn, after the platform and its monitor had started."""
+    (tmp_path / "fleet.yaml").write_text(
+        "name: fleet\nduration: 10\nagents:\n  - id: ghost\n    role: worker\n    command: [no-such-program-here]\n"
+    )
+    done = peerguard("run", "fleet.yaml", "--substrate", "live", "--save", "run", cwd=tmp_path)
+    clean_error(done, "agent 'ghost'", "'no-such-program-here' is not a program on PATH")
+    assert not (tmp_path / "run").exists()

@@ -8,6 +8,7 @@ only the program and what its config carries differ.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +56,7 @@ def launch(
 def command_agent_problem(scenario: Scenario, substrate: str) -> str:
     """Why the scenario cannot run on `substrate` (empty when it can): a command agent is a real program."""
     if substrate == "live":
-        return ""
+        return _missing_program(scenario)
     named = [(agent_id, group.command) for group in scenario.agents if group.command for agent_id in group.ids()]
     if not named:
         return ""
@@ -63,3 +64,24 @@ def command_agent_problem(scenario: Scenario, substrate: str) -> str:
     return (
         f"agent {agent_id!r} runs a program (command: {command}), which the simulator cannot run; use --substrate live"
     )
+
+
+def _missing_program(scenario: Scenario) -> str:
+    """A command whose program or folder is not there: said before the run starts, not as a spawn's traceback."""
+    for group in scenario.agents:
+        if group.command is None:
+            continue
+        agent_id, program = group.ids()[0], group.command[0]
+        cwd = Path(group.cwd) if group.cwd is not None else Path.cwd()
+        if not cwd.is_dir():
+            return (
+                f"agent {agent_id!r}: cwd {str(cwd)!r} is not a folder; give one that exists (relative to the scenario)"
+            )
+        if program in PYTHON_NAMES:
+            continue
+        found = (cwd / program if "/" in program else None) or shutil.which(program, path=group.env.get("PATH"))
+        if found is None or not os.access(found, os.X_OK) or Path(found).is_dir():
+            where = f"in {cwd}" if "/" in program else "on PATH"
+            return (f"agent {agent_id!r}: command {program!r} is not a program {where}; give a path to one "
+                    "(relative to its cwd) or a name on PATH")  # fmt: skip
+    return ""
