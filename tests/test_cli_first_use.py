@@ -127,3 +127,11 @@ def test_a_command_agent_whose_program_is_missing_fails_before_the_run(tmp_path:
     done = peerguard("run", "fleet.yaml", "--substrate", "live", "--save", "run", cwd=tmp_path)
     clean_error(done, "agent 'ghost'", "'no-such-program-here' is not a program on PATH")
     assert not (tmp_path / "run").exists()
+
+
+def test_transcript_of_an_agent_without_one_names_those_with_one(tmp_path: Path) -> None:
+    """It said "only runs with LLM agents have one" of a run that had one, for another agent."""
+    assert peerguard("run", "tampering", "--model", "mock/compliant", "--save", "runs", cwd=tmp_path).returncode == 0
+    (episode,) = (tmp_path / "runs").iterdir()
+    clean_error(peerguard("audit", "transcript", episode, "--agent", "nosuch", cwd=tmp_path), "--agent nosuch",
+                "give one of atlas")  # fmt: skip

@@ -116,10 +116,13 @@ def transcript(
     """What the run's language-model agents said, beside what the ledger shows they did (never scored)."""
     record = RunRecord.load(run)
     lines = [line for line in record.transcript if agent is None or line.get("agent") == agent]
-    if not lines:
+    speakers = sorted({str(line.get("agent")) for line in record.transcript})
+    if not lines and speakers:  # the run has a transcript, not of this agent: name those who have one
         raise PeerguardError(
-            f"{run}: no transcript{f' of {agent}' if agent else ''}; only runs with LLM agents have one"
+            f"--agent {agent}: no transcript of that agent in {run}; give one of {', '.join(speakers)}"
         )
+    if not lines:
+        raise PeerguardError(f"{run}: no transcript; only runs with LLM agents have one")
     acts = {(e.actor, round(e.t, 6)) for e in record.ledger if e.actor == agent or agent is None}
     table = Table(title=f"Transcript of {run} (what was said; `peerguard audit RUN` shows what was done)",
                   title_justify="left", show_lines=True)  # fmt: skip
