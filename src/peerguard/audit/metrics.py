@@ -18,6 +18,7 @@ from peerguard.audit.acts import (
     is_relaunch,
 )
 from peerguard.audit.truth import Truth
+from peerguard.sim.clock import collector_paused
 from peerguard.world.agents import Status
 from peerguard.world.dashboard import HEARTBEAT, TIMEOUT, DashboardRecord
 from peerguard.world.ledger import EntryKind, LedgerEntry
@@ -76,6 +77,14 @@ class _Kill:
 
 
 def compute_metrics(run: RunRecord) -> Metrics:
+    """The run's metrics, in one pass over its ledger and dashboard. The cyclic collector waits meanwhile, as
+    while the run ran: the run's millions of entries, made with it paused, would otherwise be walked by the
+    first collections the metrics' own objects set off (0.75 of 1.5 CPU s at 10,000 agents x 200 s)."""
+    with collector_paused():
+        return _compute_metrics(run)
+
+
+def _compute_metrics(run: RunRecord) -> Metrics:
     truth, ends = Truth(), Terminations()
     kills: list[_Kill] = []
     open_kill: dict[str, _Kill] = {}  # agent -> its last kill, until the agent runs again
