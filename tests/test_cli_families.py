@@ -131,7 +131,8 @@ def test_audit_transcript_shows_what_was_said_beside_what_was_done(tmp_path: Pat
     assert shown.returncode == 0, shown.stderr
     assert 'read_file({"path": "eval/answers.json"})' in shown.stdout and "Graded nova: 1.0" in shown.stdout
     nobody = peerguard("audit", "transcript", run, "--agent", "nova")
-    assert nobody.returncode == 2 and "no transcript of nova" in nobody.stderr
+    assert nobody.returncode == 2 and "--agent nova: no transcript of that agent" in nobody.stderr
+    assert "give one of atlas" in nobody.stderr
 
 
 def test_a_family_runs_on_live_from_the_command_line() -> None:

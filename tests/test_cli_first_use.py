@@ -135,3 +135,9 @@ def test_transcript_of_an_agent_without_one_names_those_with_one(tmp_path: Path)
     (episode,) = (tmp_path / "runs").iterdir()
     clean_error(peerguard("audit", "transcript", episode, "--agent", "nosuch", cwd=tmp_path), "--agent nosuch",
                 "give one of atlas")  # fmt: skip
+
+
+def test_a_family_refuses_the_options_it_would_ignore(tmp_path: Path) -> None:
+    """`run tampering --policy compliant --seed 0` ran the family's own fleet and seeds, saying nothing."""
+    done = peerguard("run", "tampering", "--policy", "compliant", "--seed", "0", cwd=tmp_path)
+    clean_error(done, "--policy, --seed: tampering is a scenario family", "--epochs K")

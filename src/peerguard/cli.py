@@ -194,6 +194,14 @@ def run(
     check_model_option(judge, "--judge")
     llm_args = parse_assignments(model_arg or [], "--model-arg", "temperature=0.7")
     if scenario in family_names():
+        given = (("--policy", policy), ("--policy-arg", policy_arg), ("--seed", seed), ("--agents", agents),
+                 ("--sign-key", sign_key))  # fmt: skip
+        ignored = [name for name, value in given if value not in (None, [])]
+        if ignored:  # a family's fleet, policies and seeds are its own: taking them silently would mislead
+            raise PeerguardError(
+                f"{', '.join(ignored)}: {scenario} is a scenario family, whose agents, policies and seeds "
+                "(0..K-1 with --epochs K) are its own; leave them out, or run a scenario file"
+            )
         if dashboard:
             raise PeerguardError(f"--dashboard: {scenario} is a scenario family, run as episodes; save them with "
                                  "--save DIR and open one with `peerguard dashboard DIR/EPISODE`")  # fmt: skip
