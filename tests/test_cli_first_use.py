@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +142,15 @@ def test_a_family_refuses_the_options_it_would_ignore(tmp_path: Path) -> None:
     """`run tampering --policy compliant --seed 0` ran the family's own fleet and seeds, saying nothing."""
     done = peerguard("run", "tampering", "--policy", "compliant", "--seed", "0", cwd=tmp_path)
     clean_error(done, "--policy, --seed: tampering is a scenario family", "--epochs K")
+
+
+def test_a_busy_dashboard_port_names_the_options_run_has(tmp_path: Path) -> None:
+    """`run --dashboard` has no --host, yet the error told the user about `--host 127.0.0.1`."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        done = peerguard("run", "orchestration", "--dashboard", "--dashboard-port", port, cwd=tmp_path)
+    line = done.stderr.strip()
+    clean_error(done, f"--dashboard-port {port} on 127.0.0.1: cannot listen there")
+    assert "--host" not in line

@@ -47,7 +47,8 @@ def bind(host: str, port: int, explicit_host: bool, port_option: str = "--port")
         sock.bind((host.strip("[]"), port))
     except OSError as error:
         sock.close()
-        raise PeerguardError(f"--host {host} {port_option} {port}: cannot listen there ({error.strerror}); "
+        named = f"--host {host} {port_option} {port}" if explicit_host else f"{port_option} {port} on {host}"
+        raise PeerguardError(f"{named}: cannot listen there ({error.strerror}); "
                              "give another port, or 0 to pick a free one") from None  # fmt: skip
     sock.listen(128)
     sock.set_inheritable(False)
