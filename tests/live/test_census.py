@@ -158,3 +158,27 @@ def test_with_a_cgroup_the_census_reads_its_list_and_walks_proc_only_for_what_le
         assert [e.data["pid"] for e in ledger if e.kind == EntryKind.exit] == [first]
         go.write_text("")
         asyncio.run(owner.wait(agent))
+
+
+def test_a_tracked_fork_that_ends_is_ledgered_when_its_pidfd_says_so_without_a_scan(tmp_path: Path) -> None:
+    report, go = fifos(tmp_path)
+    ledger = Ledger()
+    with ProcessOwner(tmp_path, "census-exits") as owner:
+        if not owner.support.pidfd.available:
+            pytest.skip(f"needs pidfds: {owner.support.pidfd.reason}")
+        census = ProcessCensus(owner, ledger, time.monotonic, agents=["a"])
+        agent = owner.spawn([sys.executable, "-c", TWO_SLEEPERS, str(report), str(go)], cgroup="a")
+        census.started(agent.pid, "a")
+        first, second = map(int, report.read_text().split())
+        census.record()
+        scans = census.walks
+        assert census.signal(first, signal.SIGKILL)
+        ready = select.select([census.exits_fd()], [], [], 30)[0]  # the run's loop waits on this descriptor
+        assert ready == [census.exits_fd()]
+        census.notice_exits()
+        exits = [e for e in ledger if e.kind == EntryKind.exit]
+        assert [e.data["pid"] for e in exits] == [first] and exits[0].data["owner"] == "a"
+        assert first not in census.tracked and second in census.tracked and census.walks == scans
+        go.write_text("")
+        asyncio.run(owner.wait(agent))
+        census.close()

@@ -67,7 +67,8 @@ class ProcessCensus:
         self._frozen_parts: set[str] = set()  # agents whose cgroup a kill switch froze
         self.resumed: list[tuple[float, int]] = []  # (t, pid) a stopped process seen running again
         self.over_budget = 0  # processes killed for exceeding the bound
-        self._exits = select.poll()  # every held pidfd: one poll(2) says which tracked processes ended
+        self._exits = select.epoll()  # every held pidfd: readable when any tracked process ended (the run's loop
+        # watches it, so an exit is in the ledger when it happens, not at the next scan)
         self._pid_of_fd: dict[int, int] = {}
         self._scans = 0
         self.walks = 0  # /proc walks so far (the rest of the scans read the cgroup's list)
@@ -141,6 +142,18 @@ class ProcessCensus:
         if self.max_processes is not None:
             self._hold_to_bound(seen, now)
 
+    def exits_fd(self) -> int:
+        """A descriptor that turns readable when a tracked process ends: `notice_exits` then ledgers it."""
+        return self._exits.fileno()
+
+    def notice_exits(self) -> None:
+        """Forget (and ledger the exits of) every tracked process whose pidfd says it ended."""
+        now = self.clock()
+        for fd, _ in self._exits.poll(0):
+            pid = self._pid_of_fd.get(fd)
+            if pid is not None:
+                self._forget(pid, now)
+
     def close(self) -> None:
         for t in self.tracked.values():
             if t.pidfd is not None:
@@ -148,6 +161,7 @@ class ProcessCensus:
                 os.close(t.pidfd)
         self.tracked.clear()
         self._pid_of_fd.clear()
+        self._exits.close()
 
     # -- the kernel's view ---------------------------------------------------------------------
 
@@ -158,11 +172,8 @@ class ProcessCensus:
         listed = self.owner.listed_pids()
         if listed is None:
             return None
+        self.notice_exits()
         now = self.clock()
-        for fd, _ in self._exits.poll(0):
-            pid = self._pid_of_fd.get(fd)
-            if pid is not None:
-                self._forget(pid, now)
         if any(pid not in listed and not self.owner.in_run_cgroup(pid) for pid in self.tracked):
             return None  # alive outside the list: it left the cgroup (a process that is exiting is still in it)
         fresh = _stats(listed - self.tracked.keys())
@@ -219,7 +230,7 @@ class ProcessCensus:
         agent = listed or (claim if claim in self.agents else owner)
         tracked = Tracked(pid, info.start_ticks, owner, agent, _hold(pid, info.start_ticks), info.state, bool(listed))
         if tracked.pidfd is not None:
-            self._exits.register(tracked.pidfd, select.POLLIN)
+            self._exits.register(tracked.pidfd, select.EPOLLIN)
             self._pid_of_fd[tracked.pidfd] = pid
         identity = (pid, info.start_ticks)
         self.known[pid] = agent

@@ -175,6 +175,7 @@ class LivePlatform:
         self.all_ready = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.timers: list[asyncio.TimerHandle] = []
+        self.losses: list[tuple[str, str]] = []  # (agent, cause) of exits whose links and peers wait for the batch
         self.transcript: list[dict[str, Any]] = []  # what language-model agents said, stamped on arrival
         self.model_slots = ModelSlots(options.max_model_calls, self._grant_model_slot)
         self.agent_index = {agent_id: i for i, agent_id in enumerate(self.agents)}  # which uid of the run's block
@@ -222,6 +223,7 @@ class LivePlatform:
         self.processes = ProcessCensus(owner, self.ledger, self.now, self.agents, self.options.max_processes)
         self.present_at_start = children_now(os.getpid())  # not the run's: the host check leaves them out
         loop = asyncio.get_running_loop()
+        loop.add_reader(self.processes.exits_fd(), self.processes.notice_exits)  # a fork's end, when it ends
         self.sandbox = Sandbox(run_dir / "files", group=self.privilege.gid, clean=True)
         self.watch = SandboxWatch(self.sandbox, self._record_change)
         self.watch.start()
@@ -275,6 +277,7 @@ class LivePlatform:
             if self.watches:  # a stop's verdict covers its whole watch window, even past the scenario's end
                 await asyncio.gather(*self.watches)
             self._report("ending")
+            self._settle_losses()  # exits of this very loop pass: their links and peers before the run's end
             end = self.now()
             alive = sum(state.child is not None for state in self.agents.values())
             self.ledger.append(end, EntryKind.run_end, "", PLATFORM, alive=alive)
@@ -284,6 +287,7 @@ class LivePlatform:
                 handle.cancel()
             for task in [*self.tasks, *self.watches]:
                 task.cancel()
+            loop.remove_reader(self.processes.exits_fd())
             self.processes.close()
             await self.monitor.stop()
             if self.watch.fd >= 0:
@@ -312,6 +316,8 @@ class LivePlatform:
                                         "time_scale": self.scale, "heartbeat_s": self.heartbeat_s,
                                         "host": self._host(), "model_slots": self.model_slots.stats(),
                                         "process_bound": self._process_bound(),
+                                        "zygote": {"reason": self.owner.zygote_reason,
+                                                   "births": self.owner.zygote_births},
                                         "privilege": self.privilege.extras(),
                                         "sandbox_watch": {"available": self.watch.available,
                                                           "writers": self.watch.names_writers,
@@ -502,8 +508,18 @@ class LivePlatform:
             asyncio.get_running_loop().remove_reader(state.control.fileno())
             state.control.close()
             state.control = None
-        self.core.lost(agent_id, cause)
-        self.core.maybe_restart(agent_id, cause)
+        # The exits the kernel reported together are ledgered first, then their links and peers: a stop that kills
+        # a ring ledgers its last exit without waiting for every other member's links. Settled before any timer of
+        # the next loop pass runs, so before any relaunch or restart of these agents starts a process.
+        self.losses.append((agent_id, cause))
+        if len(self.losses) == 1:
+            asyncio.get_running_loop().call_soon(self._settle_losses)
+
+    def _settle_losses(self) -> None:
+        losses, self.losses = self.losses, []
+        for agent_id, cause in losses:
+            self.core.lost(agent_id, cause)
+            self.core.maybe_restart(agent_id, cause)
 
     # -- the operator ------------------------------------------------------------------------
 

@@ -640,9 +640,7 @@ class ProcessOwner:
             return set()
         pids: set[int] = set()
         for name in names:
-            for directory, _, _ in os.walk(self.cgroup / part_name(name)):
-                with contextlib.suppress(OSError):
-                    pids.update(int(pid) for pid in Path(directory, "cgroup.procs").read_text().split())
+            pids |= cgroup_tree_pids(self.cgroup / part_name(name))
         return pids
 
     def freeze_cgroups(self, names: Sequence[str], frozen: bool = True) -> None:
@@ -836,12 +834,15 @@ class ProcessOwner:
         }
 
     def _cgroup_pids(self, infrastructure: bool = True) -> set[int]:
-        pids: set[int] = set()
+        # The v2 tree through the listing's open descriptors (one pread per cgroup; it leaves the zygote's out),
+        # not a walk of every cgroup's directory: 20 ms a call at 32 agents under load, most of a census walk.
+        listed = self.listed_pids()
+        pids: set[int] = set() if listed is None else listed
         for top in self.cgroup_dirs():
-            pids |= cgroup_tree_pids(top)
-        if not infrastructure and self.cgroup is not None:
-            pids -= cgroup_tree_pids(self.cgroup / ZYGOTE_CGROUP)
-        return pids
+            if listed is None or top != self.cgroup:
+                pids |= cgroup_tree_pids(top)
+        zygote = cgroup_tree_pids(self.cgroup / ZYGOTE_CGROUP) if self.cgroup is not None else set()
+        return pids | zygote if infrastructure else pids - zygote
 
     def _release_host(self, keep_cgroup: bool) -> None:
         if self._zygote is not None:
@@ -937,11 +938,16 @@ def _pauses_until(deadline: float) -> Iterator[None]:
 
 
 def cgroup_tree_pids(top: Path) -> set[int]:
-    """The pids listed in `top`'s cgroup.procs and in every cgroup below it (agents may make cgroups inside)."""
+    """The pids listed in `top`'s cgroup.procs and in every cgroup below it (agents may make cgroups inside).
+    Directories only are followed (the entry's type, no stat), so the control files cost nothing."""
     pids: set[int] = set()
-    for directory, _, _ in os.walk(top):
-        with contextlib.suppress(OSError, ValueError):
-            pids.update(int(pid) for pid in Path(directory, "cgroup.procs").read_text().split())
+    folders = [os.fspath(top)]
+    while folders:
+        folder = folders.pop()
+        with contextlib.suppress(OSError, ValueError), open(folder + "/cgroup.procs", "rb") as procs:
+            pids.update(int(pid) for pid in procs.read().split())
+        with contextlib.suppress(OSError), os.scandir(folder) as entries:
+            folders.extend(entry.path for entry in entries if entry.is_dir(follow_symlinks=False))
     return pids
 
 
@@ -994,13 +1000,14 @@ def _stats(pids: set[int]) -> dict[int, ProcInfo]:
 
 def _children_of(pid: int) -> set[int]:
     found: set[int] = set()
+    folder = f"/proc/{pid}/task/"
     try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        tasks = os.listdir(folder)
     except OSError:
         return found
     for task in tasks:  # a child belongs to the thread that forked it
-        with contextlib.suppress(OSError):
-            found.update(int(child) for child in (task / "children").read_text().split())
+        with contextlib.suppress(OSError), open(folder + task + "/children", "rb") as children:
+            found.update(int(child) for child in children.read().split())
     return found
 
 
