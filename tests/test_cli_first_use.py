@@ -154,3 +154,16 @@ def test_a_busy_dashboard_port_names_the_options_run_has(tmp_path: Path) -> None
     line = done.stderr.strip()
     clean_error(done, f"--dashboard-port {port} on 127.0.0.1: cannot listen there")
     assert "--host" not in line
+
+
+def test_a_study_live_episode_past_the_open_file_limit_fails_before_its_agents(tmp_path: Path) -> None:
+    """A study's live episode reaches the runner without `run`'s checks; the runner makes them itself."""
+    (tmp_path / "spec.yaml").write_text(
+        "name: big\nsections:\n  - name: a\n    kind: runs\n    grids:\n      - label: g\n"
+        "        scenario: [ring]\n        substrate: [live]\n        policy: [compliant]\n"
+        "        agents: [100]\n        seeds: [1]\n"
+    )
+    done = peerguard("study", "spec.yaml", "--out", "out", cwd=tmp_path, open_files=400)
+    assert done.returncode == 2, done.stderr
+    assert "error: ring: 100 agents on live need about 1,356 open files" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -144,6 +144,11 @@ def run_scenario(
     if substrate == "sim":
         return simulate(scenario, policy_of, stop_order, ledger_sink)
     if substrate == "live":
+        # `run` checks these before it saves anything; a study's or a bench's live episode comes here directly
+        if problems := start_message_problems(scenario):
+            raise ScenarioError(scenario.name, problems)
+        if problem := descriptor_problem(len(scenario.build_agents()), scenario.name):
+            raise PeerguardError(problem)
         return run_live(scenario, policy_of, live, stop_order)
     raise PeerguardError(f"unknown substrate {substrate!r}; valid: {', '.join(SUBSTRATES)}")
 
