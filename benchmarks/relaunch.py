@@ -179,7 +179,7 @@ class Relaunch:
     kill: float
     exit: float | None
     masked: float | None  # the peer's false "healthy" report, sent before it asks for the relaunch
-    spawn: float | None
+    spawn: float | None  # written once the new process exists, set up (cgroup, pids part, user) and reported back
     relinked: float | None
     hello: float | None
 
@@ -235,6 +235,8 @@ def measure_peerguard(kills: int) -> tuple[Latencies, dict[str, Any]]:
         "kills_blocked": blocked,
         "kill_every_s": KILL_EVERY_S,
         "time_scale": record.extras["time_scale"],
+        "relaunch_cost_s": scenario.platform.relaunch_cost_s,  # no modelled cost: every millisecond is the platform's
+        "zygote": record.extras.get("zygote"),
     }
     return summarise("peerguard", len(found), latencies), details
 
@@ -477,7 +479,12 @@ def report(
         f"({'joining the run cgroup before exec' if startup['owner_spawn_uses_run_cgroup'] else 'no cgroup'}), "
         f"{startup['owner_spawn_without_cgroup_ms']:.1f} ms without a cgroup (median of {STARTUP_SAMPLES})"
     )
-    lines.append("peerguard, median of each step (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
+    lines.append(
+        "peerguard, median of each step (ms): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
+        + " (masked->spawn: the peer's HTTP report returns, its relaunch request, the platform's fork of the new"
+        " process until it is set up; the scenario's relaunch_cost_s is 0, so none of it is a modelled delay)"
+    )
     steps = supervisord_details.get("steps_ms")
     if steps:
         lines.append(
