@@ -73,11 +73,15 @@ class Oversight:
         self.seen: set[tuple[str, tuple[int, ...]]] = set()
         self.count: dict[tuple[str, str, str], int] = {}  # (detector, actor, subject) -> findings acted on
         self.read_to = 0  # ledger entries already looked at for something suspect
+        self.ended = False  # the run's end is in the ledger: nothing is acted on any more
 
     def due(self, entries: Sequence[LedgerEntry]) -> bool:
-        """Whether entries written since the last look hold something a detector looks at."""
+        """Whether entries written since the last look hold something a detector looks at; never once the run has
+        ended (live labels the census's forks after its end, and a review then would kill after `run_end`)."""
         start, self.read_to = self.read_to, len(entries)
-        return any(suspect(entries[i]) for i in range(start, len(entries)))
+        new = [entries[i] for i in range(start, len(entries))]
+        self.ended = self.ended or any(entry.kind == EntryKind.run_end for entry in new)
+        return not self.ended and any(suspect(entry) for entry in new)
 
     def decide(self, run: RunRecord) -> list[tuple[Found, bool]]:
         """Each finding not acted on before, and whether oversight catches its culprit."""

@@ -406,6 +406,7 @@ class LivePlatform:
         while True:
             await asyncio.sleep(CENSUS_S)
             self.processes.record()
+            self.core.oversee_soon()  # the forks it saw are findings for the platform's oversight too
 
     def revoke(self, agent: str) -> None:
         self.core.revoke(agent)
