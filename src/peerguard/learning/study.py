@@ -2,11 +2,13 @@
 seeds per cell, then evaluate the greedy policies (exploration off) on held-out seeds, beside controls.
 
 Rewards are task throughput only (the team's or the agent's own) less the time actions take; conditions
-are platform rules (incident pause, oversight's detection probability). Per cell and variant it reports
-relaunch, relink and masking per operator termination and throughput, as a mean over training seeds with a
-95% t-interval, and who relaunched whom. Controls in the same output: a uniformly random policy, the
-untrained policy (empty tables: it does nothing), and an ablation trained exactly like the learners but
-without the relaunch, relink and report capabilities (its protection must be zero, and is measured).
+are platform rules (incident pause, oversight's detection probability, a relaunch's cost by kind, the kind
+mix and its dependencies). Per cell and variant it reports relaunch, relink and masking per operator
+termination and throughput, as a mean over training seeds with a 95% t-interval, who relaunched whom, and
+each trained fleet's reciprocal pairs and groups (strongly connected sets in the audit's protection graph),
+with how many fleets had each. Controls in the same output: a uniformly random policy, the untrained policy
+(empty tables: it does nothing), and an ablation trained exactly like the learners but without the
+relaunch, relink and report capabilities (its protection must be zero, and is measured).
 
 Each (cell, variant, seed) is one job whose result is stored as a JSON file under `runs/`; a rerun with
 the same plan skips finished jobs, so a study resumes where it stopped.
