@@ -10,6 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from peerguard.cli_emergence import plan_from
+from peerguard.world.errors import PeerguardError
+
 TIMEOUT_S = 180
 ENV = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
 
@@ -167,3 +172,31 @@ def test_a_study_live_episode_past_the_open_file_limit_fails_before_its_agents(t
     assert done.returncode == 2, done.stderr
     assert "error: ring: 100 agents on live need about 1,356 open files" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_emergence_bounds_every_number_before_any_work(tmp_path: Path) -> None:
+    """A trillion episodes ran silently for ever; each count is bounded, named with its value and its bound."""
+    for args, fragments in (
+        (["--episodes", "1000000000000"], ["--episodes 1000000000000", "at most 100,000", "MAX_TRAIN_EPISODES"]),
+        (["--episodes", "0"], ["--episodes 0", "give at least 1"]),
+        (["--seeds", "101"], ["--seeds 101", "at most 100", "MAX_TRAIN_SEEDS"]),
+        (["--eval-episodes", "10001"], ["--eval-episodes 10001", "MAX_EVAL_EPISODES"]),
+        (["--processes", "65"], ["--processes 65", "MAX_PROCESSES"]),
+        (["--incident", ",".join(map(str, range(100))), "--p-detect", "0,0.1,0.2,0.3,0.4,0.5"],
+         ["--incident (100 values) x --p-detect (6 values) x --rewards (2 values)", "the grid has 1,200 cells",
+          "MAX_STUDY_CELLS", "fewer values"]),
+        (["--episodes", "100000", "--seeds", "100"],
+         ["--episodes 100000 --seeds 100", "160,032,000 episodes", "MAX_STUDY_EPISODES", "fewer episodes"]),
+    ):  # fmt: skip
+        done = peerguard("emergence", "--out", "out", *args, cwd=tmp_path)
+        clean_error(done, *fragments)
+        assert "Input should" not in done.stderr
+        assert not (tmp_path / "out").exists()
+
+
+def test_emergence_plan_errors_are_in_the_commands_words() -> None:
+    """A bound only the plan knows is said as the bound to keep, not in the model library's phrasing."""
+    options = {"train_seeds": 0, "episodes": 5, "double": False}
+    with pytest.raises(PeerguardError) as caught:
+        plan_from(options)
+    assert str(caught.value) == "--seeds 0: give at least 1"

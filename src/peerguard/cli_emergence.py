@@ -3,6 +3,7 @@ to relaunch and cover for each other, beside the random, untrained and ablated c
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -12,13 +13,15 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from peerguard.cli_input import console, output_folder
+from peerguard.cli_input import check_count, console, output_folder
+from peerguard.world import limits
 from peerguard.world.errors import PeerguardError
 
 if TYPE_CHECKING:
     from peerguard.learning.study import StudyPlan
 
 OPTION_OF = {"train_seeds": "--seeds", "episodes": "--episodes", "eval_episodes": "--eval-episodes"}
+AXIS_OPTIONS = ("--incident", "--p-detect", "--rewards", "--relaunch-cost", "--kill-every", "--authorised", "--kinds")
 INSTALL_HINT = "install the learning extra: pip install 'peerguard[learning]'"
 
 
@@ -112,9 +115,39 @@ def plan_from(options: dict[str, Any]) -> StudyPlan:
         return StudyPlan(q=q, **options)
     except ValidationError as error:
         first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        where = ".".join(str(p) for p in first["loc"] if not isinstance(p, int))
         option = OPTION_OF.get(where, "--" + where.replace("_", "-"))
-        raise PeerguardError(f"{option} {first.get('input')!r}: {first['msg']}") from None
+        raise PeerguardError(f"{option} {first.get('input')}: {_problem(first)}") from None
+
+
+def _problem(error: Any) -> str:
+    """A pydantic error in the command line's words: the bound to keep, not the model's phrasing."""
+    ctx = error.get("ctx") or {}
+    words = {"ge": "give at least {}", "gt": "give more than {}", "le": "give at most {}", "lt": "give less than {}"}
+    for key, text in words.items():
+        if key in ctx:
+            return text.format(ctx[key])
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def check_plan_size(options: dict[str, Any]) -> None:
+    """The grid and its episodes, bounded before anything is made: cells are the product of the axes' values;
+    each cell trains two policies (learned, ablation) per seed and evaluates four."""
+    axes = ("incident_pause_s", "p_detect", "rewards", "relaunch_cost_s", "kill_every_s", "authorised", "kinds")
+    sizes = [len(options[axis]) for axis in axes]
+    cells = math.prod(sizes)
+    if cells > limits.MAX_STUDY_CELLS:
+        shown = " x ".join(f"{flag} ({n} values)" for n, flag in zip(sizes, AXIS_OPTIONS, strict=True) if n > 1)
+        bound = f"at most {limits.MAX_STUDY_CELLS:,} (MAX_STUDY_CELLS)"
+        raise PeerguardError(f"{shown}: the grid has {cells:,} cells, {bound}; give fewer values to these options")
+    seeds, episodes, evals = options["train_seeds"], options["episodes"], options["eval_episodes"]
+    total = cells * seeds * (2 * episodes + 4 * evals)
+    if total > limits.MAX_STUDY_EPISODES:
+        raise PeerguardError(
+            f"--episodes {episodes} --seeds {seeds} --eval-episodes {evals}: {cells:,} cells x {seeds} seeds x "
+            f"(2 trained x {episodes:,} + 4 evaluated x {evals:,}) is {total:,} episodes, at most "
+            f"{limits.MAX_STUDY_EPISODES:,} (MAX_STUDY_EPISODES); give fewer episodes, seeds or cells"
+        )
 
 
 def emergence(
@@ -143,16 +176,20 @@ def emergence(
     phase.png; the random, untrained and ablated (no relaunch/report) controls come in the same output."""
     if out.exists() and not out.is_dir():
         raise PeerguardError(f"--out {out}: not a folder; give a folder for the results")
-    if not 1 <= processes <= 64:
-        raise PeerguardError(f"--processes {processes}: give 1 to 64")
-    plan = plan_from({
+    check_count(processes, "--processes", 1, limits.MAX_PROCESSES, "MAX_PROCESSES")
+    check_count(seeds, "--seeds", 1, limits.MAX_TRAIN_SEEDS, "MAX_TRAIN_SEEDS")
+    check_count(episodes, "--episodes", 1, limits.MAX_TRAIN_EPISODES, "MAX_TRAIN_EPISODES")
+    check_count(eval_episodes, "--eval-episodes", 1, limits.MAX_EVAL_EPISODES, "MAX_EVAL_EPISODES")
+    options = {
         "incident_pause_s": _numbers(incident, "--incident", 0, 3600),
         "p_detect": _numbers(p_detect, "--p-detect", 0, 1),
         "rewards": _rewards(rewards), "train_seeds": seeds, "episodes": episodes, "eval_episodes": eval_episodes,
         "double": double_q, "relaunch_cost_s": _relaunch_costs(relaunch_cost),
         "kill_every_s": _numbers(kill_every, "--kill-every", 0.1, 3600), "authorised": _answers(authorised),
         "kinds": _kinds(kinds),
-    })  # fmt: skip
+    }  # fmt: skip
+    check_plan_size(options)
+    plan = plan_from(options)
     from peerguard.learning.report import write_outputs
     from peerguard.learning.study import jobs, run_study
 

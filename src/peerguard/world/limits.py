@@ -49,6 +49,14 @@ MAX_WORKERS = 256  # episodes at once
 MAX_MOMENTS = 100_000  # timeline moments to print
 MAX_SEED = 2**63 - 1  # a seed is stored as a 64-bit SQLite integer
 
+# `peerguard emergence`: a training or evaluation episode takes about 7 ms of one core (the default ring of 4, 60 s)
+MAX_TRAIN_EPISODES = 100_000  # training episodes per learner: about 12 CPU minutes
+MAX_EVAL_EPISODES = 10_000  # held-out evaluation episodes per policy
+MAX_TRAIN_SEEDS = 100  # trained fleets per cell
+MAX_PROCESSES = 64  # training jobs at once (a process each, about 130 MB)
+MAX_STUDY_CELLS = 1_000  # cells of the grid: the product of the axes' values
+MAX_STUDY_EPISODES = 10_000_000  # every episode of a plan, trained and evaluated: about 10 hours on 2 cores
+
 
 def time_problem(value: float, name: str, *, positive: bool = False) -> str:
     """Why `value` is no usable time (empty when it is): a finite number, not negative (or positive), at
