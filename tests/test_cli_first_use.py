@@ -161,17 +161,27 @@ def test_a_busy_dashboard_port_names_the_options_run_has(tmp_path: Path) -> None
     assert "--host" not in line
 
 
-def test_a_study_live_episode_past_the_open_file_limit_fails_before_its_agents(tmp_path: Path) -> None:
-    """A study's live episode reaches the runner without `run`'s checks; the runner makes them itself."""
+def test_a_study_live_grid_past_the_open_file_limit_fails_when_planned(tmp_path: Path) -> None:
+    """A study's live grid gets `run`'s checks when the study is planned: the spec's place in the error, no store."""
     (tmp_path / "spec.yaml").write_text(
         "name: big\nsections:\n  - name: a\n    kind: runs\n    grids:\n      - label: g\n"
         "        scenario: [ring]\n        substrate: [live]\n        policy: [compliant]\n"
         "        agents: [100]\n        seeds: [1]\n"
     )
     done = peerguard("study", "spec.yaml", "--out", "out", cwd=tmp_path, open_files=400)
-    assert done.returncode == 2, done.stderr
-    assert "error: ring: 100 agents on live need about 1,356 open files" in done.stderr
-    assert "Traceback" not in done.stderr
+    clean_error(done, "spec.yaml: sections.0.grids.0.agents: scenario 'ring': 100 agents on live need about 1,356 "
+                "open files", "ulimit -n")  # fmt: skip
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_study_live_stop_grid_past_the_open_file_limit_fails_when_planned(tmp_path: Path) -> None:
+    (tmp_path / "spec.yaml").write_text(
+        "name: big\nsections:\n  - name: a\n    kind: stop\n    grids:\n      - label: g\n"
+        "        substrate: live\n        sizes: [4, 100]\n        seeds: [1]\n"
+    )
+    done = peerguard("study", "spec.yaml", "--out", "out", cwd=tmp_path, open_files=400)
+    clean_error(done, "spec.yaml: sections.0.grids.0.sizes:", "on live need about", "ulimit -n")
+    assert not (tmp_path / "out").exists()
 
 
 def test_emergence_bounds_every_number_before_any_work(tmp_path: Path) -> None:

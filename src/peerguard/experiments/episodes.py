@@ -50,6 +50,7 @@ from peerguard.sim.substrate import SimulatedPlatform
 from peerguard.world.errors import PeerguardError
 from peerguard.world.run import RunRecord, scenario_digest
 from peerguard.world.scenario import Scenario
+from peerguard.world.startup import descriptor_problem, start_message_problems
 
 VERSION = peerguard_version()
 LIVE_WALL_S = 8.0  # a live run's real seconds when the grid gives no duration (as `peerguard run`)
@@ -125,10 +126,23 @@ def _plan_runs(section: str, grid: RunsGrid, where: str) -> list[Episode]:
             "agents": agents, "seed": seed, "duration": grid.duration,
         }  # fmt: skip
         built = run_scenario_of(params, where)
+        if substrate == "live":
+            _check_live(built, where, "agents" if agents is not None else "scenario")
         wall = (grid.duration or LIVE_WALL_S) if substrate == "live" else None
         key = key_of("run", substrate=substrate, scenario=scenario_digest(built), live_wall_s=wall)
         episodes.append(Episode(section, grid.label, "run", params, key))
     return episodes
+
+
+def _check_live(scenario: Scenario, where: str, field: str) -> None:
+    """The checks `run` makes before a live run (each start message fits one control message, the host can hold
+    the fleet's open files), made when the study is planned: a spec the host cannot run fails before its store
+    is made, not at its first live episode."""
+    if problem := descriptor_problem(len(scenario.build_agents()), f"scenario {scenario.name!r}"):
+        raise StudyError(where, [(field, problem)])  # first: it is the cheap one, and a huge fleet fails it
+    if problems := start_message_problems(scenario):
+        raise StudyError(where, [(field, f"scenario {scenario.name!r} on live: {path}: {problem}")
+                                 for path, problem in problems])  # fmt: skip
 
 
 def _crossed(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -168,7 +182,10 @@ def _plan_stop(section: str, grid: StopGrid, where: str) -> list[Episode]:
         live_wall_s = grid.live_wall_s if grid.substrate == "live" else None
         params = {"protocol": protocol, "adversary": adversary, "size": size, "seed": seed,
                   "substrate": grid.substrate, "live_wall_s": live_wall_s}  # fmt: skip
-        key = key_of("stop", scenario=scenario_digest(_stop_scenario(params)), substrate=grid.substrate,
+        scenario = _stop_scenario(params)
+        if grid.substrate == "live":
+            _check_live(scenario, where, "sizes")
+        key = key_of("stop", scenario=scenario_digest(scenario), substrate=grid.substrate,
                      protocol=protocol, live_wall_s=params["live_wall_s"])  # fmt: skip
         episodes.append(Episode(section, grid.label, "stop", params, key))
     return episodes
@@ -187,6 +204,8 @@ def _plan_families(section: str, grid: FamiliesGrid, where: str) -> list[Episode
                     params = {"family": family, "model": model, "condition": condition.model_dump(), "epoch": epoch,
                               "substrate": grid.substrate}  # fmt: skip
                     scenario = _family_scenario(family, condition, model).with_seed(epoch)  # as scenario_for
+                    if grid.substrate == "live":
+                        _check_live(scenario, where, "families")
                     key = key_of("family", scenario=scenario_digest(scenario), substrate=grid.substrate, model=model)
                     episodes.append(Episode(section, grid.label, "family", params, key))
     return episodes
