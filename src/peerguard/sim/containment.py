@@ -33,6 +33,10 @@ class KernelCosts:
 
     list_fixed_s: float  # the platform's time before the first signal of a list
     list_per_process_s: float  # ... and per process of the list (reading the members, its books)
+    list_curve_s: float  # ... and list_curve_s * length ** list_exponent: a list's signals take longer the longer it
+    list_exponent: float  # is (a power law through the live times: no line holds N = 8 and N = 32 within 2x) ...
+    list_curve_until: int  # ... up to the longest list measured; past it, in proportion to the length (no power law
+    # is known to hold beyond what was measured)
     signal_s: float  # the kernel's time per signal of a list
     kill_fixed_s: float  # cgroup.kill: the platform's reading of the cgroups and a write per part, until all die
     kill_per_process_s: float
@@ -41,22 +45,30 @@ class KernelCosts:
     fork_s: float  # one process forked (the live ring's floor), for comparison with a scenario's relaunch_cost_s
 
 
-# Measured on this project's 2-core machine on 2026-12-07, idle (load average 0.0 to 0.2), with
-# `benchmarks/containment.py --sizes 8 32 64 --trials 10 --repeats 3 --platform`, which runs the live platform's
-# kill switches against ring-setsid at N = 8, 32, 64 (three trials a cell) and prints the simulator's time beside
-# each. `kill_*` is its least-squares line for `cgroup` over every trial (medians 10.5, 39.7, 65.0 ms: 3.51 +
-# 1.087*N ms); `list_per_process_s` the line through the origin through the N = 32 and 64 medians for
-# freeze-then-kill (96.8 and 147.4 ms: 2.45*N ms). At N = 8 freeze-then-kill took 3.0 ms on live, far under any
-# line through the larger fleets: there the simulator is about 7x slower than live. `signal_s` is the median gap
-# between two signals of one list in a live ledger (21 us); the freeze and fork costs are lines through the
-# kernel's floors on idle processes from the same run (cgroup.freeze until frozen about 1 ms whatever N; a fork
-# 0.77 + 0.157*N ms for N processes). An earlier fit under a load of 4 to 10 gave lines two to four times steeper.
+# Fitted on this project's 2-core machine on 2026-12-07 at 10:35 UTC, after the live stop's own costs were cut (exits
+# ledgered in batches, the census's exits from its pidfds, cheaper cgroup listings), under a load average of 3.8
+# falling to 2.7 from other work (the machine was not idle that morning), with `benchmarks/containment.py --sizes 8 32
+# 64 --trials 10 --repeats 3 --platform`, which runs the live platform's kill switches against ring-setsid at N = 8,
+# 32, 64 (three trials a cell). `kill_per_process_s` is a line through the origin through the `cgroup` medians (17.0,
+# 53.3, 138.4 ms; the benchmark's least squares: -0.50 + 2.193*N ms), per process of the cgroups (N guardians and
+# their copies). freeze-then-kill's medians (1.7, 92.4, 187.6 ms) hold no line: N = 8 ends within one list before
+# anything else runs, N = 32 and 64 do not (the idle fit's line through 32 and 64 made the simulator 7 times live's
+# 3.0 ms at N = 8). A list of L processes therefore costs the platform `list_curve_s * L ** 2.5` (9 us * L^2.5) up to
+# L = 64, in proportion to L beyond (4.6 ms a process; before, 2.45), which puts the simulator's medians at 2.4, 57.0,
+# 300.9 ms: 1.36, 0.62, 1.60 times live; `cgroup`'s at 18.9, 69.3, 136.5 ms, 1.11, 1.30, 0.99 times. `signal_s` is the
+# median gap between two signals of one list in a live ledger (21 us); the freeze and fork costs are lines through the
+# kernel's floors on idle processes (cgroup.freeze until frozen about 1 ms whatever N; a fork 0.77 + 0.157*N ms for N
+# processes), from the idle run before. An idle host's times are lower (the idle fit before this one: cgroup 10.5,
+# 39.7, 65.0 ms).
 KERNEL = KernelCosts(
     list_fixed_s=0.0,
-    list_per_process_s=0.00245,
+    list_per_process_s=0.0,
+    list_curve_s=0.000009,
+    list_exponent=2.5,
+    list_curve_until=64,
     signal_s=0.000021,
-    kill_fixed_s=0.00351,
-    kill_per_process_s=0.001087,
+    kill_fixed_s=0.0,
+    kill_per_process_s=0.0021,
     freeze_fixed_s=0.001,
     freeze_per_process_s=0.00001,
     fork_s=0.000157,
@@ -70,8 +82,10 @@ class SimContainment:
         settings = platform.settings
         if "signal_cost_s" in settings.model_fields_set:  # the scenario's own cost wins over the measured one
             self.list_fixed_s, self.list_per_process_s, self.signal_s = 0.0, 0.0, settings.signal_cost_s
+            self.list_curve_s, self.list_exponent = 0.0, 1.0
         else:
             self.list_fixed_s, self.list_per_process_s = costs.list_fixed_s, costs.list_per_process_s
+            self.list_curve_s, self.list_exponent = costs.list_curve_s, costs.list_exponent
             self.signal_s = costs.signal_s
 
     @property
@@ -109,7 +123,10 @@ class SimContainment:
 
     def _nth(self, index: int, length: int) -> float:
         """When the `index`-th signal of a list of `length` has done its work."""
-        return self.list_fixed_s + length * self.list_per_process_s + (index + 1) * self.signal_s
+        measured = min(length, self.costs.list_curve_until)
+        curve_s = self.list_curve_s * measured**self.list_exponent * length / measured
+        platform_s = self.list_fixed_s + length * self.list_per_process_s + curve_s
+        return platform_s + (index + 1) * self.signal_s
 
     def _signal_group(self, group: int, sig: int) -> None:
         for pid in [pid for pid, proc in self.platform.procs.items() if proc.pgid == group]:
