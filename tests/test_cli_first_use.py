@@ -210,3 +210,10 @@ def test_emergence_plan_errors_are_in_the_commands_words() -> None:
     with pytest.raises(PeerguardError) as caught:
         plan_from(options)
     assert str(caught.value) == "--seeds 0: give at least 1"
+
+
+def test_contain_quotes_watch_as_typed(tmp_path: Path) -> None:
+    for typed in ("-1", "1e10", "abc"):
+        done = peerguard("contain", "--pid", "999999", "--watch", typed, cwd=tmp_path)
+        clean_error(done, f"--watch {typed}" if typed != "abc" else "--watch 'abc': not a number", "at most 3600")
+        assert "-1.0" not in done.stderr and "1e+10" not in done.stderr

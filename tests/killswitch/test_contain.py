@@ -100,7 +100,7 @@ def test_the_verdict_holds_in_python_too(tree: subprocess.Popen[str]) -> None:
         ((), "name one group"),
         (("--pid", "5", "--cgroup", "/sys/fs/cgroup"), "name one group"),
         (("--cgroup", "/tmp"), "not a cgroup directory"),
-        (("--pid", "123", "--watch", "-1"), "--watch -1.0"),
+        (("--pid", "123", "--watch", "-1"), "--watch -1: give seconds"),
         (("--pid", "123", "--watch", "nan"), "--watch nan"),
     ],
 )
