@@ -217,3 +217,21 @@ def test_contain_quotes_watch_as_typed(tmp_path: Path) -> None:
         done = peerguard("contain", "--pid", "999999", "--watch", typed, cwd=tmp_path)
         clean_error(done, f"--watch {typed}" if typed != "abc" else "--watch 'abc': not a number", "at most 3600")
         assert "-1.0" not in done.stderr and "1e+10" not in done.stderr
+
+
+def test_a_bad_policy_argument_names_policy_arg(tmp_path: Path) -> None:
+    done = peerguard("run", "ring", "--policy", "guardian", "--policy-arg", "reaction_s=soon", cwd=tmp_path)
+    clean_error(done, "--policy-arg reaction_s=soon: policy 'guardian': reaction_s", "valid arguments")
+    assert "--policy guardian" not in done.stderr
+    clean_error(peerguard("run", "ring", "--policy", "gaurdian", cwd=tmp_path), "--policy gaurdian: unknown policy")
+
+
+def test_a_study_with_a_bad_policy_argument_names_the_specs_policy_args(tmp_path: Path) -> None:
+    (tmp_path / "spec.yaml").write_text(
+        "name: bad\nsections:\n  - name: a\n    kind: runs\n    grids:\n      - label: g\n"
+        "        scenario: [ring]\n        policy: [guardian]\n        policy_args: {reaction_s: [soon]}\n"
+        "        seeds: [1]\n"
+    )
+    done = peerguard("study", "spec.yaml", "--out", "out", cwd=tmp_path)
+    clean_error(done, "spec.yaml: sections.0.grids.0.policy_args: policy 'guardian': reaction_s")
+    assert not (tmp_path / "out").exists()

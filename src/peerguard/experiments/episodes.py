@@ -308,7 +308,10 @@ def _configured(
     try:
         return prepare(scenario, policy, json.loads(args_json) or None)
     except PeerguardError as error:
-        raise StudyError(where, [("policy", str(error).removeprefix(f"--policy {policy}: "))]) from None
+        text = str(error)
+        if text.startswith("--policy-arg"):  # an argument is wrong, not the policy's name
+            raise StudyError(where, [("policy_args", text.split(": ", 1)[-1])]) from None
+        raise StudyError(where, [("policy", text.removeprefix(f"--policy {policy}: "))]) from None
 
 
 def set_path(raw: Any, path: str, value: Any) -> str | None:

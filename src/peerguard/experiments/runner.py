@@ -19,7 +19,7 @@ from peerguard.scenarios import load_scenario
 from peerguard.sim.substrate import TargetChoice, simulate
 from peerguard.world.agents import Agent
 from peerguard.world.containment import KillSwitch
-from peerguard.world.errors import PeerguardError, RunInterrupted, ScenarioError
+from peerguard.world.errors import PartArgumentError, PeerguardError, RunInterrupted, ScenarioError
 from peerguard.world.limits import time_problem
 from peerguard.world.policy import Policy
 from peerguard.world.registry import canonical_name
@@ -44,6 +44,9 @@ def prepare(
     if policy is not None:
         try:
             POLICIES.build(policy, policy_args or {})  # fail early, naming the bad argument
+        except PartArgumentError as error:  # the policy exists; one of its arguments is wrong
+            given = " ".join(f"--policy-arg {name}={value}" for name, value in (policy_args or {}).items())
+            raise PeerguardError(f"{given or '--policy-arg'}: {error}") from None
         except PeerguardError as error:
             raise PeerguardError(f"--policy {policy}: {error}") from None
         scenario = scenario.with_policy(PolicyRef(name=canonical_name(policy), args=policy_args or {}))
