@@ -235,3 +235,9 @@ def test_a_study_with_a_bad_policy_argument_names_the_specs_policy_args(tmp_path
     done = peerguard("study", "spec.yaml", "--out", "out", cwd=tmp_path)
     clean_error(done, "spec.yaml: sections.0.grids.0.policy_args: policy 'guardian': reaction_s")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_signing_key_names_sign_key(tmp_path: Path) -> None:
+    done = peerguard("run", "ring", "--save", "run", "--sign-key", tmp_path / "nonexist.key", cwd=tmp_path)
+    clean_error(done, f"--sign-key {tmp_path / 'nonexist.key'}: no such key file")
+    assert not (tmp_path / "run").exists()

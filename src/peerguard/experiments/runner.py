@@ -181,7 +181,10 @@ def run(
     """
     if sign_key is not None and save is None:
         raise PeerguardError("--sign-key needs --save: give the folder the signed run is saved to")
-    signer = None if sign_key is None else load_private_key(sign_key)  # a bad key fails before the run
+    try:
+        signer = None if sign_key is None else load_private_key(sign_key)  # a bad key fails before the run
+    except PeerguardError as error:  # the key's problems name its path; say which option gave it
+        raise PeerguardError(f"--sign-key {error}") from None
     live = substrate == "live"
     scenario = prepare(source, policy, policy_args, seed, agents, None if live else duration)
     if problem := command_agent_problem(scenario, substrate):
