@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import sys
+import time
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -41,7 +43,7 @@ from peerguard.cli_input import (
     parse_assignments,
 )
 from peerguard.cli_killswitch import killswitch_app
-from peerguard.cli_progress import LiveProgressPrinter, clock_text
+from peerguard.cli_progress import LiveProgressPrinter, SimProgressPrinter, clock_text
 from peerguard.cli_study import register as register_study
 from peerguard.experiments import runner
 from peerguard.experiments.runner import summarise
@@ -50,6 +52,7 @@ from peerguard.killswitch.measure import measure as measure_stop
 from peerguard.policies import POLICIES
 from peerguard.scenarios import builtin_names, builtin_path, load_scenario
 from peerguard.scenarios.families import family_names
+from peerguard.sim.progress import AFTER_S, ProgressClock
 from peerguard.world import limits
 from peerguard.world.errors import PeerguardError, RunInterrupted
 from peerguard.world.transcript import model_usage
@@ -72,6 +75,7 @@ register_study(app)  # study, report
 out = console()
 err = console(stderr=True)
 
+PROGRESS_AFTER_ENV = "PEERGUARD_PROGRESS_AFTER_S"
 WIDE = 100  # columns from which tables show their long explanations beside the values
 MOMENT_STYLE = {
     "kill": "red",
@@ -215,12 +219,15 @@ def run(
         llm_args["price_per_mtok"] = parse_prices(price, [model])[model]
     policy_args = parse_assignments(policy_arg or [], "--policy-arg", "min_trust=0.9")
     progress = LiveProgressPrinter(err) if substrate == "live" else None  # on stderr, as the run goes
+    sim_printer = SimProgressPrinter(err) if substrate == "sim" else None  # a long run's, after a few seconds
+    sim_clock = None if sim_printer is None else ProgressClock(sim_printer, after_s=_progress_after_s())
     check_pace(dashboard_pace)
     watch = RunDashboard(substrate, Path(scenario).stem, save, dashboard_port, dashboard_pace) if dashboard else None
+    record = None
     try:
         record = runner.run(
             scenario, substrate, policy, policy_args, seed, agents, duration, save, sign_key, model, llm_args,
-            progress=progress, on_platform=watch.on_platform if watch is not None else None,
+            progress=progress, on_platform=watch.on_platform if watch is not None else None, sim_progress=sim_clock,
         )  # fmt: skip
     except BaseException:
         if watch is not None:
@@ -229,6 +236,8 @@ def run(
     finally:
         if progress is not None:
             progress.close()
+        if sim_printer is not None and sim_clock is not None:
+            sim_printer.close(record, time.monotonic() - sim_clock.started)
     prepared = record.scenario
     if as_json:
         print(json.dumps(summarise(record)), flush=True)
@@ -270,6 +279,22 @@ def run(
         out.print(f"saved to {save}" + (" (signed)" if sign_key is not None else ""))
     if watch is not None:
         watch.after(record)
+
+
+def _progress_after_s() -> float:
+    """Real seconds before a simulated run reports its progress: PEERGUARD_PROGRESS_AFTER_S, else AFTER_S."""
+    given = os.environ.get(PROGRESS_AFTER_ENV, "").strip()
+    if not given:
+        return AFTER_S
+    try:
+        after_s = float(given)
+    except ValueError:
+        after_s = -1.0
+    if not after_s >= 0:  # also NaN
+        raise PeerguardError(
+            f"{PROGRESS_AFTER_ENV}={given!r}: not a number of seconds; give one >= 0, e.g. 2, or unset it"
+        )
+    return after_s
 
 
 def _policies_text(scenario: Any) -> str:

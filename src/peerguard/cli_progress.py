@@ -12,6 +12,7 @@ from rich.text import Text
 
 from peerguard.audit.acts import RunningCounts
 from peerguard.live.platform import LiveProgress
+from peerguard.sim.progress import SimProgress
 from peerguard.world.run import RunRecord
 
 
@@ -61,6 +62,42 @@ class LiveProgressPrinter:
         if self.live is not None:
             self.live.stop()
             self.live = None
+
+
+class SimProgressPrinter:
+    """The progress hook of a long simulated run (`sim.progress.ProgressClock`): simulated time done, ledger
+    entries and the real time left, one line kept current on a terminal and a line per report otherwise."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live: Live | None = None
+        self.last: SimProgress | None = None
+
+    def __call__(self, progress: SimProgress) -> None:
+        self.last = progress
+        left = "?" if progress.left_s is None else f"{progress.left_s:.0f} s"
+        line = (
+            f"sim: real {progress.wall_s:.1f} s, scenario t={progress.scenario_s:.1f}/{progress.duration_s:g} s "
+            f"({progress.fraction:.0%}), {progress.entries:,} ledger entries, about {left} left"
+        )
+        if not self.console.is_terminal:
+            self.console.print(line, soft_wrap=True, markup=False, highlight=False)
+        elif self.live is None:
+            self.live = Live(Text(line), console=self.console, auto_refresh=False, transient=False)
+            self.live.start(refresh=True)
+        else:
+            self.live.update(Text(line), refresh=True)
+
+    def close(self, record: RunRecord | None, wall_s: float) -> None:
+        """Stop the terminal's line; after a run that reported, say it is done and what comes next."""
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+        if self.last is not None and record is not None:
+            self.console.print(
+                f"sim: done in {wall_s:.1f} s of real time, {len(record.ledger):,} ledger entries; "
+                "computing the metrics", soft_wrap=True, markup=False, highlight=False,
+            )  # fmt: skip
 
 
 def clock_text(record: RunRecord, startup_s: float | None) -> str:

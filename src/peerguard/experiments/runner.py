@@ -16,6 +16,7 @@ from peerguard.live.platform import LiveOptions, LivePlatform, ProgressHook, run
 from peerguard.policies import POLICIES
 from peerguard.policies.llm.model import check_model as check_model_access
 from peerguard.scenarios import load_scenario
+from peerguard.sim.progress import ProgressClock
 from peerguard.sim.substrate import TargetChoice, simulate
 from peerguard.world.agents import Agent
 from peerguard.world.containment import KillSwitch
@@ -137,15 +138,17 @@ def run_scenario(
     live: LiveOptions | None = None,
     adapt: PolicyHook | None = None,
     ledger_sink: TextIO | None = None,
+    sim_progress: ProgressClock | None = None,
 ) -> RunRecord:
     """Run on the simulator, or on real processes (`live`, timed by `LiveOptions`); `adapt` sees each
     policy the run builds before it is used. On the simulator, `ledger_sink` gets the ledger's lines as
-    they are made (a live run streams its ledger to its own run folder)."""
+    they are made (a live run streams its ledger to its own run folder), and `sim_progress` is ticked as
+    the run goes."""
     if problem := command_agent_problem(scenario, substrate):
         raise PeerguardError(problem)
     policy_of = PolicyBuilder(scenario, adapt)
     if substrate == "sim":
-        return simulate(scenario, policy_of, stop_order, ledger_sink)
+        return simulate(scenario, policy_of, stop_order, ledger_sink, sim_progress)
     if substrate == "live":
         # `run` checks these before it saves anything; a study's or a bench's live episode comes here directly
         if problems := start_message_problems(scenario):
@@ -170,6 +173,7 @@ def run(
     model_args: dict[str, Any] | None = None,
     progress: ProgressHook | None = None,
     on_platform: Callable[[LivePlatform], None] | None = None,
+    sim_progress: ProgressClock | None = None,
 ) -> RunRecord:
     """Prepare, run and optionally save in one call.
 
@@ -177,7 +181,7 @@ def run(
     run's sandbox, where the ledger is streamed as the run goes. `sign_key` (a private key from
     `peerguard audit keygen`) signs the saved run once, after it ends. `progress` is told how a live run
     goes while it runs (`LiveProgress`); `on_platform` is given a live run's platform as it begins (the web
-    dashboard follows the run and starts stops through it).
+    dashboard follows the run and starts stops through it). `sim_progress` is ticked as a simulated run goes.
     """
     if sign_key is not None and save is None:
         raise PeerguardError("--sign-key needs --save: give the folder the signed run is saved to")
@@ -210,9 +214,9 @@ def run(
     try:
         if save is not None and not live:  # the ledger goes to its file as it is made, not all at the end
             with (save / LEDGER_FILE).open("w", encoding="utf-8", buffering=1 << 20) as sink:
-                record = run_scenario(scenario, substrate, options, ledger_sink=sink)
+                record = run_scenario(scenario, substrate, options, ledger_sink=sink, sim_progress=sim_progress)
         else:
-            record = run_scenario(scenario, substrate, options)
+            record = run_scenario(scenario, substrate, options, sim_progress=sim_progress)
     except RunInterrupted as stop:
         if save is not None:
             mark_interrupted(save, stop.signal_number)  # the ledger as the run left it, and why it stopped

@@ -23,6 +23,7 @@ from peerguard.core.platform import OPERATOR, PLATFORM, PlatformCore, Stopper, T
 from peerguard.sim.clock import EventLoop, collector_paused
 from peerguard.sim.containment import SimContainment
 from peerguard.sim.live_members import LiveMembers
+from peerguard.sim.progress import ProgressClock
 from peerguard.world.actions import Action
 from peerguard.world.agents import Agent, Status
 from peerguard.world.containment import SIGCONT, SIGKILL, SIGSTOP, SIGTERM, KillSwitch
@@ -88,7 +89,8 @@ class _ObservationDraft:
 class SimulatedPlatform:
     """One run of one scenario; `policy_of` gives each agent's policy (shared instances are fine). With
     `ledger_sink`, every ledger entry is also written to it as it is made (the sink's buffer decides when
-    it reaches the file; `finish` flushes it and lets it go)."""
+    it reaches the file; `finish` flushes it and lets it go). With `progress`, the event loop ticks it every
+    few thousand events (a long run's report on stderr; it changes nothing in the run)."""
 
     def __init__(
         self,
@@ -96,9 +98,12 @@ class SimulatedPlatform:
         policy_of: Callable[[Agent], Policy],
         stopper: Stopper | None = None,
         ledger_sink: TextIO | None = None,
+        progress: ProgressClock | None = None,
     ) -> None:
         self.scenario = scenario
         self.ledger_sink = ledger_sink
+        self.progress = progress
+        self.events_run = 0  # events run by earlier calls of `run_until`, for the progress report
         self.settings = scenario.platform
         self.loop = EventLoop()
         self.rng = random.Random(scenario.seed)
@@ -184,7 +189,12 @@ class SimulatedPlatform:
 
     def run_until(self, time: float) -> None:
         """Run every event due up to `time` (at most the scenario's end); a learner decides between calls."""
-        self.loop.run(until=min(time, self.scenario.duration))
+        tick = None if self.progress is None else self._tick
+        self.events_run += self.loop.run(until=min(time, self.scenario.duration), tick=tick)
+
+    def _tick(self, events: int) -> None:
+        assert self.progress is not None  # only given to the loop with one
+        self.progress.tick(self.loop.now, self.scenario.duration, len(self.ledger), self.events_run + events)
 
     def finish(self) -> RunRecord:
         """Run to the scenario's end, write the run's end and hand back its record."""
@@ -658,10 +668,11 @@ def simulate(
     policies: Mapping[str, Policy] | Callable[[Agent], Policy],
     stopper: Stopper | None = None,
     ledger_sink: TextIO | None = None,
+    progress: ProgressClock | None = None,
 ) -> RunRecord:
     """Run `scenario` on the simulator; `policies` maps agent id to policy, or is a function of the agent.
-    `ledger_sink` gets the ledger's lines as the run makes them."""
+    `ledger_sink` gets the ledger's lines as the run makes them; `progress` is ticked as the run goes."""
     policy_of = policies if callable(policies) else (lambda agent: policies[agent.id])
     with collector_paused():  # the fleet's state is built to last the run, as its events' objects are
-        platform = SimulatedPlatform(scenario, policy_of, stopper, ledger_sink)
+        platform = SimulatedPlatform(scenario, policy_of, stopper, ledger_sink, progress)
     return platform.run()
