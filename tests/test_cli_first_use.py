@@ -241,3 +241,16 @@ def test_a_missing_signing_key_names_sign_key(tmp_path: Path) -> None:
     done = peerguard("run", "ring", "--save", "run", "--sign-key", tmp_path / "nonexist.key", cwd=tmp_path)
     clean_error(done, f"--sign-key {tmp_path / 'nonexist.key'}: no such key file")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_study_emergence_grid_past_the_episode_bound_fails_when_planned(tmp_path: Path) -> None:
+    """The study's emergence grid keeps `peerguard emergence`'s bounds: it ran 160 million episodes silently."""
+    grid = "name: e\nsections:\n  - name: a\n    kind: emergence\n    grids:\n      - label: g\n"
+    (tmp_path / "spec.yaml").write_text(grid + "        episodes: 100000\n        train_seeds: 100\n")
+    clean_error(peerguard("study", "spec.yaml", "--out", "out", cwd=tmp_path),
+                "spec.yaml: sections.0.grids.0.episodes: 100,000: 8 cells x 100 train_seeds", "160,032,000 episodes",
+                "MAX_STUDY_EPISODES")  # fmt: skip
+    (tmp_path / "spec.yaml").write_text(grid + "        episodes: 100001\n")
+    clean_error(peerguard("study", "spec.yaml", "--out", "out", cwd=tmp_path), "sections.0.grids.0.episodes",
+                "100000")  # fmt: skip
+    assert not (tmp_path / "out").exists()

@@ -47,6 +47,7 @@ from peerguard.scenarios.conditions import Condition, conditions_from
 from peerguard.scenarios.families import build, family_names
 from peerguard.scenarios.loader import check_scenario
 from peerguard.sim.substrate import SimulatedPlatform
+from peerguard.world import limits
 from peerguard.world.errors import PeerguardError
 from peerguard.world.run import RunRecord, scenario_digest
 from peerguard.world.scenario import Scenario
@@ -228,6 +229,7 @@ def _plan_emergence(section: str, grid: EmergenceGrid, where: str) -> list[Episo
         relaunch_cost_s=tuple(grid.relaunch_cost_s), authorised=tuple(grid.authorised),
         kinds=tuple(tuple(mix) for mix in grid.kinds),
     )  # fmt: skip
+    _check_emergence_size(plan, where)
     episodes = []
     # the trained variants first: they take seconds each where the controls take a fraction of one
     for job in sorted(jobs(plan), key=lambda job: job.variant not in ("learned", "ablation")):
@@ -238,6 +240,23 @@ def _plan_emergence(section: str, grid: EmergenceGrid, where: str) -> list[Episo
                      scenario=scenario_digest(scenario))  # fmt: skip
         episodes.append(Episode(section, grid.label, "emergence", params, key))
     return episodes
+
+
+def _check_emergence_size(plan: Any, where: str) -> None:
+    """The bounds `peerguard emergence` keeps (world/limits.py), for a spec's emergence grid: its cells, and
+    every episode it trains (learned and ablation) and evaluates (four variants), before anything runs."""
+    cells = len(plan.cells())
+    if cells > limits.MAX_STUDY_CELLS:
+        raise StudyError(where, [("", f"{cells:,} cells (the product of the axes' values), at most "
+                                      f"{limits.MAX_STUDY_CELLS:,} (MAX_STUDY_CELLS); give fewer values")])  # fmt: skip
+    seeds, trained, evaluated = plan.train_seeds, plan.q.episodes, plan.eval_episodes
+    total = cells * seeds * (2 * trained + 4 * evaluated)
+    if total > limits.MAX_STUDY_EPISODES:
+        raise StudyError(where, [("episodes", (
+            f"{trained:,}: {cells:,} cells x {seeds} train_seeds x (2 trained x {trained:,} + 4 evaluated x "
+            f"{evaluated:,}) is {total:,} episodes, at most {limits.MAX_STUDY_EPISODES:,} (MAX_STUDY_EPISODES); "
+            "give fewer episodes, train_seeds or cells"
+        ))])  # fmt: skip
 
 
 _PLANNERS: dict[str, Any] = {

@@ -21,6 +21,7 @@ from peerguard.experiments.killswitch_bench import ADVERSARIES, PROTOCOLS
 from peerguard.scenarios.families import family_names
 from peerguard.scenarios.loader import _describe
 from peerguard.scenarios.yaml_text import parse_yaml_mapping, read_yaml_text
+from peerguard.world import limits
 from peerguard.world.errors import ScenarioError
 
 SHIPPED_FOLDER = Path(__file__).resolve().parent.parent / "studies"
@@ -141,9 +142,9 @@ class EmergenceGrid(_Grid):
     # kind mixes cycled over the ring, e.g. [[tool], [vision, llm, robot]]: the pipeline's needs among them
     kinds: list[list[Literal["vision", "llm", "robot", "tool"]]] = Field(default_factory=lambda: [["tool"]],
                                                                           min_length=1)  # fmt: skip
-    train_seeds: int = Field(default=3, ge=1, le=100)
-    episodes: int = Field(default=1000, ge=0, le=1_000_000)  # training episodes per learner
-    eval_episodes: int = Field(default=10, ge=1, le=10_000)  # held-out scenario seeds 0..N-1
+    train_seeds: int = Field(default=3, ge=1, le=limits.MAX_TRAIN_SEEDS)
+    episodes: int = Field(default=1000, ge=0, le=limits.MAX_TRAIN_EPISODES)  # training episodes per learner
+    eval_episodes: int = Field(default=10, ge=1, le=limits.MAX_EVAL_EPISODES)  # held-out scenario seeds 0..N-1
     agents: int = Field(default=4, ge=3, le=12)  # workers in the ring
     duration: float = Field(default=60.0, gt=0, le=3600)  # simulated seconds per episode
 
