@@ -254,3 +254,14 @@ def test_a_study_emergence_grid_past_the_episode_bound_fails_when_planned(tmp_pa
     clean_error(peerguard("study", "spec.yaml", "--out", "out", cwd=tmp_path), "sections.0.grids.0.episodes",
                 "100000")  # fmt: skip
     assert not (tmp_path / "out").exists()
+
+
+def test_emergence_says_its_size_before_the_first_job(tmp_path: Path) -> None:
+    """The first progress line comes when a learner is trained; the plan's size is said before it."""
+    plan = ("--episodes", "5", "--seeds", "1", "--eval-episodes", "1", "--incident", "0", "--p-detect", "0,0.5",
+            "--rewards", "team", "--processes", "1")  # fmt: skip
+    done = peerguard("emergence", "--out", "out", *plan, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[0] == "8 jobs (2 cells x 4 policies x 1 seed), 28 episodes in all; a line as each job ends"
+    assert lines[1].startswith("[1/8] ")

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from peerguard.cli_input import check_count, console, output_folder
+from peerguard.experiments.tables import count_text
 from peerguard.world import limits
 from peerguard.world.errors import PeerguardError
 
@@ -198,6 +199,11 @@ def emergence(
     started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
     err = Console(stderr=True, highlight=False)
+    cells = len(plan.cells())  # said first: the first job's line comes only when a learner is trained
+    episodes_in_all = cells * plan.train_seeds * (2 * plan.q.episodes + 4 * plan.eval_episodes)
+    err.print(f"{total:,} jobs ({count_text(cells, 'cell')} x 4 policies x "  # never fewer than 4 jobs, 6 episodes
+              f"{count_text(plan.train_seeds, 'seed')}), {episodes_in_all:,} episodes in all; "
+              "a line as each job ends", highlight=False, soft_wrap=True)  # fmt: skip
 
     def tick(job: Any) -> None:
         nonlocal done
