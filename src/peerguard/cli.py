@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import inspect
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -223,12 +226,12 @@ def run(
     sim_clock = None if sim_printer is None else ProgressClock(sim_printer, after_s=_progress_after_s())
     check_pace(dashboard_pace)
     watch = RunDashboard(substrate, Path(scenario).stem, save, dashboard_port, dashboard_pace) if dashboard else None
-    record = None
     try:
-        record = runner.run(
-            scenario, substrate, policy, policy_args, seed, agents, duration, save, sign_key, model, llm_args,
-            progress=progress, on_platform=watch.on_platform if watch is not None else None, sim_progress=sim_clock,
-        )  # fmt: skip
+        with _collector_frozen_after(substrate == "sim"):
+            record = runner.run(
+                scenario, substrate, policy, policy_args, seed, agents, duration, save, sign_key, model, llm_args,
+                progress=progress, on_platform=watch.on_platform if watch is not None else None, sim_progress=sim_clock,
+            )  # fmt: skip
     except BaseException:
         if watch is not None:
             watch.failed()
@@ -236,8 +239,10 @@ def run(
     finally:
         if progress is not None:
             progress.close()
-        if sim_printer is not None and sim_clock is not None:
-            sim_printer.close(record, time.monotonic() - sim_clock.started)
+        if sim_printer is not None:
+            sim_printer.close()
+    if sim_printer is not None and sim_clock is not None:
+        sim_printer.done(record, time.monotonic() - sim_clock.started)
     prepared = record.scenario
     if as_json:
         print(json.dumps(summarise(record)), flush=True)
@@ -279,6 +284,25 @@ def run(
         out.print(f"saved to {save}" + (" (signed)" if sign_key is not None else ""))
     if watch is not None:
         watch.after(record)
+
+
+@contextmanager
+def _collector_frozen_after(freeze: bool) -> Iterator[None]:
+    """With `freeze`, the cyclic collector waits through the whole run and then leaves its objects alone for
+    good (gc.freeze): they live until the process exits, soon after, and otherwise the first collection after
+    the simulator's own pause walks every one of them, and the interpreter's full collection at exit again.
+    The command's alone: a study's worker runs episode after episode, and frozen objects would never be freed."""
+    if not freeze:
+        yield
+        return
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+        gc.freeze()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _progress_after_s() -> float:

@@ -88,12 +88,14 @@ class SimProgressPrinter:
         else:
             self.live.update(Text(line), refresh=True)
 
-    def close(self, record: RunRecord | None, wall_s: float) -> None:
-        """Stop the terminal's line; after a run that reported, say it is done and what comes next."""
+    def close(self) -> None:
         if self.live is not None:
             self.live.stop()
             self.live = None
-        if self.last is not None and record is not None:
+
+    def done(self, record: RunRecord, wall_s: float) -> None:
+        """After a run that reported, say it is done and what comes next."""
+        if self.last is not None:
             self.console.print(
                 f"sim: done in {wall_s:.1f} s of real time, {len(record.ledger):,} ledger entries; "
                 "computing the metrics", soft_wrap=True, markup=False, highlight=False,

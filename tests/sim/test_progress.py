@@ -49,7 +49,16 @@ def test_progress_reports_leave_the_ledger_as_it_was() -> None:
     assert len(reports) > 2 and [r.events for r in reports] == [TICK_EVENTS * n for n in range(1, len(reports) + 1)]
     times, entries = [r.scenario_s for r in reports], [r.entries for r in reports]
     assert times == sorted(times) and entries == sorted(entries) and entries[-1] < len(told.ledger)
-    assert all(r.duration_s == 300.0 and 0 < r.fraction < 1 and r.left_s is not None for r in reports)
+    assert all(r.duration_s == 300.0 and 0 < r.fraction < 1 for r in reports)
+    assert all(r.left_s is not None and r.left_s >= 0 for r in reports[1:])  # a rate needs two points
+
+
+def test_a_large_fleet_reports_while_it_starts() -> None:
+    reports: list[SimProgress] = []
+    scenario = prepare("orchestration", agents=TICK_EVENTS + 10, duration=0.01)
+    run_scenario(scenario, sim_progress=ProgressClock(reports.append, after_s=0.0, every_s=0.0))
+    assert reports and (reports[0].scenario_s, reports[0].events) == (0.0, 0)  # before any event ran
+    assert reports[0].entries > TICK_EVENTS  # the run's start and its first TICK_EVENTS spawns
 
 
 def test_a_long_run_prints_progress_on_stderr_and_its_json_alone_on_stdout() -> None:

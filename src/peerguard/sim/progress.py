@@ -22,7 +22,7 @@ class SimProgress:
     duration_s: float  # simulated seconds in all
     entries: int  # ledger entries so far
     events: int  # events run so far
-    left_s: float | None  # estimated real seconds left, from the simulated time done so far; None before any
+    left_s: float | None  # estimated real seconds left, at the rate simulated time has gone since it began to
 
     @property
     def fraction(self) -> float:
@@ -41,13 +41,17 @@ class ProgressClock:
         self.started = time.monotonic()
         self.next_at = self.started + after_s
         self.told = 0  # how many times the hook was told
+        self.since: tuple[float, float] | None = None  # (wall, scenario time) once simulated time has moved
 
     def tick(self, scenario_s: float, duration_s: float, entries: int, events: int) -> None:
         now = time.monotonic()
+        if self.since is None and scenario_s > 0:
+            self.since = (now, scenario_s)  # the rate is timed from here: the fleet's start is behind
         if now < self.next_at:
             return
         self.next_at = now + self.every_s
         self.told += 1
-        wall_s = now - self.started
-        left_s = wall_s * (duration_s - scenario_s) / scenario_s if scenario_s > 0 else None
-        self.hook(SimProgress(wall_s, scenario_s, duration_s, entries, events, left_s))
+        left_s = None
+        if self.since is not None and scenario_s > self.since[1]:
+            left_s = (now - self.since[0]) * (duration_s - scenario_s) / (scenario_s - self.since[1])
+        self.hook(SimProgress(now - self.started, scenario_s, duration_s, entries, events, left_s))

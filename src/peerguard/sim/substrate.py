@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from peerguard.core.incidents import dashboard_for
 from peerguard.core.platform import OPERATOR, PLATFORM, PlatformCore, Stopper, TargetChoice
-from peerguard.sim.clock import EventLoop, collector_paused
+from peerguard.sim.clock import TICK_EVENTS, EventLoop, collector_paused
 from peerguard.sim.containment import SimContainment
 from peerguard.sim.live_members import LiveMembers
 from peerguard.sim.progress import ProgressClock
@@ -173,10 +173,15 @@ class SimulatedPlatform:
             self.ledger.stream_to(self.ledger_sink, flush_each=False)
         shared = {id(p): p for p in self.policy.values()}.values()  # agents sharing a policy share its spec
         self.core.begin("sim", [p.spec.to_dict() for p in shared])
-        for agent in self.agents:
+        reporting = self.progress is not None  # a fleet of 100,000 takes seconds to start: say so meanwhile
+        for n, agent in enumerate(self.agents, 1):
             self._spawn(agent.id, PLATFORM, authority="platform", cause="start")
-        for a, b in self.links:
+            if reporting and n % TICK_EVENTS == 0:
+                self._tick(0)
+        for n, (a, b) in enumerate(self.links, 1):
             self._link_up(a, b, PLATFORM, cause="start")
+            if reporting and n % TICK_EVENTS == 0:
+                self._tick(0)
         for agent in self.agents:
             if agent.may("work"):
                 self.loop.after(self.rng.uniform(0, self.settings.task_s), self._task, agent.id, 1)
