@@ -78,7 +78,8 @@ class SimProgressPrinter:
         left = "?" if progress.left_s is None else f"{progress.left_s:.0f} s"
         line = (
             f"sim: real {progress.wall_s:.1f} s, scenario t={progress.scenario_s:.1f}/{progress.duration_s:g} s "
-            f"({progress.fraction:.0%}), {progress.entries:,} ledger entries, about {left} left"
+            f"({progress.fraction:.0%}), {progress.entries:,} ledger entries, "
+            + ("starting the fleet" if progress.events == 0 else f"about {left} left")
         )
         if not self.console.is_terminal:
             self.console.print(line, soft_wrap=True, markup=False, highlight=False)

@@ -13,7 +13,8 @@ from peerguard.sim.clock import TICK_EVENTS, EventLoop
 from peerguard.sim.progress import ProgressClock, SimProgress
 
 LINE = re.compile(
-    r"sim: real ([0-9.]+) s, scenario t=([0-9.]+)/300 s \((\d+)%\), ([0-9,]+) ledger entries, about (\d+ s|\?) left"
+    r"sim: real ([0-9.]+) s, scenario t=([0-9.]+)/300 s \((\d+)%\), ([0-9,]+) ledger entries, "
+    r"(about (\d+ s|\?) left|starting the fleet)"
 )
 DONE = re.compile(r"sim: done in ([0-9.]+) s of real time, ([0-9,]+) ledger entries; computing the metrics")
 
