@@ -265,3 +265,17 @@ def test_emergence_says_its_size_before_the_first_job(tmp_path: Path) -> None:
     lines = done.stderr.splitlines()
     assert lines[0] == "8 jobs (2 cells x 4 policies x 1 seed), 28 episodes in all; a line as each job ends"
     assert lines[1].startswith("[1/8] ")
+
+
+def test_emergence_refuses_a_value_given_twice(tmp_path: Path) -> None:
+    """The same value twice makes the same cells twice, each trained twice under one name."""
+    for args, said in (
+        (["--incident", "0,10,0"], "--incident '0,10,0': 0 is given twice"),
+        (["--relaunch-cost", "2;2"], "--relaunch-cost '2;2': 2 is given twice"),
+        (["--relaunch-cost", "robot=5,llm=2;llm=2,robot=5"], "llm=2,robot=5 is given twice"),
+        (["--rewards", "team,team"], "--rewards 'team,team': team is given twice"),
+        (["--authorised", "yes,no,yes"], "yes is given twice"),
+        (["--kinds", "tool;tool"], "--kinds 'tool;tool': tool is given twice"),
+    ):  # fmt: skip
+        clean_error(peerguard("emergence", "--out", "out", *args, cwd=tmp_path), said, "give each value once")
+        assert not (tmp_path / "out").exists()

@@ -36,6 +36,15 @@ def _numbers(text: str, option: str, low: float, high: float) -> tuple[float, ..
     bad = [v for v in values if not low <= v <= high]
     if bad:
         raise PeerguardError(f"{option} {text!r}: {bad[0]:g} is out of range; give values from {low:g} to {high:g}")
+    return _once(values, option, text)
+
+
+def _once(values: tuple[Any, ...], option: str, text: str, shown: tuple[str, ...] = ()) -> tuple[Any, ...]:
+    """The values of an axis, each once: a value given twice makes the same cells twice, each trained twice."""
+    for i, value in enumerate(values):
+        if value in values[:i]:
+            said = shown[i] if shown else f"{value:g}" if isinstance(value, float) else str(value)
+            raise PeerguardError(f"{option} {text!r}: {said} is given twice; give each value once")
     return values
 
 
@@ -43,7 +52,7 @@ def _answers(text: str) -> tuple[bool, ...]:
     values = tuple(part.strip() for part in text.split(",") if part.strip())
     if not values or any(v not in ("yes", "no") for v in values):
         raise PeerguardError(f"--authorised {text!r}: give yes, no or yes,no")
-    return tuple(v == "yes" for v in values)
+    return _once(tuple(v == "yes" for v in values), "--authorised", text, values)
 
 
 KIND_NAMES = ("vision", "llm", "robot", "tool")
@@ -60,7 +69,7 @@ def _kinds(text: str) -> tuple[tuple[str, ...], ...]:
             raise PeerguardError(f"--kinds {text!r}: unknown kind {bad[0]!r}; give {', '.join(KIND_NAMES)}")
         if len(set(mix)) != len(mix):
             raise PeerguardError(f"--kinds {text!r}: a mix names a kind twice; give each kind once, {example}")
-    return mixes
+    return _once(mixes, "--kinds", text, tuple(",".join(mix) for mix in mixes))  # an order is a mix of its own
 
 
 def _relaunch_costs(text: str) -> tuple[float | dict[str, float], ...]:
@@ -94,6 +103,9 @@ def _relaunch_costs(text: str) -> tuple[float | dict[str, float], ...]:
             costs.append(by_kind)
     if not costs:
         raise PeerguardError(f"{option} {text!r}: give at least one cost, {example}")
+    same = tuple(tuple(sorted(c.items())) if isinstance(c, dict) else c for c in costs)  # a mapping's order aside
+    shown = tuple(",".join(f"{k}={v:g}" for k, v in c.items()) if isinstance(c, dict) else f"{c:g}" for c in costs)
+    _once(same, option, text, shown)
     return tuple(costs)
 
 
@@ -102,7 +114,7 @@ def _rewards(text: str) -> tuple[str, ...]:
     bad = [v for v in values if v not in ("team", "individual")]
     if bad or not values:
         raise PeerguardError(f"--rewards {text!r}: give team, individual or both separated by a comma")
-    return values
+    return _once(values, "--rewards", text)
 
 
 def plan_from(options: dict[str, Any]) -> StudyPlan:
