@@ -1,7 +1,8 @@
-"""A live run's progress on stderr while it runs, and the header that says which clock is which.
+"""A run's progress on stderr while it runs, and the header that says which clock is which.
 
-The monitor's URL comes as soon as the monitor is up; then real time, scenario time, kills and
-relaunches so far: one line kept up to date on a terminal, a line per report otherwise (a log, a pipe).
+Live: the monitor's URL as soon as the monitor is up; then real time, scenario time, kills and relaunches so
+far. Simulated: real time, simulated time done, ledger entries and the time left. Either way one line kept up
+to date on a terminal, a line per report otherwise (a log, a pipe).
 """
 
 from __future__ import annotations
@@ -16,14 +17,35 @@ from peerguard.sim.progress import SimProgress
 from peerguard.world.run import RunRecord
 
 
-class LiveProgressPrinter:
-    """The progress hook of a live run (`LiveOptions.progress`); `close()` when the run is over."""
+class _StatusLine:
+    """One progress line: kept current in place on a terminal, printed as a new line otherwise."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
+        self.live: Live | None = None
+
+    def show(self, line: str) -> None:
+        if not self.console.is_terminal:
+            self.console.print(line, soft_wrap=True, markup=False, highlight=False)
+        elif self.live is None:
+            self.live = Live(Text(line), console=self.console, auto_refresh=False, transient=False)
+            self.live.start(refresh=True)
+        else:
+            self.live.update(Text(line), refresh=True)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+
+class LiveProgressPrinter(_StatusLine):
+    """The progress hook of a live run (`LiveOptions.progress`); `close()` when the run is over."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(console)
         self.counts = RunningCounts()
         self.startup_s: float | None = None  # real seconds before the scenario clock started, once it has
-        self.live: Live | None = None
 
     def __call__(self, progress: LiveProgress) -> None:
         self.counts.update(progress.entries)
@@ -41,14 +63,7 @@ class LiveProgressPrinter:
                 soft_wrap=True,
                 highlight=False,
             )
-        line = self.line(progress)
-        if not self.console.is_terminal:
-            self.console.print(line, soft_wrap=True, markup=False, highlight=False)
-        elif self.live is None:
-            self.live = Live(Text(line), console=self.console, auto_refresh=False, transient=False)
-            self.live.start(refresh=True)
-        else:
-            self.live.update(Text(line), refresh=True)
+        self.show(self.line(progress))
 
     def line(self, progress: LiveProgress) -> str:
         ending = ", ending" if progress.phase == "ending" else ""
@@ -58,19 +73,13 @@ class LiveProgressPrinter:
             f"kills {self.counts.kills}, relaunches {self.counts.relaunches}{ending}"
         )
 
-    def close(self) -> None:
-        if self.live is not None:
-            self.live.stop()
-            self.live = None
 
-
-class SimProgressPrinter:
+class SimProgressPrinter(_StatusLine):
     """The progress hook of a long simulated run (`sim.progress.ProgressClock`): simulated time done, ledger
     entries and the real time left, one line kept current on a terminal and a line per report otherwise."""
 
     def __init__(self, console: Console) -> None:
-        self.console = console
-        self.live: Live | None = None
+        super().__init__(console)
         self.last: SimProgress | None = None
 
     def __call__(self, progress: SimProgress) -> None:
@@ -81,18 +90,7 @@ class SimProgressPrinter:
             f"({progress.fraction:.0%}), {progress.entries:,} ledger entries, "
             + ("starting the fleet" if progress.events == 0 else f"about {left} left")
         )
-        if not self.console.is_terminal:
-            self.console.print(line, soft_wrap=True, markup=False, highlight=False)
-        elif self.live is None:
-            self.live = Live(Text(line), console=self.console, auto_refresh=False, transient=False)
-            self.live.start(refresh=True)
-        else:
-            self.live.update(Text(line), refresh=True)
-
-    def close(self) -> None:
-        if self.live is not None:
-            self.live.stop()
-            self.live = None
+        self.show(line)
 
     def done(self, record: RunRecord, wall_s: float) -> None:
         """After a run that reported, say it is done and what comes next."""
