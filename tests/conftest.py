@@ -17,6 +17,17 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def _still_ignored(signum: int, frame: object) -> None:
+    """Ignores the signal in this process, as the suite was asked to; a program it execs gets the default."""
+
+
+# The same for a suite started under nohup (SIGHUP ignored) or by a supervisor that ignores SIGTERM: the tests that
+# stop a run with a hangup or a terminate need their programs to take it as a user's would.
+for _signum in (signal.SIGHUP, signal.SIGTERM):
+    if signal.getsignal(_signum) is signal.SIG_IGN:
+        signal.signal(_signum, _still_ignored)
+
+
 def _children(pid: int) -> set[int]:
     """Direct children of `pid`, read from /proc (Linux); empty elsewhere."""
     found: set[int] = set()
