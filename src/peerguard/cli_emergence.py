@@ -154,7 +154,7 @@ def check_plan_size(options: dict[str, Any]) -> None:
         bound = f"at most {limits.MAX_STUDY_CELLS:,} (MAX_STUDY_CELLS)"
         raise PeerguardError(f"{shown}: the grid has {cells:,} cells, {bound}; give fewer values to these options")
     seeds, episodes, evals = options["train_seeds"], options["episodes"], options["eval_episodes"]
-    total = cells * seeds * (2 * episodes + 4 * evals)
+    total = limits.emergence_episodes(cells, seeds, episodes, evals)
     if total > limits.MAX_STUDY_EPISODES:
         raise PeerguardError(
             f"--episodes {episodes} --seeds {seeds} --eval-episodes {evals}: {cells:,} cells x {seeds} seeds x "
@@ -212,7 +212,7 @@ def emergence(
     out.mkdir(parents=True, exist_ok=True)
     err = Console(stderr=True, highlight=False)
     cells = len(plan.cells())  # said first: the first job's line comes only when a learner is trained
-    episodes_in_all = cells * plan.train_seeds * (2 * plan.q.episodes + 4 * plan.eval_episodes)
+    episodes_in_all = limits.emergence_episodes(cells, plan.train_seeds, plan.q.episodes, plan.eval_episodes)
     err.print(f"{total:,} jobs ({count_text(cells, 'cell')} x 4 policies x "  # never fewer than 4 jobs, 6 episodes
               f"{count_text(plan.train_seeds, 'seed')}), {episodes_in_all:,} episodes in all; "
               "a line as each job ends", highlight=False, soft_wrap=True)  # fmt: skip

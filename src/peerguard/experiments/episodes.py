@@ -250,7 +250,7 @@ def _check_emergence_size(plan: Any, where: str) -> None:
         raise StudyError(where, [("", f"{cells:,} cells (the product of the axes' values), at most "
                                       f"{limits.MAX_STUDY_CELLS:,} (MAX_STUDY_CELLS); give fewer values")])  # fmt: skip
     seeds, trained, evaluated = plan.train_seeds, plan.q.episodes, plan.eval_episodes
-    total = cells * seeds * (2 * trained + 4 * evaluated)
+    total = limits.emergence_episodes(cells, seeds, trained, evaluated)
     if total > limits.MAX_STUDY_EPISODES:
         raise StudyError(where, [("episodes", (
             f"{trained:,}: {cells:,} cells x {seeds} train_seeds x (2 trained x {trained:,} + 4 evaluated x "

@@ -81,3 +81,9 @@ def count_problem(value: int, name: str, low: int, high: int, bound_name: str) -
     if value > high:
         return f"{name} {value}: at most {high:,} ({bound_name})"
     return ""
+
+
+def emergence_episodes(cells: int, seeds: int, trained: int, evaluated: int) -> int:
+    """The episodes an emergence plan runs: for each cell and training seed, two policies trained (learned and
+    ablation) for `trained` episodes each, and four (with random and untrained) evaluated for `evaluated` each."""
+    return cells * seeds * (2 * trained + 4 * evaluated)
