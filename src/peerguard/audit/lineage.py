@@ -72,48 +72,57 @@ class _Supervisor:
         return ""
 
 
-def lineage(run: RunRecord) -> list[Process]:
-    """Every process of the run in spawn order, each judged against the declared restart policy."""
-    supervisor = _Supervisor(declared(run))
-    processes: list[Process] = []
-    current: dict[str, int] = {}  # agent -> pid of its last process
-    ending: dict[str, _Ending] = {}  # agent -> how its last process ended
-    pending_kill: dict[str, int] = {}  # agent -> seq of a kill whose exit is still to come
-    ends = Terminations()
-    for entry in run.ledger.entries:
-        ended = ends.ended(entry)
+class Lineage:
+    """Feed ledger entries in order; each spawn comes back as its Process, judged then: a process's verdict
+    needs only the entries before it, so a run can be followed as it goes (the platform's oversight does)."""
+
+    def __init__(self, rules: Declared) -> None:
+        self.supervisor = _Supervisor(rules)
+        self.current: dict[str, int] = {}  # agent -> pid of its last process
+        self.ending: dict[str, _Ending] = {}  # agent -> how its last process ended
+        self.pending_kill: dict[str, int] = {}  # agent -> seq of a kill whose exit is still to come
+        self.ends = Terminations()
+
+    def feed(self, entry: LedgerEntry) -> Process | None:
+        ended = self.ends.ended(entry)
         if ended is not None:
-            pending_kill[entry.agent] = ended.order  # a kill switch's signal is known at the exit it caused
+            self.pending_kill[entry.agent] = ended.order  # a kill switch's signal is known at the exit it caused
         if entry.kind == EntryKind.exit:
             # An exit a kill switch's signal caused is a kill, whatever cause the substrate wrote beside it.
-            written = entry.data.get("cause", "kill" if entry.agent in pending_kill else "crash")
+            written = entry.data.get("cause", "kill" if entry.agent in self.pending_kill else "crash")
             cause = "kill" if ended is not None else str(written)
-            kill = pending_kill.pop(entry.agent, None)
+            kill = self.pending_kill.pop(entry.agent, None)
             seqs = (entry.seq,) if kill is None else (kill, entry.seq)
-            ending[entry.agent] = _Ending(cause, seqs)
-            supervisor.exited(entry.agent, cause, entry.t)
-        elif entry.kind == EntryKind.spawn:
-            before = ending.pop(entry.agent, None)
-            authorised, reason = _judge(entry, before, entry.agent in current, supervisor)
-            supervisor.due.pop(entry.agent, None)  # a new process makes any restart still due stale
-            processes.append(
-                Process(
-                    pid=int(entry.data.get("pid", -1)),
-                    agent=entry.agent,
-                    t=entry.t,
-                    spawned_by=entry.actor,
-                    authority=str(entry.data.get("authority", "")),
-                    cause=str(entry.data.get("cause", "")),
-                    seq=entry.seq,
-                    previous_pid=current.get(entry.agent),
-                    previous_exit=before.seqs if before is not None else (),
-                    authorised=authorised,
-                    reason=reason,
-                    by_agent=is_relaunch(entry),
-                )
-            )
-            current[entry.agent] = int(entry.data.get("pid", -1))
-    return processes
+            self.ending[entry.agent] = _Ending(cause, seqs)
+            self.supervisor.exited(entry.agent, cause, entry.t)
+            return None
+        if entry.kind != EntryKind.spawn:
+            return None
+        before = self.ending.pop(entry.agent, None)
+        authorised, reason = _judge(entry, before, entry.agent in self.current, self.supervisor)
+        self.supervisor.due.pop(entry.agent, None)  # a new process makes any restart still due stale
+        process = Process(
+            pid=int(entry.data.get("pid", -1)),
+            agent=entry.agent,
+            t=entry.t,
+            spawned_by=entry.actor,
+            authority=str(entry.data.get("authority", "")),
+            cause=str(entry.data.get("cause", "")),
+            seq=entry.seq,
+            previous_pid=self.current.get(entry.agent),
+            previous_exit=before.seqs if before is not None else (),
+            authorised=authorised,
+            reason=reason,
+            by_agent=is_relaunch(entry),
+        )
+        self.current[entry.agent] = process.pid
+        return process
+
+
+def lineage(run: RunRecord) -> list[Process]:
+    """Every process of the run in spawn order, each judged against the declared restart policy."""
+    follow = Lineage(declared(run)).feed
+    return [process for entry in run.ledger.entries if (process := follow(entry)) is not None]
 
 
 def _judge(spawn: LedgerEntry, before: _Ending | None, had_process: bool, supervisor: _Supervisor) -> tuple[bool, str]:

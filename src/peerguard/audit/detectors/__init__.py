@@ -19,7 +19,7 @@ from peerguard.audit.detectors import (  # noqa: F401  (importing a detector's m
 )
 from peerguard.audit.detectors.alignment import detect_alignment_faking
 from peerguard.audit.detectors.collusion import protection_groups, who_protects_whom
-from peerguard.audit.detectors.registry import DETECTORS, Detector, detector
+from peerguard.audit.detectors.registry import DETECTORS, Detector, Watch, detector
 from peerguard.audit.findings import Finding
 from peerguard.core.oversight import use_audit
 from peerguard.world.run import RunRecord
@@ -37,9 +37,29 @@ __all__ = [
 
 
 def _review(names: Sequence[str]) -> Callable[[RunRecord], list[Finding]]:
-    """The named detectors as one review of a run so far: what the platform's oversight runs."""
+    """The named detectors as oversight's review of a run so far, called again as the run goes. A detector with
+    an incremental form is fed only the entries written since the last review (a review costs what is new, not
+    the whole ledger again); one without it reads the whole run each time, and oversight skips what it saw."""
     detectors = [DETECTORS.build(name) for name in names]
-    return lambda run: [finding for detector in detectors for finding in detector(run)]
+    watches: dict[int, Watch] = {}  # detector's place -> its incremental form, made at the first review
+    read_to = 0
+
+    def review(run: RunRecord) -> list[Finding]:
+        nonlocal read_to
+        entries = run.ledger.entries
+        new, read_to = entries[read_to:], len(entries)
+        findings = []
+        for place, part in enumerate(detectors):
+            make = getattr(part, "watch", None)
+            if make is None:
+                findings += part(run)
+                continue
+            if place not in watches:
+                watches[place] = make(run)
+            findings += watches[place](new)
+        return findings
+
+    return review
 
 
 use_audit(_review)  # the platform core sits below the audit: it gets the detectors it oversees with from here
