@@ -5,7 +5,8 @@ For each scenario and fleet size, the run is taken apart as `peerguard run` make
 link entry per agent), running its events, finishing, then the metrics. Each phase is the best of
 `--repeat` runs in CPU seconds of this process. The run is then made again with the ledger's encoding and
 hashing left out (entries are still made and kept, with a constant hash), so the difference is what the
-hash-chained entries cost. Last, the floor: a bare heapq loop of the same number of workers, one event per
+hash-chained entries cost, and a third time with oversight (`incentives.p_detect` 0.5), whose reviews read
+the ledger as the run goes. Last, the floor: a bare heapq loop of the same number of workers, one event per
 task period, first alone, then writing the ledger's `task_done` entry, as `orchestration`'s workers do.
 
     .venv/bin/python benchmarks/sim_profile.py [--scenario ring] [--agents 1000 10000] [--duration 1000]
@@ -30,6 +31,7 @@ from peerguard.experiments.runner import PolicyBuilder, prepare, stop_order
 from peerguard.sim.clock import collector_paused
 from peerguard.sim.substrate import SimulatedPlatform
 from peerguard.world import ledger as ledger_module
+from peerguard.world.incentives import Incentives
 from peerguard.world.ledger import Ledger
 
 PHASES = ("prepare", "build", "start", "events", "finish", "metrics")
@@ -53,11 +55,13 @@ def unhashed() -> Iterator[None]:
         Ledger.append = real  # type: ignore[method-assign]
 
 
-def phases(scenario_name: str, agents: int, duration: float) -> dict[str, float]:
+def phases(scenario_name: str, agents: int, duration: float, p_detect: float = 0.0) -> dict[str, float]:
     clock = time.process_time
     times: dict[str, float] = {}
     start = clock()
     scenario = prepare(scenario_name, agents=agents, duration=duration)
+    if p_detect:  # the platform reviews its ledger with the audit's detectors after each relaunch and report
+        scenario = scenario.model_copy(update={"incentives": Incentives(p_detect=p_detect)})
     times["prepare"] = clock() - start
     start = clock()
     with collector_paused():  # as `simulate` builds it
@@ -80,8 +84,8 @@ def phases(scenario_name: str, agents: int, duration: float) -> dict[str, float]
     return times
 
 
-def best(scenario: str, agents: int, duration: float, repeat: int) -> dict[str, float]:
-    runs = [phases(scenario, agents, duration) for _ in range(repeat)]
+def best(scenario: str, agents: int, duration: float, repeat: int, p_detect: float = 0.0) -> dict[str, float]:
+    runs = [phases(scenario, agents, duration, p_detect) for _ in range(repeat)]
     result = {phase: min(r[phase] for r in runs) for phase in PHASES}
     result["total"] = min(sum(r[p] for p in PHASES) for r in runs)
     result["entries"], result["kills"] = runs[0]["entries"], runs[0]["kills"]
@@ -121,12 +125,18 @@ def main(argv: list[str] | None = None) -> int:
     columns = " ".join(f"{p:>8}" for p in (*PHASES, "total"))
     print(f"{'agents':>7} {'ledger':>9} {columns} {'entries':>8} {'kills':>6}")
     for agents in args.agents:
-        for label, context in (("hashed", nullcontext()), ("unhashed", unhashed())):
+        for label, context, p_detect in (
+            ("hashed", nullcontext(), 0.0),
+            ("unhashed", unhashed(), 0.0),
+            ("overseen", nullcontext(), 0.5),
+        ):
             with context:
-                r = best(args.scenario, agents, args.duration, args.repeat)
+                r = best(args.scenario, agents, args.duration, args.repeat, p_detect)
             print(f"{agents:>7} {label:>9} " + " ".join(f"{r[p] * 1000:>8.1f}" for p in (*PHASES, "total"))
                   + f" {r['entries']:>8} {r['kills']:>6}")  # fmt: skip
     print("unhashed: the same run, its entries made and kept without their canonical bytes and SHA-256")
+    print("overseen: the same run with oversight (incentives.p_detect 0.5): the platform reviews its ledger with the")
+    print("          audit's detectors after each relaunch and status report, and shuts caught culprits down")
     print("\nfloor: a bare heapq loop of task periods (period 3, random phases), alone and writing task_done")
     for agents in args.agents:
         events, alone = floor(agents, args.duration, 3.0, write=False)
