@@ -19,11 +19,18 @@ def connection_to(url: str) -> HTTPConnection:
 
 
 def post_json(connection: HTTPConnection, path: str, body: dict[str, Any], headers: dict[str, str]) -> int | None:
-    """POST to the monitor; the HTTP status, or None when it could not be reached (the next call reconnects)."""
+    """POST to the monitor; the HTTP status, or None when it could not be reached (the next call reconnects).
+
+    A kept-alive connection the monitor closed while it was idle fails at once, before the monitor read anything:
+    that request is sent once more on a new connection."""
+    reused = connection.sock is not None
     try:
         connection.request("POST", path, json.dumps(body), headers)
         response = connection.getresponse()
         response.read()
+    except (ConnectionResetError, BrokenPipeError):  # RemoteDisconnected included
+        connection.close()
+        return post_json(connection, path, body, headers) if reused else None
     except (OSError, ValueError):
         connection.close()
         return None
