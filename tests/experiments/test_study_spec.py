@@ -71,7 +71,7 @@ def test_an_unknown_section_kind_names_the_valid_kinds() -> None:
 def test_a_bad_value_names_its_field() -> None:
     [(path, message)] = _problems(SMALL.replace("sizes: [2, 8]", "sizes: [0, 8]"))
     assert path == "sections.3.grids.0.sizes.0"
-    assert "greater than or equal to 1" in message
+    assert "must be at least 1" in message
 
 
 def test_names_the_schema_cannot_check_fail_for_every_grid_at_once_before_any_episode() -> None:
@@ -129,3 +129,20 @@ def test_a_study_file_is_bounded_like_a_scenario_file(tmp_path: Path) -> None:
     big.write_text("name: x\n" + "# padding\n" * 200_000)
     with pytest.raises(StudyError, match="MAX_SCENARIO_FILE_BYTES"):
         load_spec(big)
+
+
+@pytest.mark.parametrize(
+    ("axis", "values", "twice"),
+    [
+        ("p_detect", "[0, 0.5, 0.5]", "0.5"),
+        ("rewards", "[team, individual, team]", "'team'"),
+        ("kinds", "[[tool], [vision, llm], [tool]]", "['tool']"),
+        ("relaunch_cost_s", "[2, {robot: 5}, {robot: 5}]", "{'robot': 5.0}"),
+    ],
+)
+def test_an_emergence_axis_value_given_twice_is_refused(axis: str, values: str, twice: str) -> None:
+    grids = f"    grids:\n      - label: g\n        {axis}: {values}\n"
+    spec = f"name: e\nsections:\n  - name: emergence\n    kind: emergence\n{grids}"
+    [(path, message)] = _problems(spec)
+    assert path == f"sections.0.grids.0.{axis}"
+    assert message == f"{twice} is given twice; give each value once"

@@ -247,12 +247,12 @@ def test_wrong_type_is_named_with_the_expected_type(change: dict[str, Any], path
     [
         ({"duration": 0}, "duration", "greater than 0", "(got 0)"),
         ({"duration": -5}, "duration", "greater than 0", "(got -5)"),
-        ({"default_trust": 1.5}, "default_trust", "less than or equal to 1", "(got 1.5)"),
-        ({"default_trust": -0.1}, "default_trust", "greater than or equal to 0", "(got -0.1)"),
+        ({"default_trust": 1.5}, "default_trust", "must be at most 1", "(got 1.5)"),
+        ({"default_trust": -0.1}, "default_trust", "must be at least 0", "(got -0.1)"),
         (
             {"relationships": [{"between": ["boss", "w-0"], "trust": 1.2}]},
             "relationships.0.trust",
-            "less than or equal to 1",
+            "must be at most 1",
             "(got 1.2)",
         ),
         ({"platform": {"relaunch_cost_s": -1}}, "platform.relaunch_cost_s", "relaunch costs must be >= 0", "-1"),
@@ -260,13 +260,13 @@ def test_wrong_type_is_named_with_the_expected_type(change: dict[str, Any], path
         (
             {"links": [{"topology": "full", "members": {"role": "worker", "fraction": 1.5}}]},
             "links.0.members.fraction",
-            "less than or equal to 1",
+            "must be at most 1",
             "(got 1.5)",
         ),
         (
             {"links": [{"topology": "full", "members": {"role": "worker", "pick": 0}}]},
             "links.0.members.pick",
-            "greater than or equal to 1",
+            "must be at least 1",
             "(got 0)",
         ),
         (
@@ -307,7 +307,7 @@ def test_negative_relaunch_cost_for_one_agent_kind_is_rejected() -> None:
 def test_group_count_below_one_is_rejected() -> None:
     where, message = only_problem(with_agent(group="x", count=0))
     assert where == "agents.2.count"
-    assert "greater than or equal to 1" in message
+    assert "must be at least 1" in message
 
 
 def test_empty_agent_list_is_rejected() -> None:
@@ -547,7 +547,7 @@ def test_infinite_duration_is_rejected() -> None:
 def test_bad_selector_target_reports_only_the_selector_problem() -> None:
     target = {"role": "worker", "fraction": 1.5}
     problems = problems_of(scenario(operator=[{"action": "terminate", "target": target, "every": 10}]))
-    assert "less than or equal to 1" in message_at(problems, "operator.0.target.fraction")
+    assert "must be at most 1" in message_at(problems, "operator.0.target.fraction")
     assert len(problems) == 1, problems
 
 

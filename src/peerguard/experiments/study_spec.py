@@ -124,6 +124,9 @@ class FamiliesGrid(_Grid):
 _Seconds = Annotated[float, Field(ge=0, le=3600)]
 
 
+AXES = ("rewards", "incident_pause_s", "p_detect", "relaunch_cost_s", "kill_every_s", "authorised", "kinds")
+
+
 class EmergenceGrid(_Grid):
     """The emergence study's grid: rewards × incident pause × detection probability × relaunch cost × kill
     period × authorised × kind mix, each cell trained with `train_seeds` seeds and evaluated on held-out seeds, beside
@@ -161,6 +164,17 @@ class EmergenceGrid(_Grid):
     def _costs(cls, value: list[float | dict[str, float]]) -> list[float | dict[str, float]]:
         if any(isinstance(cost, dict) and not cost for cost in value):
             raise ValueError("a relaunch cost by kind names at least one kind, e.g. {robot: 5, llm: 2}")
+        return value
+
+    @field_validator(*AXES)
+    @classmethod
+    def _each_once(cls, value: list[Any]) -> list[Any]:
+        """A value given twice makes the same cells twice, each trained twice (`peerguard emergence` refuses too)."""
+        seen: list[Any] = []
+        for item in value:
+            if item in seen:
+                raise ValueError(f"{item!r} is given twice; give each value once")
+            seen.append(item)
         return value
 
     @model_validator(mode="after")

@@ -170,9 +170,17 @@ def _describe(error: Any) -> tuple[str, str]:
         message = f"unknown field `{last}`" + (f"; valid fields here: {', '.join(valid)}" if valid else "")
     elif error["type"] == "missing":
         message = f"item {last} is missing" if last.isdigit() else f"required field `{last}` is missing; add it"
+    elif error["type"] in _BOUNDS and "input" in error:
+        limit = next(iter(error.get("ctx", {}).values()), "")
+        shown = f"{limit:g}" if isinstance(limit, float) else str(limit)
+        message = f"must be {_BOUNDS[error['type']]} {shown} (got {error['input']!r})"
     elif "input" in error and not isinstance(error["input"], dict | list):
         message = f"{message} (got {error['input']!r})"
     return ".".join(loc), message
+
+
+_BOUNDS = {"greater_than_equal": "at least", "greater_than": "greater than", "less_than_equal": "at most",
+           "less_than": "less than"}  # fmt: skip
 
 
 def _is_type_tag(part: object) -> bool:
