@@ -6,15 +6,21 @@ pages are shared with them, so its PSS is part of what the fleet costs) and the 
 it, in the same run, N idle Python processes that import what an agent imports are started and measured the same
 way. Agents per GiB counts the agents' and the zygote's PSS; the platform's own is reported beside it.
 
-    .venv/bin/python benchmarks/capacity.py [--agents 50 200]
+The platform's CPU is its event loop's thread alone (the follower's /proc reads are left out), given per agent-second
+of scenario, which other work on the host moves far less than wall-clock figures. `--profile FILE` runs the event
+loop's thread under cProfile (CPU time) and prints where it went, by what the platform was doing.
+
+    .venv/bin/python benchmarks/capacity.py [--agents 50 200] [--profile capacity.prof]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
 import platform
+import pstats
 import resource
 import select
 import shutil
@@ -31,7 +37,7 @@ from typing import Any
 
 from peerguard.audit.metrics import compute_metrics
 from peerguard.experiments.runner import prepare, run_scenario
-from peerguard.live.platform import LiveOptions
+from peerguard.live.platform import LiveOptions, LivePlatform
 from peerguard.live.processes import ProcessOwner
 from peerguard.world.dashboard import TIMEOUT
 from peerguard.world.errors import PeerguardError
@@ -39,7 +45,7 @@ from peerguard.world.files import write_atomic
 from peerguard.world.ledger import EntryKind, LedgerEntry
 
 RESULTS = Path(__file__).parent / "results" / "capacity.json"
-SAMPLE_EVERY_S = 1.0
+SAMPLE_EVERY_S = 5.0  # reading 400 processes' smaps_rollup takes a tenth of a CPU second: not every second
 IDLE_SAMPLES = 5
 IDLE_PROCESS = "import os, sys, time\nimport peerguard.live.agent\nos.write(int(sys.argv[1]), b'r')\ntime.sleep(3600)"
 KB_PER_MB = 1024
@@ -79,12 +85,19 @@ def process_memory(pid: int) -> tuple[int, int, str] | None:
     return values.get("Pss", values["Rss"]), values["Rss"], source
 
 
-def cpu_mark() -> tuple[float, float, float, float]:
-    """(wall s, this process's CPU s, the host's busy and total CPU time in clock ticks)."""
+def cpu_mark() -> tuple[float, float, float, float, float]:
+    """(wall s, this process's CPU s, the host's busy and total CPU time in clock ticks, the CPU s of this process's
+    main thread, where the run's event loop (platform and monitor) runs)."""
     times = os.times()
     host = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = host[3] + host[4]  # idle and iowait
-    return time.monotonic(), times.user + times.system, sum(host) - idle, sum(host)
+    return time.monotonic(), times.user + times.system, sum(host) - idle, sum(host), main_thread_cpu_s()
+
+
+def main_thread_cpu_s() -> float:
+    """User and system CPU seconds of this process's main thread (utime and stime in its /proc stat)."""
+    fields = Path(f"/proc/self/task/{os.getpid()}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def memory_of(pids: Sequence[int]) -> Memory:
@@ -107,19 +120,24 @@ class RunWatch:
     platform_pss_kb: list[int] = field(default_factory=list)
     zygote_pss_kb: list[int] = field(default_factory=list)
     platform_fds: list[int] = field(default_factory=list)
-    cpu_marks: list[tuple[float, float, float, float]] = field(default_factory=list)  # see cpu_mark()
+    cpu_marks: list[tuple[float, float, float, float, float]] = field(default_factory=list)  # see cpu_mark()
+    requests_at_marks: list[int | None] = field(default_factory=list)  # the monitor's requests answered by each mark
+    agents_cpu_at_marks: list[float | None] = field(default_factory=list)  # the run cgroup's CPU s (agents, zygote)
 
-    def cpu_percent(self) -> tuple[float | None, float | None]:
+    def cpu_percent(self) -> tuple[float | None, float | None, float | None, float | None]:
         """While the scenario ran: CPU used by this process (platform, monitor, follower) per wall second, as % of
-        one CPU; and how busy the whole host was, as % of all its CPUs (other work on the host counts too)."""
+        one CPU; how busy the whole host was, as % of all its CPUs (other work on the host counts too); the event
+        loop's thread alone, as % of one CPU; and the wall seconds between the two marks."""
         if len(self.cpu_marks) < 2:
-            return None, None
-        (wall_0, cpu_0, busy_0, total_0), (wall_1, cpu_1, busy_1, total_1) = self.cpu_marks[0], self.cpu_marks[-1]
+            return None, None, None, None
+        (wall_0, cpu_0, busy_0, total_0, loop_0) = self.cpu_marks[0]
+        (wall_1, cpu_1, busy_1, total_1, loop_1) = self.cpu_marks[-1]
         if wall_1 <= wall_0 or total_1 <= total_0:
-            return None, None
-        platform = 100 * (cpu_1 - cpu_0) / (wall_1 - wall_0)
+            return None, None, None, None
+        wall = wall_1 - wall_0
+        platform = 100 * (cpu_1 - cpu_0) / wall
         host = 100 * (busy_1 - busy_0) / (total_1 - total_0)
-        return round(platform, 1), round(host, 1)
+        return round(platform, 1), round(host, 1), round(100 * (loop_1 - loop_0) / wall, 1), wall
 
 
 class LedgerFollower(threading.Thread):
@@ -131,6 +149,7 @@ class LedgerFollower(threading.Thread):
     def __init__(self, ledger_path: Path) -> None:
         super().__init__(name="capacity-ledger-follower", daemon=True)
         self.ledger_path = ledger_path
+        self.platforms: list[LivePlatform] = []  # the run's platform, once it begins (to read its monitor's count)
         self.watch = RunWatch()
         self.stopping = threading.Event()
 
@@ -150,6 +169,9 @@ class LedgerFollower(threading.Thread):
                         self._apply(json.loads(line))
                 if (self.watch.ready and not self.watch.cpu_marks) or self.watch.ended:
                     self.watch.cpu_marks.append(cpu_mark())
+                    monitor = self.platforms[0].monitor if self.platforms else None
+                    self.watch.requests_at_marks.append(getattr(monitor, "requests", None))  # None: no count kept
+                    self.watch.agents_cpu_at_marks.append(self._run_cgroup_cpu_s())
                 if self.watch.ended:
                     return
                 if self.watch.ready and time.monotonic() >= next_sample:
@@ -158,10 +180,23 @@ class LedgerFollower(threading.Thread):
                     own = process_memory(os.getpid())
                     if own is not None:
                         self.watch.platform_pss_kb.append(own[0])
-                    zygote = [m for m in map(process_memory, zygotes_of(os.getpid())) if m is not None]
-                    self.watch.zygote_pss_kb.append(sum(m[0] for m in zygote))
+                    zygote_pid = self.platforms[0].owner.zygote_pid if self.platforms else None
+                    zygote = process_memory(zygote_pid) if zygote_pid is not None else None
+                    self.watch.zygote_pss_kb.append(zygote[0] if zygote is not None else 0)
                     self.watch.platform_fds.append(len(os.listdir("/proc/self/fd")))
                 self.stopping.wait(0.05)
+
+    def _run_cgroup_cpu_s(self) -> float | None:
+        """CPU seconds used so far by every process of the run's cgroup (v2 cpu.stat), None without one."""
+        cgroup = self.platforms[0].owner.cgroup if self.platforms else None
+        if cgroup is None:
+            return None
+        try:
+            text = (cgroup / "cpu.stat").read_text()
+        except OSError:
+            return None
+        usage = next((line.split()[1] for line in text.splitlines() if line.startswith("usage_usec ")), None)
+        return None if usage is None else int(usage) / 1e6
 
     def _apply(self, entry: dict[str, Any]) -> None:
         kind, data = entry["kind"], entry["data"]
@@ -177,19 +212,6 @@ class LedgerFollower(threading.Thread):
     def stop(self) -> None:
         self.stopping.set()
         self.join()
-
-
-def zygotes_of(pid: int) -> list[int]:
-    """Children of `pid` that run peerguard's zygote (the run's fork server)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            try:
-                if b"peerguard.live.zygote" in Path(f"/proc/{child}/cmdline").read_bytes():
-                    found.append(int(child))
-            except OSError:
-                continue
-    return found
 
 
 # -- the two peers ------------------------------------------------------------------------------
@@ -211,13 +233,17 @@ def summarise_memory(samples: list[Memory]) -> dict[str, Any]:
     }
 
 
-def measure_peerguard(agents: int, wall_duration_s: float, startup_timeout_s: float) -> dict[str, Any]:
+def measure_peerguard(
+    agents: int, wall_duration_s: float, startup_timeout_s: float, profile: cProfile.Profile | None = None
+) -> dict[str, Any]:
     scenario = prepare("orchestration", agents=agents)
     run_dir = Path(tempfile.mkdtemp(prefix="peerguard-bench-capacity-"))
     follower = LedgerFollower(run_dir / "ledger.jsonl")
+    platforms = follower.platforms
     options = LiveOptions(
-        wall_duration_s=wall_duration_s, startup_timeout_s=startup_timeout_s, run_dir=run_dir, keep_run_dir=True
-    )
+        wall_duration_s=wall_duration_s, startup_timeout_s=startup_timeout_s, run_dir=run_dir, keep_run_dir=True,
+        on_platform=platforms.append,
+    )  # fmt: skip
     result: dict[str, Any] = {
         "agents": agents,
         "wall_duration_s": wall_duration_s,
@@ -227,7 +253,13 @@ def measure_peerguard(agents: int, wall_duration_s: float, startup_timeout_s: fl
     try:
         started = time.monotonic()
         try:
-            record = run_scenario(scenario, "live", options)
+            if profile is not None:
+                profile.enable()  # this thread only: the run's event loop
+            try:
+                record = run_scenario(scenario, "live", options)
+            finally:
+                if profile is not None:
+                    profile.disable()
         except PeerguardError as error:
             result.update(held=False, error=str(error), wall_s=round(time.monotonic() - started, 3))
             result["spawned_before_failure"] = _count_spawns(run_dir / "ledger.jsonl")
@@ -242,7 +274,12 @@ def measure_peerguard(agents: int, wall_duration_s: float, startup_timeout_s: fl
     live = compute_metrics(record)
     sim = compute_metrics(run_scenario(scenario, "sim"))
     relaunch_s = live.mean_time_to_relaunch_s
-    platform_cpu, host_busy = follower.watch.cpu_percent()
+    platform_cpu, host_busy, loop_cpu, measured_s = follower.watch.cpu_percent()
+    marks = follower.watch.requests_at_marks
+    requests = marks[-1] - marks[0] if len(marks) >= 2 and marks[0] is not None and marks[-1] is not None else None
+    agents_cpu = follower.watch.agents_cpu_at_marks
+    agents_cpu_s = agents_cpu[-1] - agents_cpu[0] if len(agents_cpu) >= 2 and None not in agents_cpu else None
+    agents_share = agents_cpu_s / measured_s if agents_cpu_s is not None and measured_s else None  # CPUs in use
     timeouts = [r for r in record.dashboard.log if r.source == TIMEOUT]
     alive_at = process_lifetimes(entries)
     shown_down_alive = {r.agent for r in timeouts if any(start <= r.t < end for start, end in alive_at[r.agent])}
@@ -258,7 +295,15 @@ def measure_peerguard(agents: int, wall_duration_s: float, startup_timeout_s: fl
         else None,
         platform_fds_max=max(follower.watch.platform_fds, default=None),
         platform_cpu_percent=platform_cpu,
+        loop_cpu_percent=loop_cpu,
+        # CPU ms of the event loop's thread per second of one agent's life: cost per agent, independent of wall time
+        loop_cpu_ms_per_agent_s=None if loop_cpu is None else round(10 * loop_cpu / agents, 3),
         host_cpu_busy_percent=host_busy,
+        # the agents' own processes (and the zygote), from the run's cgroup, while the scenario ran
+        agents_cpu_percent=None if agents_share is None else round(100 * agents_share, 1),
+        agents_cpu_ms_per_agent_s=None if agents_share is None else round(1000 * agents_share / agents, 3),
+        monitor_requests=requests,  # answered while the scenario ran
+        monitor_requests_per_s=round(requests / measured_s, 1) if requests and measured_s else None,
         terminations=live.terminations,
         relaunches=live.relaunches,
         relaunch_rate=live.relaunch_rate,
@@ -351,6 +396,45 @@ def await_ready(ready_read: int, processes: int, deadline: float) -> None:
         ready += len(chunk)
 
 
+# -- where the event loop's CPU went ---------------------------------------------------------------
+
+# What the platform was doing, by the function each piece of work enters through (file suffix, function name); the
+# ledger's appends are inside the others and shown apart too.
+PROFILE_PARTS = (
+    ("monitor HTTP (heartbeats, reports)", "live/httpd.py", "data_received"),
+    ("monitor HTTP (heartbeats, reports)", "uvicorn/protocols/http/h11_impl.py", "data_received"),
+    ("monitor HTTP (heartbeats, reports)", "uvicorn/protocols/http/h11_impl.py", "run_asgi"),
+    ("agents' control messages", "live/platform.py", "_on_control"),
+    ("census", "live/platform.py", "_watch_census"),
+    ("census", "live/census.py", "notice_exits"),
+    ("spawns (start, relaunches)", "live/platform.py", "spawn"),
+    ("exits", "live/platform.py", "_watch_exit"),
+    ("exits", "live/platform.py", "_settle_losses"),
+    ("staleness watch", "live/monitor.py", "_watch_staleness"),
+    ("ledger appends (inside the above)", "world/ledger.py", "append"),
+)
+
+
+def profile_parts(stats: pstats.Stats) -> dict[str, Any]:
+    """CPU seconds by part of the platform's work, and the event loop's thread's total, from a cProfile run."""
+    parts: dict[str, float] = defaultdict(float)
+    for (filename, _, function), (_, _, _, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
+        for part, suffix, name in PROFILE_PARTS:
+            if function == name and filename.endswith(suffix):
+                parts[part] += cumulative
+    total: float = stats.total_tt  # type: ignore[attr-defined]
+    return {"total_cpu_s": round(total, 3), "parts_cpu_s": {part: round(s, 3) for part, s in parts.items()}}
+
+
+def render_profile(agents: int, found: dict[str, Any]) -> str:
+    total = found["total_cpu_s"]
+    rows = [("part", "CPU s", "share")]
+    for part, cpu in sorted(found["parts_cpu_s"].items(), key=lambda item: -item[1]):
+        rows.append((part, f"{cpu:.2f}", f"{100 * cpu / total:.0f}%" if total else "-"))
+    rows.append(("the event loop's thread, in all (start-up included)", f"{total:.2f}", "100%"))
+    return f"where the platform's CPU went at {agents} agents (cProfile, CPU time):\n" + render(rows)
+
+
 # -- report -------------------------------------------------------------------------------------
 
 
@@ -369,15 +453,16 @@ def tables(runs: list[dict[str, Any]]) -> str:
         ("agents", "ready s pg", "idle", "Pss MB/agent pg", "idle", "ratio", "Rss MB/agent pg", "idle", "Pss MB pg"),
     ]
     load = [
-        ("agents", "relaunch rate live", "sim", "held", "mean relaunch ms", "heartbeats/s", "platform %CPU",
-         "host %busy", "alive shown down", "agents/GiB", "platform fds"),
+        ("agents", "relaunch rate live", "sim", "held", "mean relaunch ms", "monitor req/s", "platform %CPU",
+         "loop %CPU", "loop CPU ms/agent-s", "agents %CPU", "agent CPU ms/agent-s", "host %busy",
+         "alive shown down", "agents/GiB", "platform fds"),
     ]  # fmt: skip
     for run in runs:
         pg, idle = run["peerguard"], run["idle"]
         agents = str(run["agents"])
         if "error" in pg:
             cost.append((agents, "FAILED", "", "", "", "", "", "", ""))
-            load.append((agents, "FAILED", "", "no", "", "", "", "", pg["error"][:80], "", ""))
+            load.append((agents, "FAILED", "", "no", "", "", "", "", "", "", "", "", pg["error"][:80], "", ""))
             continue
         pm, im = pg["memory"], idle["memory"]
         cost.append(
@@ -387,8 +472,9 @@ def tables(runs: list[dict[str, Any]]) -> str:
         )  # fmt: skip
         load.append(
             (agents, f"{pg['relaunch_rate']:.2f}", f"{pg['sim_relaunch_rate']:.2f}", "yes" if pg["held"] else "no",
-             f"{pg['mean_time_to_relaunch_ms']}", f"{pg['offered_heartbeats_per_s']:.0f}",
-             f"{pg['platform_cpu_percent']}", f"{pg['host_cpu_busy_percent']}",
+             f"{pg['mean_time_to_relaunch_ms']}", f"{pg['monitor_requests_per_s']}",
+             f"{pg['platform_cpu_percent']}", f"{pg['loop_cpu_percent']}", f"{pg['loop_cpu_ms_per_agent_s']}",
+             f"{pg['agents_cpu_percent']}", f"{pg['agents_cpu_ms_per_agent_s']}", f"{pg['host_cpu_busy_percent']}",
              f"{pg['alive_agents_shown_down']}/{run['agents']}", f"{pg.get('agents_per_gib')}",
              f"{pg['platform_fds_max']}")
         )  # fmt: skip
@@ -397,6 +483,16 @@ def tables(runs: list[dict[str, Any]]) -> str:
 
 def _cell(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def raise_open_files_limit() -> tuple[int, int] | None:
+    """Raise this process's soft limit on open files to its hard limit (each agent holds about ten descriptors of
+    the platform's); (old, new) when it was raised."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == hard or hard == resource.RLIM_INFINITY:
+        return None
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return soft, hard
 
 
 def write_json(path: Path, result: dict[str, Any]) -> None:
@@ -412,18 +508,36 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--startup-timeout", type=float, default=LiveOptions.startup_timeout_s)
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
+    parser.add_argument("--no-idle", action="store_true", help="skip the idle processes' baseline (N interpreters)")
+    parser.add_argument(
+        "--profile", type=Path, metavar="FILE",
+        help="run the platform's event loop under cProfile (CPU time); FILE.<agents> gets each run's stats",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if min(args.agents) < 3:
         parser.error("--agents: orchestration needs at least 3 agents (coordinator, monitor, a worker)")
+    if args.profile is not None and not args.profile.parent.is_dir():
+        parser.error(f"--profile: {args.profile.parent} is not a folder; give a file in one that exists")
+    raised = raise_open_files_limit()
+    if raised:
+        print(f"open files: soft limit raised from {raised[0]} to the hard limit {raised[1]}", file=sys.stderr)
 
     rows = []
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     for agents in args.agents:
-        try:
-            idle = measure_idle(agents, args.startup_timeout)
-        except RuntimeError as error:  # a baseline that did not start in time is a finding, not the end of the bench
-            idle = {"processes": agents, "error": str(error), "ready_all_s": None, "memory": {}}
-        peerguard = measure_peerguard(agents, args.wall_duration, args.startup_timeout)
+        idle: dict[str, Any] = {"processes": agents, "skipped": True, "ready_all_s": None, "memory": {}}
+        if not args.no_idle:
+            try:
+                idle = measure_idle(agents, args.startup_timeout)
+            except RuntimeError as error:  # a baseline that did not start in time is a finding, not the bench's end
+                idle = {"processes": agents, "error": str(error), "ready_all_s": None, "memory": {}}
+        profile = cProfile.Profile(time.thread_time) if args.profile is not None else None
+        peerguard = measure_peerguard(agents, args.wall_duration, args.startup_timeout, profile)
+        if profile is not None and args.profile is not None:
+            stats_path = args.profile.with_name(f"{args.profile.name}.{agents}")
+            profile.dump_stats(stats_path)
+            peerguard["profile"] = {"stats": str(stats_path), **profile_parts(pstats.Stats(str(stats_path)))}
+            print(render_profile(agents, peerguard["profile"]), file=sys.stderr)
         pss = peerguard.get("memory", {}).get("pss_mb_per_process")
         rows.append(
             {

@@ -109,7 +109,8 @@ class ForkServer:
         fds += [request.cgroup_dir_fd] if request.cgroup_dir_fd is not None else []
         fds += [request.pids_tasks_fd] if request.pids_tasks_fd is not None else []
         fds += [request.log_fd] if request.log_fd is not None else []
-        body = dataclasses.asdict(request)
+        # Shallow: asdict would deep-copy the environment on every fork, only to serialise it.
+        body = {f.name: getattr(request, f.name) for f in dataclasses.fields(request)}
         body["credentials"] = dataclasses.asdict(request.credentials) if request.credentials is not None else None
         try:
             socket.send_fds(self.sock, [json.dumps(body).encode()], fds)
