@@ -69,4 +69,6 @@ class LiveMembers(Sequence[str]):
         return self.members[position]
 
     def __iter__(self) -> Iterator[str]:
+        if self.count * self.top.bit_length() < len(self.members):  # few live ones (a dying fleet): find each
+            return (self[i] for i in range(self.count))
         return (agent for agent, up in zip(self.members, self.alive, strict=True) if up)
