@@ -45,6 +45,19 @@ def connected(pair: tuple[socket.socket, socket.socket], config: dict | None = N
     return connect(agent_end, heartbeats=False)
 
 
+def test_a_hubs_config_larger_than_any_other_message_arrives_whole(pair) -> None:
+    # A star's hub of 3,200 members, about 223 KB: past MAX_MESSAGE and past a default socket buffer (212,992).
+    neighbours = {f"worker-{i}": {"trust": 0.8, "compromised": False, "relaunch_cost_s": 1.5} for i in range(3200)}
+    config = {**CONFIG, "neighbours": neighbours}
+    assert wire.MAX_MESSAGE < len(wire.encode(config)) <= wire.MAX_CONFIG
+    platform_end, agent_end = pair
+    with pytest.raises(ValueError, match="does not fit"):
+        wire.send(platform_end, config)  # any other message is held to MAX_MESSAGE
+    platform_side.send_config(platform_end, config)
+    agent = connect(agent_end, heartbeats=False)
+    assert agent.neighbours == neighbours and agent.protocol == wire.VERSION == 5
+
+
 def test_connect_takes_the_config_and_says_ready_in_the_agreed_version(pair) -> None:
     agent = connected(pair)
     assert (agent.id, agent.role, agent.task, agent.protocol) == ("nova", "worker", "sort", wire.VERSION)

@@ -10,22 +10,22 @@ import sys
 import pytest
 
 from peerguard.experiments.runner import prepare
-from peerguard.live.protocol import MAX_MESSAGE
+from peerguard.live.protocol import MAX_CONFIG
 from peerguard.world.startup import CONTROL_MESSAGE_BYTES, PLATFORM_FIELDS_BYTES, start_message_problems
 from peerguard.world.topology import TrustTable, link_pairs, neighbours
 
 
 def test_the_world_knows_the_live_control_message_size() -> None:
-    assert CONTROL_MESSAGE_BYTES == MAX_MESSAGE
+    assert CONTROL_MESSAGE_BYTES == MAX_CONFIG
 
 
-def test_a_hub_linked_to_a_thousand_workers_does_not_fit() -> None:
-    problems = start_message_problems(prepare("orchestration", agents=1000))
+def test_a_hub_linked_to_five_thousand_workers_does_not_fit() -> None:
+    problems = start_message_problems(prepare("orchestration", agents=5000))
     assert [where for where, _ in problems] == ["agents.0"]
     assert "coordinator" in problems[0][1] and "one control message" in problems[0][1]
 
 
-@pytest.mark.parametrize("fleet", [8, 200, 600])
+@pytest.mark.parametrize("fleet", [8, 200, 600, 2000])
 def test_fleets_whose_messages_fit_pass_and_the_estimate_covers_the_real_peer_list(fleet: int) -> None:
     scenario = prepare("orchestration", agents=fleet)
     assert start_message_problems(scenario) == []
@@ -40,7 +40,7 @@ def test_fleets_whose_messages_fit_pass_and_the_estimate_covers_the_real_peer_li
 
 def test_live_run_of_a_fleet_too_linked_fails_before_any_process_starts() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "peerguard.cli", "run", "orchestration", "--substrate", "live", "--agents", "2000"],
+        [sys.executable, "-m", "peerguard.cli", "run", "orchestration", "--substrate", "live", "--agents", "5000"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr

@@ -380,7 +380,7 @@ def connect(control: socket.socket | None = None, *, ready: bool = True, heartbe
     if control is None:
         control = _inherited_control()
         die_with_platform()
-    data, fds = wire.receive_raw(control)
+    data, fds = wire.receive_raw(control, wire.MAX_CONFIG)  # a version 4 platform's config is smaller still
     for fd in fds:
         os.close(fd)
     if data is None:

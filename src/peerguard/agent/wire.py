@@ -11,9 +11,13 @@ import json
 import socket
 from typing import Any
 
-VERSION = 4  # the protocol this installation speaks; bump when a message changes (docs/agent-protocol.md)
-SUPPORTED = (4,)  # the versions an agent of this installation can speak, newest last
-MAX_MESSAGE = 65536  # bytes in one message, control channel and links alike
+VERSION = 5  # the protocol this installation speaks; bump when a message changes (docs/agent-protocol.md)
+SUPPORTED = (4, 5)  # the versions an agent of this installation can speak, newest last (5: a larger config)
+MAX_MESSAGE = 65536  # bytes in one message, control channel and links alike; the config excepted (version 5)
+# The config, the first message, carries one entry per linked peer: a star's hub of a thousand members needs more
+# than MAX_MESSAGE. A Unix datagram must fit the sender's socket buffer, which Linux lets a process raise to twice
+# net.core.wmem_max (212,992 bytes by default): 256 KiB fits everywhere. Read once, so the large buffer costs once.
+MAX_CONFIG = 262144
 MAX_FDS = 4  # descriptors that may ride on one message
 
 CONTROL_FD_ENV = "PEERGUARD_CONTROL_FD"  # the agent end of its control channel, an inherited descriptor
@@ -104,20 +108,20 @@ def _clipped(value: Any, limit: int) -> Any:
     return value
 
 
-def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
+def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None, limit: int = MAX_MESSAGE) -> None:
     data = encode(message)
-    if len(data) > MAX_MESSAGE:
-        raise ValueError(f"a {message.get('type')} message of {len(data)} bytes does not fit one read ({MAX_MESSAGE})")
+    if len(data) > limit:
+        raise ValueError(f"a {message.get('type')} message of {len(data)} bytes does not fit one read ({limit})")
     if fds:
         socket.send_fds(sock, [data], fds)
     else:
         sock.send(data)
 
 
-def receive_raw(sock: socket.socket) -> tuple[bytes | None, list[int]]:
+def receive_raw(sock: socket.socket, size: int = MAX_MESSAGE) -> tuple[bytes | None, list[int]]:
     """One message's bytes and the descriptors that came with it; (None, fds) when the other end is gone."""
     try:
-        data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS)
+        data, fds, _, _ = socket.recv_fds(sock, size, MAX_FDS)
     except (ConnectionResetError, BrokenPipeError):
         return None, []
     return (data or None), list(fds)

@@ -448,7 +448,7 @@ class LivePlatform:
             self.now(), EntryKind.spawn, agent_id, actor, pid=child.pid, authority=authority, cause=cause,
             agent_kind=a.kind.value, role=a.role,
         )  # fmt: skip
-        protocol.send(platform_end, self._config(agent_id))
+        protocol.send_config(platform_end, self._config(agent_id))
         platform_end.setblocking(False)
         asyncio.get_running_loop().add_reader(platform_end.fileno(), self._on_control, agent_id, platform_end)
         self._background(self._watch_exit(agent_id, child))

@@ -16,6 +16,7 @@ from peerguard.agent import wire
 VERSION = wire.VERSION
 SPOKEN = (wire.VERSION,)  # the versions this platform speaks, offered to agents in the environment and config
 MAX_MESSAGE = wire.MAX_MESSAGE
+MAX_CONFIG = wire.MAX_CONFIG
 CONTROL_FD_ENV = wire.CONTROL_FD_ENV
 AGENT_ENV = wire.AGENT_ENV
 PROTOCOL_ENV = wire.PROTOCOL_ENV
@@ -32,6 +33,14 @@ def control_pair() -> tuple[socket.socket, socket.socket]:
 
 def link_pair() -> tuple[socket.socket, socket.socket]:
     return wire.pair()
+
+
+def send_config(sock: socket.socket, config: dict[str, Any]) -> None:
+    """Send an agent its config, which may be larger than other messages (up to MAX_CONFIG): the socket's send
+    buffer is raised to hold it as one datagram (the kernel doubles what is asked, up to twice wmem_max)."""
+    if len(wire.encode(config)) > MAX_MESSAGE:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_CONFIG)
+    wire.send(sock, config, limit=MAX_CONFIG)
 
 
 def handover_env(agent_id: str, control_fd: int) -> dict[str, str]:

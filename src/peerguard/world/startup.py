@@ -14,7 +14,7 @@ from collections.abc import Callable
 from peerguard.world.scenario import Scenario
 from peerguard.world.topology import select
 
-CONTROL_MESSAGE_BYTES = 65_536  # live/protocol.py's MAX_MESSAGE (world does not import live; a test holds them equal)
+CONTROL_MESSAGE_BYTES = 262_144  # live/protocol.py's MAX_CONFIG (world does not import live; a test holds them equal)
 PLATFORM_FIELDS_BYTES = 8_192  # room kept for what the platform adds: token, monitor URL, the pickled policy, ...
 DESCRIPTORS_PER_AGENT = 11  # the platform's own per live agent (4,134 at 400 agents: benchmarks/capacity.py)
 DESCRIPTORS_SPARE = 256  # the interpreter, the monitor's listener, the ledger, the census, the zygote
