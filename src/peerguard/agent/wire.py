@@ -56,18 +56,22 @@ ON_LINK: dict[str, dict[str, Any]] = {
 }
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # json.dumps with arguments builds an encoder per call
+_DECODER = json.JSONDecoder()
+
+
 class BadMessage(ValueError):
     """A message that is not one JSON object of a known type with the fields that type needs."""
 
 
 def encode(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, separators=(",", ":")).encode()
+    return _ENCODER.encode(message).encode()
 
 
 def decode(data: bytes, shapes: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The message in `data`, checked against `shapes`; BadMessage says what is wrong with it."""
     try:
-        message = json.loads(data)
+        message = _DECODER.decode(data.decode("utf-8"))  # what json.loads does, less its guessing of the encoding
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BadMessage(f"not JSON ({error})") from None
     if not isinstance(message, dict):
