@@ -182,3 +182,56 @@ def test_a_tracked_fork_that_ends_is_ledgered_when_its_pidfd_says_so_without_a_s
         go.write_text("")
         asyncio.run(owner.wait(agent))
         census.close()
+
+
+# A fork whose memory takes the kernel a while to give back when it dies (hundreds of MiB, each page touched).
+HEAVY_SLEEPER = textwrap.dedent("""
+    import os, sys, time
+    report, go = sys.argv[1], sys.argv[2]
+    pid = os.fork()
+    if pid == 0:
+        ballast = bytearray(384 << 20)
+        for at in range(0, len(ballast), 4096):
+            ballast[at] = 1
+        with open(report, "w") as out:
+            out.write(f"{os.getpid()}\\n")
+        time.sleep(30)
+        os._exit(0)
+    open(go).read()
+""")
+
+
+def test_a_stopped_process_that_is_dying_of_sigkill_is_not_taken_for_resumed(tmp_path: Path) -> None:
+    """A process a kill switch stopped and then killed runs again only to exit (its state says R while the kernel
+    takes its memory back): that is not someone resuming it, which would make the stop's verdict an escape."""
+    report, go = fifos(tmp_path)
+    ledger = Ledger()
+    with ProcessOwner(tmp_path, "census-dying") as owner:
+        if not owner.support.pidfd.available:
+            pytest.skip(f"needs pidfds: {owner.support.pidfd.reason}")
+        census = ProcessCensus(owner, ledger, time.monotonic, agents=["a"])
+        agent = owner.spawn([sys.executable, "-c", HEAVY_SLEEPER, str(report), str(go)], cgroup="a")
+        census.started(agent.pid, "a")
+        heavy = int(report.read_text())
+        census.record()
+        assert census.signal(heavy, signal.SIGSTOP)
+        census.was_stopped([heavy])
+        time.sleep(0.05)  # longer than the census's grace before a stopped process running counts as resumed
+        census.record()
+        assert census.tracked[heavy].state == "T"
+        held = os.pidfd_open(heavy)
+        assert census.signal(heavy, signal.SIGKILL)
+        states = []
+        while not select.select([held], [], [], 0)[0]:  # scan as often as we can until it has ended
+            census.record()
+            if heavy in census.tracked:
+                states.append(census.tracked[heavy].state)
+        os.close(held)
+        census.record()
+        assert heavy not in census.tracked
+        assert states, "the census never saw it dying: the test proves nothing on this host"
+        assert census.resumed == []
+        assert not [e for e in ledger if e.kind == EntryKind.signal and e.data.get("observed")]
+        go.write_text("")
+        asyncio.run(owner.wait(agent))
+        census.close()

@@ -34,6 +34,9 @@ CENSUS_S = 0.01  # how often the kernel's list is compared with the ledger
 FULL_SCAN_EVERY = 25  # scans: where the run has a cgroup, /proc is walked this much less often (see record())
 UNKNOWN = "?"  # the run's process whose owner could not be traced (first seen orphaned, outside any agent's cgroup)
 RUNNING_STATES = frozenset("RSDI")  # not stopped (T, t), not a zombie (Z, X)
+STOPPED_OR_GONE = frozenset("TtZX")
+PF_EXITING = 0x4  # include/linux/sched.h: the task is exiting
+SIGKILL_BIT = 1 << (SIGKILL - 1)  # in /proc/<pid>/status SigPnd and ShdPnd
 
 
 @dataclass
@@ -72,6 +75,7 @@ class ProcessCensus:
         self._pid_of_fd: dict[int, int] = {}
         self._scans = 0
         self.walks = 0  # /proc walks so far (the rest of the scans read the cgroup's list)
+        self._walked_at = float("-inf")  # when the last walk began
 
     def started(self, pid: int, agent: str) -> None:
         """The platform started this process and wrote its spawn entry itself."""
@@ -95,13 +99,31 @@ class ProcessCensus:
             seen = self._scan()
         return {pid: t.owner for pid, t in seen.items() if t.state not in ("Z", "X")}
 
-    def members(self, agents: Iterable[str]) -> list[int]:
-        """Live processes that descend from these agents, or claim to be one of them while of unknown owner."""
+    def members(self, agents: Iterable[str], walk: bool = True) -> list[int]:
+        """Live processes that descend from these agents, or claim to be one of them while of unknown owner. From a
+        /proc walk when `walk`; otherwise (a kill switch's sweeps) from the cgroup's list as record() reads it, with
+        a walk where that does not account for every tracked process or the last walk is older than record()'s."""
         wanted = set(agents)
+        seen = None
+        if not walk and self.clock() - self._walked_at < FULL_SCAN_EVERY * CENSUS_S:
+            seen = self._scan_listed()
+        if seen is None:
+            seen = self._scan()
         return sorted(
             pid
-            for pid, t in self._scan().items()
+            for pid, t in seen.items()
             if t.state not in ("Z", "X") and (t.owner in wanted or (t.owner == UNKNOWN and t.agent in wanted))
+        )
+
+    def any_running(self, agents: Iterable[str]) -> bool:
+        """Whether the census's books (no scan) hold a process of these agents (by descent or claim, or of unknown
+        owner) that is neither gone nor stopped by a kill switch (SIGSTOP seen in its state, or its part frozen)."""
+        wanted = set(agents)
+        return any(
+            (t.owner in wanted or t.agent in wanted or t.owner == UNKNOWN)
+            and t.state not in STOPPED_OR_GONE
+            and t.owner not in self._frozen_parts
+            for t in self.tracked.values()
         )
 
     def signal(self, pid: int, sig: int) -> bool:
@@ -142,6 +164,15 @@ class ProcessCensus:
         if self.max_processes is not None:
             self._hold_to_bound(seen, now)
 
+    def see(self, pids: Iterable[int], now: float | None = None) -> None:
+        """Track (and ledger) the processes among `pids` not seen yet, their /proc/<pid>/stat read once: a kill
+        switch's list may hold a fork born since the last scan."""
+        fresh = _stats(set(pids) - self.tracked.keys())
+        at = self.clock() if now is None else now
+        for pid, info in sorted(fresh.items(), key=lambda item: (item[1].start_ticks, item[0])):
+            if pid not in self.tracked and info.state not in ("Z", "X"):
+                self._resolve(pid, fresh, at)
+
     def exits_fd(self) -> int:
         """A descriptor that turns readable when a tracked process ends: `notice_exits` then ledgers it."""
         return self._exits.fileno()
@@ -176,10 +207,7 @@ class ProcessCensus:
         now = self.clock()
         if any(pid not in listed and not self.owner.in_run_cgroup(pid) for pid in self.tracked):
             return None  # alive outside the list: it left the cgroup (a process that is exiting is still in it)
-        fresh = _stats(listed - self.tracked.keys())
-        for pid, info in sorted(fresh.items(), key=lambda item: (item[1].start_ticks, item[0])):
-            if pid not in self.tracked and info.state not in ("Z", "X"):
-                self._resolve(pid, fresh, now)
+        self.see(listed, now)
         for pid in self._stopped:  # the only states a scan needs fresh (members() walks /proc for the rest)
             info = proc_info(pid)
             if info is not None and pid in self.tracked:
@@ -191,7 +219,7 @@ class ProcessCensus:
         entry when first seen and an exit entry when gone. Parents are resolved before children (older first)."""
         self.walks += 1
         snapshot = self.owner.processes()
-        now = self.clock()
+        now = self._walked_at = self.clock()
         gone = [
             pid for pid, t in self.tracked.items()
             if pid not in snapshot or snapshot[pid].start_ticks != t.start_ticks or snapshot[pid].state in ("Z", "X")
@@ -265,7 +293,12 @@ class ProcessCensus:
             tracked = seen.get(pid)
             if tracked is None:
                 continue
-            if tracked.state in RUNNING_STATES and now - since > 2 * CENSUS_S and not _cgroup_frozen(pid):
+            if (
+                tracked.state in RUNNING_STATES
+                and now - since > 2 * CENSUS_S
+                and not _cgroup_frozen(pid)
+                and not _dying(pid)  # a kill woke it to exit: it runs no code of its own again
+            ):
                 del self._stopped[pid]
                 self.resumed.append((now, pid))
                 self.ledger.append(now, EntryKind.signal, tracked.agent, "unknown", pid=pid, sig=SIGCONT,
@@ -278,7 +311,7 @@ class ProcessCensus:
                 if freeze.read_text().strip() == "0":  # someone thawed what a kill switch froze
                     self._frozen_parts.discard(agent)
                     for pid, t in seen.items():
-                        if t.owner == agent and t.state in RUNNING_STATES:
+                        if t.owner == agent and t.state in RUNNING_STATES and not _dying(pid):
                             self.resumed.append((now, pid))
                             self.ledger.append(now, EntryKind.signal, t.agent, "unknown", pid=pid, sig=SIGCONT,
                                                observed=True, via="cgroup", owner=t.owner)  # fmt: skip
@@ -315,6 +348,21 @@ def _hold(pid: int, start_ticks: int) -> int | None:
         return pidfd
     os.close(pidfd)
     return None
+
+
+def _dying(pid: int) -> bool:
+    """Whether `pid` is on its way out: exiting (PF_EXITING in its /proc flags) or with SIGKILL pending. A stopped
+    process sent SIGKILL shows R while the kernel takes its memory back, yet it never runs its own code again."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True  # gone already
+    fields = stat.rsplit(b")", 1)[1].split()
+    if len(fields) > 6 and int(fields[6]) & PF_EXITING:
+        return True
+    pending = (line.split(":", 1) for line in status.splitlines() if line.startswith(("SigPnd:", "ShdPnd:")))
+    return any(int(mask, 16) & SIGKILL_BIT for _, mask in pending)
 
 
 def _cgroup_frozen(pid: int) -> bool:

@@ -32,7 +32,7 @@ class LiveContainment:
         return self.platform.now()
 
     def members(self, agents: Sequence[str]) -> list[int]:
-        return self.platform.processes.members(agents)
+        return self.platform.processes.members(agents, walk=False)  # a sweep: /proc walked only when needed
 
     def platform_groups(self, agents: Sequence[str]) -> list[int]:
         # The platform starts every agent process in a group of its own: its pid is the group id.
@@ -40,9 +40,10 @@ class LiveContainment:
 
     def signal(self, pids: Sequence[int], sig: int) -> float:
         started = time.monotonic()
-        census = self.platform.processes.current()  # once per list: signalling must not wait on /proc per process
+        tracked = self.platform.processes.tracked  # the census's books, as the list's scan just left them
         for pid in pids:
-            self._signal_one(pid, sig, census.get(pid))
+            member = tracked.get(pid)
+            self._signal_one(pid, sig, member.owner if member is not None and member.state not in "ZX" else None)
         return time.monotonic() - started
 
     def _signal_one(self, pid: int, sig: int, agent: str | None) -> None:
@@ -86,18 +87,23 @@ class LiveContainment:
         if self.owner.cgroup is None:
             raise Unavailable(mechanism, self.owner.support.cgroup.reason)
         started = time.monotonic()
-        pids = self.owner.cgroup_pids(agents)
+        pids = self.owner.part_pids(agents)  # what the kernel is about to reach, for the ledger: one read a cgroup
         if as_signal == SIGSTOP:
             self.owner.freeze_cgroups(agents)
             self.platform.processes.was_frozen(agents)
         else:
             self.owner.kill_cgroups(agents)
-        census = self.platform.processes.current()
+        # Ledgered after the kill, from the census's books (no scan: the dying members would only slow it down);
+        # one it had not seen yet (a fork born since its last scan) is tracked and ledgered first, if still there.
+        census = self.platform.processes
+        at = self.now
+        census.see(pids, at)
+        tracked = census.tracked
         for pid in sorted(pids):
-            if pid in census:
-                agent = self.platform.processes.known.get(pid, census[pid])
-                self.platform.ledger.append(self.now, EntryKind.signal, agent, "operator",
-                                            pid=pid, sig=as_signal, via="cgroup", owner=census[pid])  # fmt: skip
+            member = tracked.get(pid)
+            if member is not None:
+                self.platform.ledger.append(at, EntryKind.signal, member.agent, "operator", pid=pid, sig=as_signal,
+                                            via="cgroup", owner=member.owner)  # fmt: skip
         return time.monotonic() - started
 
     def revoke_leases(self, agents: Sequence[str]) -> float:

@@ -70,6 +70,7 @@ from peerguard.world.topology import TrustTable, link_pairs, neighbours, select
 
 OPERATOR = "operator"
 WATCH_S = 2.0  # a stop's targets are watched at least this long after it ends (and to the end of the run)
+SETTLE_S = 0.25  # how long the seal waits for a stop's victims to be gone before it looks (see _settled)
 
 API_FIELDS = {  # what an agent's `act` message may carry for each action; names and subjects as text
     "observe": (Observe, {}), "work": (Work, {}), "send": (Send, {"to": str}),
@@ -352,6 +353,7 @@ class LivePlatform:
         """Close every way back for the targets, watch them to the end of the window and of the run, then let the
         host check on its own. Anything of theirs that runs again meanwhile is in the ledger (the census)."""
         ended = self.now()
+        await self._settled(targets)
         closed = self._seal(targets)
         until = max(ended + self.options.stop_watch_s, (self.scenario_started or 0.0) + self.options.wall_duration_s)
         while self.now() < until:
@@ -364,6 +366,14 @@ class LivePlatform:
             not_gone=finding.not_gone, census_survivors=census, watched_s=round(self.now() - ended, 6),
             closed=closed, checked_by="host: /proc scan and cgroup lists",
         )  # fmt: skip
+
+    async def _settled(self, targets: list[str]) -> None:
+        """Wait (at most SETTLE_S) until the census's books show nothing of the targets running: their exits are
+        ledgered as the kernel reports them, so the seal's /proc walk comes after the last one instead of taking the
+        CPUs from the dying while they exit."""
+        deadline = self.now() + SETTLE_S
+        while self.processes.any_running(targets) and self.now() < deadline:
+            await asyncio.sleep(CENSUS_S / 5)
 
     def _seal(self, targets: list[str]) -> list[str]:
         """What keeps the targets from running again once the protocol is done: the spawn API refuses new requests

@@ -180,6 +180,7 @@ class ProcessOwner:
         self._present_at_entry: set[tuple[int, int]] = set()
         self._cgroup_procs_fd: int | None = None
         self._sub_fds: dict[str, int] = {}  # per-part child cgroups (one per agent), by name
+        self._switch_fds: dict[tuple[str, str], int] = {}  # (part, cgroup.kill or cgroup.freeze), open for writing
         self._dir_fds: dict[str | None, int] = {}  # their directories (None: the run's), to be born in
         self._tasks_fds: dict[str, int] = {}  # per-part v1 pids cgroups' `tasks`, joined by the child itself
         self._bounded_at_spawn: set[int] = set()  # pids that joined their part's pids cgroup before they ran
@@ -356,19 +357,40 @@ class ProcessOwner:
         """The run's live processes as its v2 cgroup tree lists them (zombies are not listed; the zygote's cgroup is
         left out), one pread per cgroup through descriptors kept open; None without a cgroup. The tree is walked
         again only when the run cgroup's cgroup.stat (its number of descendant cgroups) changes."""
-        if self.cgroup is None or self._state != "open":
+        if not self._fresh_listing():
             return None
+        return self._read_listing(list(self._listing.items()))
+
+    def part_pids(self, names: Sequence[str]) -> set[int]:
+        """Pids in the named parts' cgroups (and any cgroup a member made inside them), read like `listed_pids`:
+        one pread per cgroup through the listing's open descriptors, no directory walked (a kill switch reads it just
+        before its kill, which must not wait on a walk)."""
+        if not self._fresh_listing():
+            return self.cgroup_pids(names)
+        assert self.cgroup is not None
+        wanted = {part_name(name) for name in names}
+        top = len(self.cgroup.parts)
+        return self._read_listing([(d, fd) for d, fd in self._listing.items() if d.parts[top : top + 1] and
+                                   d.parts[top] in wanted])  # fmt: skip
+
+    def _fresh_listing(self) -> bool:
+        """Open the run's v2 tree's cgroup.procs files again if its shape changed; False without a cgroup."""
+        if self.cgroup is None or self._state != "open":
+            return False
         try:
             if self._listing_stat is None:
                 self._listing_stat = os.open(self.cgroup / "cgroup.stat", os.O_RDONLY | os.O_CLOEXEC)
             shape = os.pread(self._listing_stat, 4096, 0)
         except OSError:
-            return None
+            return False
         if shape != self._listing_shape or not self._listing:
             self._walk_listing()
             self._listing_shape = shape
+        return True
+
+    def _read_listing(self, listing: list[tuple[Path, int]]) -> set[int]:
         pids: set[int] = set()
-        for directory, fd in list(self._listing.items()):
+        for directory, fd in listing:
             try:
                 text = os.pread(fd, _LISTING_READ, 0)
                 if len(text) == _LISTING_READ:  # more than one read holds: read it whole
@@ -601,7 +623,20 @@ class ProcessOwner:
             path = self.cgroup / part_name(name)
             path.mkdir(exist_ok=True)
             self._sub_fds[name] = os.open(path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+            self._switch_fd(name, "cgroup.kill")  # opened now, so a kill switch's kill is one write per part
         return self._sub_fds[name]
+
+    def _switch_fd(self, name: str, switch: str) -> int | None:
+        """The part's `switch` (cgroup.kill, cgroup.freeze) open for writing, kept from first use; None when the part
+        has no cgroup (it never had a process)."""
+        key = (name, switch)
+        if key not in self._switch_fds:
+            assert self.cgroup is not None
+            try:
+                self._switch_fds[key] = os.open(self.cgroup / part_name(name) / switch, os.O_WRONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                return None
+        return self._switch_fds[key]
 
     def _cgroup_dir_fd(self, name: str | None) -> int | None:
         """The open directory of the part's cgroup (None: the run's), for a fork born in it (clone3)."""
@@ -645,28 +680,20 @@ class ProcessOwner:
 
     def freeze_cgroups(self, names: Sequence[str], frozen: bool = True) -> None:
         """cgroup.freeze on the named parts: every member stops (or resumes) at once, fresh forks included."""
-        for name in self._existing_sub_cgroups(names):
-            (self.cgroup / part_name(name) / "cgroup.freeze").write_text("1" if frozen else "0")  # type: ignore[operator]
+        self._switch(names, "cgroup.freeze", b"1" if frozen else b"0")
 
     def kill_cgroups(self, names: Sequence[str]) -> None:
-        """cgroup.kill on the named parts: the kernel SIGKILLs every member, fresh forks included. One open and write
-        per part, nothing else first: the kill is the race."""
+        """cgroup.kill on the named parts: the kernel SIGKILLs every member, fresh forks included. One write per part
+        through a descriptor opened when the part was made, nothing else first: the kill is the race."""
+        self._switch(names, "cgroup.kill", b"1")
+
+    def _switch(self, names: Sequence[str], switch: str, value: bytes) -> None:
         if self.cgroup is None:
             raise RuntimeError(f"process owner {self.name!r} has no cgroup: {self.support.cgroup.reason}")
         for name in names:
-            try:
-                fd = os.open(self.cgroup / part_name(name) / "cgroup.kill", os.O_WRONLY | os.O_CLOEXEC)
-            except FileNotFoundError:  # a part that never had a process
-                continue
-            try:
-                os.write(fd, b"1")
-            finally:
-                os.close(fd)
-
-    def _existing_sub_cgroups(self, names: Sequence[str]) -> list[str]:
-        if self.cgroup is None:
-            raise RuntimeError(f"process owner {self.name!r} has no cgroup: {self.support.cgroup.reason}")
-        return [name for name in names if (self.cgroup / part_name(name)).is_dir()]
+            fd = self._switch_fd(name, switch)
+            if fd is not None:  # else a part that never had a process
+                os.write(fd, value)
 
     def _turn_fatal_signals_into_exit(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -849,9 +876,11 @@ class ProcessOwner:
             self._zygote.close()
             self._zygote = None
         self._close_listing()
-        for fd in [*self._sub_fds.values(), *self._dir_fds.values(), *self._tasks_fds.values()]:
+        for fd in [*self._sub_fds.values(), *self._dir_fds.values(), *self._tasks_fds.values(),
+                   *self._switch_fds.values()]:  # fmt: skip
             os.close(fd)
         self._sub_fds.clear()
+        self._switch_fds.clear()
         self._dir_fds.clear()
         self._tasks_fds.clear()
         if self.cgroup is not None and not keep_cgroup and _remove_cgroup_tree(self.cgroup):
