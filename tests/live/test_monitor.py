@@ -197,3 +197,23 @@ def test_a_connection_closed_while_idle_is_reopened_and_the_request_sent_once() 
 
     watched, outcome = asyncio.run(run())
     assert outcome == [200, 1, 200] and watched.requests == 2
+
+
+def test_a_failing_handler_is_answered_500_and_the_server_goes_on(capsys) -> None:
+    def broken(*_: object) -> None:
+        raise RuntimeError("the report could not be recorded")
+
+    watched = Monitor(Dashboard(), lambda: 1.0, 3.0, broken, agents={"a", "b"})
+    watched.grant("token-a", "a")
+
+    async def run() -> list[int]:
+        await watched.start()
+        try:
+            failed = await asyncio.to_thread(request, watched, "POST", "/report", {"agent": "b", "status": "down"})
+            beat = await asyncio.to_thread(request, watched, "POST", "/heartbeat", {"agent": "a"})
+            return [failed[0], beat[0]]
+        finally:
+            await watched.stop()
+
+    assert asyncio.run(run()) == [500, 200]
+    assert "the report could not be recorded" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import traceback
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -75,6 +76,9 @@ class JsonHttpProtocol(asyncio.Protocol):
                 status, answer = self.handler(method, path, headers.get("authorization"), body)
             except HttpError as error:
                 status, answer = error.status, {"detail": error.detail}
+            except Exception:  # a bug in a handler: said on stderr, answered, and the server goes on
+                traceback.print_exc()
+                status, answer = HTTPStatus.INTERNAL_SERVER_ERROR, {"detail": "internal error"}
             self._answer(status, answer, keep_alive)
 
     def _next_request(self) -> tuple[str, str, dict[str, str], bytes, bool] | None:
