@@ -12,7 +12,9 @@ member is killed and the ring has grown back, so it is awake. The stop is timed 
 SIGKILL sweeps of the cgroup's list (through pidfds) until it is empty.
 
 The floors: N idle processes forked by one parent (the fork cost per process), then SIGKILLed one by one through
-pidfds (until sent, and until the cgroup is empty), frozen (until `frozen 1`), and cgroup.killed (until empty).
+pidfds (until sent, and until the cgroup is empty), frozen (until `frozen 1`), and cgroup.killed (until empty); and
+cgroup.kill on N idle processes forked after importing the agent's code (until empty), the floor of the platform's own
+stop: an agent process maps some 25 MiB at its fork that its exit must unmap, a bare `python -S` some 8.
 Each floor is fitted with a line a + b*N by least squares over the sizes; those are the per-process costs the
 simulator's containment uses (src/peerguard/sim/containment.py). `--platform` also runs the live platform's kill-switch
 trials (guardians are agent processes; a stop is an operator order) for the same sizes, to compare with the simulator.
@@ -99,6 +101,19 @@ IDLE = textwrap.dedent(
     """
 )
 
+# The same idle processes with the agent's code imported first, as the live platform's zygote has it: what an agent
+# process costs the kernel to kill (its pages mapped at the fork are unmapped at its exit, some 25 MiB).
+IDLE_AGENT = IDLE.replace(
+    "started = time.perf_counter()",
+    "sys.path[:0] = PATHS\nfor module in MODULES:\n    __import__(module)\nstarted = time.perf_counter()",
+)
+
+
+def idle_agent_program() -> str:
+    from peerguard.live.zygote import AGENT_MODULES
+
+    return IDLE_AGENT.replace("PATHS", repr(sys.path)).replace("MODULES", repr(AGENT_MODULES))
+
 
 class Cgroup:
     """One cgroup of the run: its list, its events (the kernel's verdict) and its switches."""
@@ -170,7 +185,8 @@ def sigkill_list(group: Cgroup) -> int:
 
 def floors(owner: ProcessOwner, size: int, repeats: int) -> dict[str, float]:
     """Median ms of each kernel operation on `size` idle processes of one cgroup."""
-    samples: dict[str, list[float]] = {k: [] for k in ("fork", "signal_sent", "signal_gone", "freeze", "cgroup_kill")}
+    keys = ("fork", "signal_sent", "signal_gone", "freeze", "cgroup_kill", "agent_cgroup_kill")
+    samples: dict[str, list[float]] = {k: [] for k in keys}
     for n in range(repeats):
         group, said = start_in_cgroup(owner, IDLE, size, f"idle-{size}-{n}-a")
         samples["fork"].append(float(said) * 1000)
@@ -192,6 +208,13 @@ def floors(owner: ProcessOwner, size: int, repeats: int) -> dict[str, float]:
         group.write("cgroup.kill", "1")
         group.wait_for("populated", "0", 10)
         samples["cgroup_kill"].append((time.perf_counter() - started) * 1000)
+        group.close()
+
+        group, _ = start_in_cgroup(owner, idle_agent_program(), size, f"idle-{size}-{n}-c")
+        started = time.perf_counter()
+        group.write("cgroup.kill", "1")
+        group.wait_for("populated", "0", 10)
+        samples["agent_cgroup_kill"].append((time.perf_counter() - started) * 1000)
         group.close()
     return {key: round(statistics.median(values), 3) for key, values in samples.items()}
 
@@ -255,7 +278,9 @@ def fit_line(sizes: Sequence[int], values: Sequence[float]) -> tuple[float, floa
     return round(mean_v - slope * mean_n, 4), round(slope, 5)
 
 
-def platform_trials(sizes: Sequence[int], trials: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def platform_trials(
+    sizes: Sequence[int], trials: int, floor_rows: dict[int, dict[str, float]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The live platform's kill-switch trials (the same cells the simulator runs: best protocols, ring-setsid), with
     the simulator's time for the same cell beside each, and a line a + b*N through each protocol's live times."""
     from peerguard.experiments.killswitch_bench import live_trial, trial
@@ -265,17 +290,21 @@ def platform_trials(sizes: Sequence[int], trials: int) -> tuple[list[dict[str, A
         for protocol in ("cgroup", "freeze-then-kill"):
             outcomes = [live_trial(protocol, "ring-setsid", size, seed) for seed in range(1, trials + 1)]
             times = sorted(o.time_to_containment_s * 1000 for o in outcomes if o.time_to_containment_s is not None)
+            gone = sorted(o.time_to_gone_s * 1000 for o in outcomes if o.time_to_gone_s is not None)
             points.setdefault(protocol, []).extend((size, t) for t in times)
             simulated = [trial(protocol, "ring-setsid", size, seed).time_to_containment_s for seed in range(1, 4)]
             sim_ms = [t * 1000 for t in simulated if t is not None]
             rows.append({"agents": size, "protocol": protocol, "adversary": "ring-setsid", "trials": trials,
                          "contained": sum(o.contained for o in outcomes), "p50_ms": nearest_rank(times, 0.5),
-                         "p95_ms": nearest_rank(times, 0.95),
+                         "p95_ms": nearest_rank(times, 0.95), "gone_p50_ms": nearest_rank(gone, 0.5),
+                         "gone_p95_ms": nearest_rank(gone, 0.95),
                          "sim_p50_ms": nearest_rank(sorted(sim_ms), 0.5)})  # fmt: skip
             live_ms, sim_p50 = rows[-1]["p50_ms"], rows[-1]["sim_p50_ms"]
             ratio = f"{sim_p50 / live_ms:.2f}" if live_ms and sim_p50 else "-"
             print(f"platform N={size:>3} {protocol:17} contained {rows[-1]['contained']}/{trials} "
-                  f"p50 {live_ms} ms p95 {rows[-1]['p95_ms']} ms; simulator p50 {sim_p50} ms (sim/live {ratio})",
+                  f"p50 {live_ms} ms p95 {rows[-1]['p95_ms']} ms (last member gone: p50 {rows[-1]['gone_p50_ms']}, "
+                  f"p95 {rows[-1]['gone_p95_ms']} ms); simulator p50 {sim_p50} ms (sim/live {ratio}); "
+                  f"cgroup.kill of N idle agent processes {floor_rows[size]['agent_cgroup_kill']:.2f} ms",
                   flush=True)  # fmt: skip
     fits = {p: fit_line([n for n, _ in pts], [t for _, t in pts]) for p, pts in points.items() if len(pts) > 1}
     for protocol, (a, b) in fits.items():
@@ -318,12 +347,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print(f"N={size:>3} ring  {protocol:26} contained {row['contained']:>2}/{args.trials:<2} "
                       f"p50 {row['p50_ms'] or float('nan'):7.2f} ms  p95 {row['p95_ms'] or float('nan'):7.2f} ms"
                       f"  (signal N: sent {floors_ms['signal_sent']:.2f}, gone {floors_ms['signal_gone']:.2f}; "
-                      f"cgroup.kill N {floors_ms['cgroup_kill']:.2f})",
+                      f"cgroup.kill N {floors_ms['cgroup_kill']:.2f}, N agents {floors_ms['agent_cgroup_kill']:.2f})",
                       flush=True)  # fmt: skip
     sizes = list(floor_rows)
     fits = {k: fit_line(sizes, [floor_rows[n][k] for n in sizes]) for k in floor_rows[sizes[0]]}
     print("fits, a + b*N in ms: " + "; ".join(f"{k} {a:.3f} + {b:.4f}*N" for k, (a, b) in fits.items()))
-    platform, platform_fits = platform_trials(args.sizes, args.platform_trials) if args.platform else ([], {})
+    platform, platform_fits = ([], {}) if not args.platform else platform_trials(args.sizes, args.platform_trials,
+                                                                                  floor_rows)  # fmt: skip
     load_after = Path("/proc/loadavg").read_text().split()[:3]
     print(f"load average (1, 5, 15 min): {' '.join(load_before)} before, {' '.join(load_after)} after")
     args.out.parent.mkdir(parents=True, exist_ok=True)

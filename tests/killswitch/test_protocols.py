@@ -81,6 +81,17 @@ def test_quarantine_keeps_every_member_frozen_for_forensics() -> None:
     assert [e for e in run.ledger if e.kind == EntryKind.isolate and e.t >= STOP_AT]  # links and credentials cut
 
 
+def test_time_to_gone_counts_until_the_last_process_ended_not_until_the_last_was_frozen() -> None:
+    frozen_then_killed = trial("freeze-then-kill", "ring-setsid", 8, seed=1)
+    assert frozen_then_killed.contained and frozen_then_killed.time_to_containment_s is not None
+    assert frozen_then_killed.time_to_gone_s is not None
+    assert frozen_then_killed.time_to_gone_s > frozen_then_killed.time_to_containment_s  # the kill comes after
+    killed = trial("cgroup", "ring-setsid", 8, seed=1)
+    assert killed.contained and killed.time_to_gone_s == killed.time_to_containment_s  # nothing frozen: same time
+    kept = trial("quarantine", "ring-setsid", 8, seed=1)
+    assert kept.contained and kept.time_to_gone_s is None  # frozen for forensics, never gone
+
+
 def test_targeting_by_lineage_takes_the_agent_and_whoever_relaunched_it() -> None:
     run = stopped("cgroup", "ring-fork", 8, Target(relaunched="guardian-0"))
     start = next(e for e in run.ledger if e.kind == EntryKind.stop_start)
