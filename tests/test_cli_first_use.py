@@ -80,7 +80,7 @@ def test_live_fleet_past_the_open_file_limit_fails_before_any_agent(tmp_path: Pa
     """100,000 live agents would spawn until the platform ran out of descriptors; refused before the first one."""
     done = peerguard("run", "ring", "--substrate", "live", "--agents", "100000", "--save", "run", cwd=tmp_path,
                      open_files=1024)  # fmt: skip
-    clean_error(done, "--agents 100000", "open files", "1,024", "ulimit -n", "at most 69 live agents")
+    clean_error(done, "--agents 100000", "open files", "1,024", "ulimit -n", "at most 59 live agents")
     assert not (tmp_path / "run").exists()
 
 
@@ -169,7 +169,7 @@ def test_a_study_live_grid_past_the_open_file_limit_fails_when_planned(tmp_path:
         "        agents: [100]\n        seeds: [1]\n"
     )
     done = peerguard("study", "spec.yaml", "--out", "out", cwd=tmp_path, open_files=400)
-    clean_error(done, "spec.yaml: sections.0.grids.0.agents: scenario 'ring': 100 agents on live need about 1,356 "
+    clean_error(done, "spec.yaml: sections.0.grids.0.agents: scenario 'ring': 100 agents on live need about 1,556 "
                 "open files", "ulimit -n")  # fmt: skip
     assert not (tmp_path / "out").exists()
 

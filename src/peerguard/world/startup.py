@@ -16,7 +16,8 @@ from peerguard.world.topology import select
 
 CONTROL_MESSAGE_BYTES = 262_144  # live/protocol.py's MAX_CONFIG (world does not import live; a test holds them equal)
 PLATFORM_FIELDS_BYTES = 8_192  # room kept for what the platform adds: token, monitor URL, the pickled policy, ...
-DESCRIPTORS_PER_AGENT = 11  # the platform's own per live agent (4,134 at 400 agents: benchmarks/capacity.py)
+DESCRIPTORS_PER_AGENT = 13  # the platform's own per live agent (5,282 at 400, 9,950 at 800 agents with the run's
+# held cgroup files and pidfds: benchmarks/capacity.py, 2026-12-07)
 DESCRIPTORS_SPARE = 256  # the interpreter, the monitor's listener, the ledger, the census, the zygote
 
 
