@@ -45,26 +45,24 @@ class KernelCosts:
     fork_s: float  # one process forked (the live ring's floor), for comparison with a scenario's relaunch_cost_s
 
 
-# Fitted on this project's 2-core machine on 2026-12-07 at 10:35 UTC, after the live stop's own costs were cut (exits
-# ledgered in batches, the census's exits from its pidfds, cheaper cgroup listings), under a load average of 3.8
-# falling to 2.7 from other work (the machine was not idle that morning), with `benchmarks/containment.py --sizes 8 32
-# 64 --trials 10 --repeats 3 --platform`, which runs the live platform's kill switches against ring-setsid at N = 8,
-# 32, 64 (three trials a cell). `kill_per_process_s` is a line through the origin through the `cgroup` medians (17.0,
-# 53.3, 138.4 ms; the benchmark's least squares: -0.50 + 2.193*N ms), per process of the cgroups (N guardians and
-# their copies). freeze-then-kill's medians (1.7, 92.4, 187.6 ms) hold no line: N = 8 ends within one list before
-# anything else runs, N = 32 and 64 do not (the idle fit's line through 32 and 64 made the simulator 7 times live's
-# 3.0 ms at N = 8). A list of L processes therefore costs the platform `list_curve_s * L ** 2.5` (9 us * L^2.5) up to
-# L = 64, in proportion to L beyond (4.6 ms a process; before, 2.45), which puts the simulator's medians at 2.4, 57.0,
-# 300.9 ms: 1.36, 0.62, 1.60 times live; `cgroup`'s at 18.9, 69.3, 136.5 ms, 1.11, 1.30, 0.99 times. `signal_s` is the
-# median gap between two signals of one list in a live ledger (21 us); the freeze and fork costs are lines through the
-# kernel's floors on idle processes (cgroup.freeze until frozen about 1 ms whatever N; a fork 0.77 + 0.157*N ms for N
-# processes), from the idle run before. An idle host's times are lower (the idle fit before this one: cgroup 10.5,
-# 39.7, 65.0 ms).
+# Fitted on this project's 2-core machine on 2026-12-07 at 13:23 UTC with `benchmarks/containment.py --sizes 8 32 64
+# --trials 10 --repeats 3 --platform` (the live platform's kill switches against ring-setsid at N = 8, 32, 64, three
+# trials a cell), under a load average of 16 falling to 6 from other work, after the live stop stopped walking /proc
+# for each sweep's members and scanning again for each signalled list. A signalled list now costs the platform a line:
+# freeze-then-kill's medians (0.70, 1.47, 2.82 ms until every member was stopped) give 0.40 ms + 38 us a process,
+# 21 us of it the kernel's signal (`signal_s`, the median gap between two signals of one list in a live ledger), so
+# the simulator's medians are 0.8, 1.7 and 2.9 ms (the power law before, 9 us * L^2.5, fitted to 1.7, 92.4, 187.6 ms
+# when each sweep walked /proc, gave 2.4, 57.0, 300.9 ms). `kill_per_process_s` is kept from the fit before (a line
+# through the origin through the `cgroup` medians of 17.0, 53.3, 138.4 ms at a load of 3.8 to 2.7): this run's `cgroup`
+# medians (12.3, 40.1, 278.6 ms) are the dying agents' own exits, which the load stretched (cgroup.kill of 64 idle
+# agent processes took 139 ms in the same run, 24 ms for 32), and an idle host's were 13.5, 39.7, 105.3 ms. The freeze
+# and fork costs are lines through the kernel's floors on idle processes (cgroup.freeze until frozen about 1 ms
+# whatever N; a fork 0.77 + 0.157*N ms for N processes), from an idle run.
 KERNEL = KernelCosts(
-    list_fixed_s=0.0,
-    list_per_process_s=0.0,
-    list_curve_s=0.000009,
-    list_exponent=2.5,
+    list_fixed_s=0.0004,
+    list_per_process_s=0.000017,
+    list_curve_s=0.0,
+    list_exponent=1.0,
     list_curve_until=64,
     signal_s=0.000021,
     kill_fixed_s=0.0,
