@@ -11,7 +11,7 @@ from collections.abc import Callable
 from http.client import HTTPConnection
 from typing import Any, TypeVar
 
-from peerguard.agent.monitor import connection_to, post_json
+from peerguard.agent.monitor import HeartbeatRequest, connection_to, post_json
 from peerguard.live.monitor import Monitor
 from peerguard.world.agents import Status
 from peerguard.world.dashboard import HEARTBEAT, TIMEOUT, Dashboard
@@ -217,3 +217,46 @@ def test_a_failing_handler_is_answered_500_and_the_server_goes_on(capsys) -> Non
 
     assert asyncio.run(run()) == [500, 200]
     assert "the report could not be recorded" in capsys.readouterr().err
+
+
+def test_heartbeats_keep_one_connection_and_come_back_after_the_monitor_closed_it_while_idle() -> None:
+    async def run() -> tuple[Monitor, list[int | None], int]:
+        loop = asyncio.get_running_loop()
+        watched = Monitor(Dashboard(), lambda: 1.0, 3.0, lambda *r: None, agents={"a", "b"})
+        watched.grant("token-a", "a")
+
+        async def close_idle() -> int:
+            closed = watched.server.sweep(idle_s=-1.0)
+            while watched.server.connections:
+                await asyncio.sleep(0.01)
+            return closed
+
+        def client() -> tuple[list[int | None], int]:
+            beat = HeartbeatRequest(watched.url, AS_A, "a")
+            statuses = [beat.send() for _ in range(3)]
+            closed = asyncio.run_coroutine_threadsafe(close_idle(), loop).result()
+            statuses.append(beat.send())  # reconnects and sends it once
+            forged = HeartbeatRequest(watched.url, AS_A, "b")  # a's token, b's name
+            statuses.append(forged.send())
+            beat.close()
+            forged.close()
+            return statuses, closed
+
+        await watched.start()
+        try:
+            statuses, closed = await asyncio.to_thread(client)
+            return watched, statuses, closed
+        finally:
+            await watched.stop()
+
+    watched, statuses, closed = asyncio.run(run())
+    assert statuses == [200, 200, 200, 200, 403] and closed == 1 and watched.requests == 5
+    shown = watched.dashboard.shown("a")
+    assert shown is not None and (shown.status, shown.source) == (Status.healthy, HEARTBEAT)
+
+
+def test_a_heartbeat_to_a_monitor_that_is_not_there_says_so() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()  # nothing listens there now
+    assert HeartbeatRequest(f"http://127.0.0.1:{port}", AS_A, "a").send() is None
