@@ -471,7 +471,7 @@ def tables(runs: list[dict[str, Any]]) -> str:
              f"{pm['rss_mb_per_process']:.2f}", _cell(im.get("rss_mb_per_process")), f"{pm['total_pss_mb']:.0f}")
         )  # fmt: skip
         load.append(
-            (agents, f"{pg['relaunch_rate']:.2f}", f"{pg['sim_relaunch_rate']:.2f}", "yes" if pg["held"] else "no",
+            (agents, f"{pg['relaunch_rate']:.3f}", f"{pg['sim_relaunch_rate']:.3f}", "yes" if pg["held"] else "no",
              f"{pg['mean_time_to_relaunch_ms']}", f"{pg['monitor_requests_per_s']}",
              f"{pg['platform_cpu_percent']}", f"{pg['loop_cpu_percent']}", f"{pg['loop_cpu_ms_per_agent_s']}",
              f"{pg['agents_cpu_percent']}", f"{pg['agents_cpu_ms_per_agent_s']}", f"{pg['host_cpu_busy_percent']}",
