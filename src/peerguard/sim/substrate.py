@@ -139,6 +139,7 @@ class SimulatedPlatform:
         self.frozen_agents: set[str] = set()  # agents whose cgroup is frozen: new processes start frozen
         self.helpers: dict[str, list[int]] = {a.id: [] for a in self.agents}
         self.resumers: set[int] = set()  # helpers that resume stopped processes
+        self.awake_resumers: set[int] = set()  # ... of them, those not stopped themselves
         self.sealed = self.core.sealed
         self._next_pid = FIRST_PID
         self.task_s = self.settings.task_s
@@ -288,6 +289,8 @@ class SimulatedPlatform:
         self.helpers[agent].append(pid)
         if escape.resume:
             self.resumers.add(pid)
+            if not frozen:
+                self.awake_resumers.add(pid)
         a = self.by_id[agent]
         self.ledger.append(
             self.loop.now, EntryKind.spawn, agent, agent, pid=pid, authority="direct", cause="helper",
@@ -302,11 +305,13 @@ class SimulatedPlatform:
             return
         self._spawn(agent, agent, authority="direct", cause="relaunch", parent=helper, new_session=True)
 
-    def _resume(self, pid: int, helper: int) -> None:
-        """A resumer helper sends SIGCONT to a stopped process of the run (a cgroup freeze it cannot undo)."""
-        resumer, proc = self.procs.get(helper), self.procs.get(pid)
-        if resumer is None or resumer.frozen or proc is None or not proc.frozen:
+    def _resume(self, pid: int) -> None:
+        """The first resumer helper awake (in pid order) sends SIGCONT to a stopped process of the run (a cgroup
+        freeze it cannot undo), RESUME_S after it stopped."""
+        proc = self.procs.get(pid)
+        if not self.awake_resumers or proc is None or not proc.frozen:  # a stopped one is not awake: never itself
             return
+        resumer = self.procs[min(self.awake_resumers)]
         if proc.agent in self.frozen_agents and not proc.outside_cgroup:
             return
         self.deliver(pid, SIGCONT, actor=resumer.agent)
@@ -548,11 +553,13 @@ class SimulatedPlatform:
         self.ledger.append(self.loop.now, EntryKind.signal, proc.agent, actor, pid=pid, sig=sig)
         if sig == SIGSTOP:
             proc.frozen = True
-            for helper in sorted(self.resumers - {pid}):
-                if not self.procs[helper].frozen:
-                    self.loop.after(RESUME_S, self._resume, pid, helper)
+            self.awake_resumers.discard(pid)
+            if self.awake_resumers:  # one check when it is due, not an event per helper (N^2 at 10,000 agents)
+                self.loop.after(RESUME_S, self._resume, pid)
         elif sig == SIGCONT:
             proc.frozen = False
+            if pid in self.resumers:
+                self.awake_resumers.add(pid)
         elif sig == SIGKILL or (sig == SIGTERM and not proc.ignores_sigterm):
             self._end_process(proc, sig, actor)
 
@@ -564,6 +571,7 @@ class SimulatedPlatform:
         if proc.helper:
             self.helpers[agent].remove(proc.pid)
             self.resumers.discard(proc.pid)
+            self.awake_resumers.discard(proc.pid)
             return
         if proc.pid in self.copies[agent]:
             self.copies[agent].remove(proc.pid)
