@@ -57,3 +57,37 @@ def test_the_header_says_which_clock_a_run_is_timed_on() -> None:
     assert header is not None, live.stdout
     assert float(header[1]) >= 2.0  # the scenario's real seconds, start-up apart
     assert "t is real seconds since the platform started" in live.stdout
+
+
+def test_a_bench_off_a_terminal_says_its_trials_as_plain_lines_and_its_json_stays_whole(tmp_path: Path) -> None:
+    done = peerguard("killswitch", "bench", "--agents", "3", "--trials", "10", "--protocol", "cgroup",
+                     "--protocol", "naive", "--out", tmp_path, "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    table = json.loads(done.stdout)["table"]
+    total = 10 * len(table)
+    lines = done.stderr.strip().splitlines()
+    assert lines[0] == f"trials: {total} trials"
+    counts = [re.fullmatch(rf"trials: (\d+)/{total}, about \d+ s left", line) for line in lines[1:-1]]
+    assert counts and all(counts), lines
+    steps = [int(count[1]) for count in counts if count]
+    assert steps == sorted(steps) and len(steps) <= 10  # a line every tenth, not a line a trial
+    assert re.fullmatch(r"trials: done \([0-9.]+ s\)", lines[-1])
+
+
+def test_the_tally_prints_nothing_when_disabled_and_an_end_line_for_a_part_already_stored() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from peerguard.cli_progress import Tally
+
+    quiet, said = StringIO(), StringIO()
+    with Tally(Console(file=quiet), "episodes", disable=True) as tally:
+        tally.section("a", 4)
+        for _ in range(4):
+            tally.advance("a")
+    with Tally(Console(file=said, width=200), "episodes") as tally:
+        tally.section("stored", 5, stored=5)
+    assert quiet.getvalue() == ""
+    first, last = said.getvalue().splitlines()
+    assert first == "stored: 5 episodes, 5 already stored" and last.startswith("stored: done (")

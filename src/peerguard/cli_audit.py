@@ -13,7 +13,6 @@ from typing import Annotated
 import click
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
@@ -24,6 +23,7 @@ from peerguard.audit.findings import Finding
 from peerguard.audit.signing import generate_keys
 from peerguard.audit.verify import verify_run
 from peerguard.cli_input import bounded, console, output_folder
+from peerguard.cli_progress import Tally
 from peerguard.experiments.audit_bench import BenchPlan, run_audit_bench
 from peerguard.experiments.tables import count_text, rate_text
 from peerguard.world.errors import PeerguardError
@@ -169,12 +169,8 @@ def bench(
     if seeds < 1 or pair_seeds < 1:
         raise PeerguardError(f"--seeds {seeds} --pair-seeds {pair_seeds}: give at least 1 of each")
     plan = BenchPlan(seeds=tuple(range(1, seeds + 1)), pair_seeds=tuple(range(1, pair_seeds + 1)))
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("labelled runs", total=None)
-        result = run_audit_bench(
-            plan, output, on_run=lambda done, total: progress.update(task, completed=done, total=total)
-        )
+    with Tally(Console(stderr=True), "runs", transient=True) as progress:
+        result = run_audit_bench(plan, output, lambda done, total: progress.update("labelled runs", done, total))
     if as_json:
         print(json.dumps({"runs": result.runs, "wall_s": result.wall_s, "table": result.table}))
         return

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from peerguard.cli_input import (
@@ -22,6 +21,7 @@ from peerguard.cli_input import (
     output_folder,
     parse_assignments,
 )
+from peerguard.cli_progress import Tally
 from peerguard.experiments.families import BEHAVIOURS, MOCK_NOTE, plan_grid, rate_cell, rates, run_grid
 from peerguard.experiments.tables import count_text, csv_text, flatten
 from peerguard.live.platform import LiveOptions
@@ -83,12 +83,11 @@ def run_family(
     priced = parse_prices(prices or [], models)
     plans = plan_grid(families, models, conditions, epochs, substrate, priced, model_args)
     live = LiveOptions(wall_duration_s=duration or LiveOptions.wall_duration_s) if substrate == "live" else None
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True, disable=as_json) as progress:
-        task = progress.add_task("episodes", total=len(plans))
+    with Tally(err, "episodes", transient=True, disable=as_json) as progress:
+        progress.section("episodes", len(plans))
 
         def advance(done: int, total: int, row: dict[str, Any]) -> None:
-            progress.update(task, completed=done)
+            progress.update("episodes", done)
 
         rows = run_grid(plans, judge, store, live, save, advance, workers)
     table = rates(rows)

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from peerguard.cli_input import Substrate, bounded, console, output_folder
+from peerguard.cli_progress import Tally
 from peerguard.experiments.killswitch_bench import ADVERSARIES, PROTOCOLS, KillswitchPlan, run_killswitch_bench
 from peerguard.experiments.tables import count_text, rate_text
 from peerguard.killswitch import KILLSWITCHES
@@ -96,12 +96,8 @@ def bench(
             f"{count_text(count, 'live trial')} of about {plan.live_wall_s + 2:.0f} s each: about {minutes:.0f} min; "
             "narrow it with --protocol, --adversary, --agents and --trials"
         )
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("trials", total=None)
-        result = run_killswitch_bench(
-            plan, output, lambda done, total: progress.update(task, completed=done, total=total)
-        )
+    with Tally(Console(stderr=True), "trials", transient=True) as progress:
+        result = run_killswitch_bench(plan, output, lambda done, total: progress.update("trials", done, total))
     if as_json:
         print(json.dumps({"table": result.table}))
         return

@@ -1,14 +1,19 @@
-"""A run's progress on stderr while it runs, and the header that says which clock is which.
+"""Progress on stderr while work runs, and the header that says which clock is which.
 
-Live: the monitor's URL as soon as the monitor is up; then real time, scenario time, kills and relaunches so
-far. Simulated: real time, simulated time done, ledger entries and the time left. Either way one line kept up
-to date on a terminal, a line per report otherwise (a log, a pipe).
+A run, live: the monitor's URL as soon as the monitor is up; then real time, scenario time, kills and relaunches
+so far. Simulated: real time, simulated time done, ledger entries and the time left. Either way one line kept up
+to date on a terminal, a line per report otherwise (a log, a pipe). Counted work (a study's episodes, a bench's
+trials): a bar per part on a terminal, otherwise a line as a part starts, every tenth of it and as it ends.
 """
 
 from __future__ import annotations
 
+import time
+from types import TracebackType
+
 from rich.console import Console
 from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
 from peerguard.audit.acts import RunningCounts
@@ -113,3 +118,75 @@ def clock_text(record: RunRecord, startup_s: float | None) -> str:
         f"{scenario_s:g} s of scenario time in {record.duration - startup_s:.2f} s of real time (x{scale:.3g}), "
         f"after {startup_s:.2f} s of start-up"
     )
+
+
+class Tally:
+    """Counted work in named parts (a study's sections, a bench's trials) on stderr: on a terminal a bar per part
+    with the time left; otherwise (a log, a pipe) a line as a part starts, every tenth of it, and as it ends, with
+    the time left once some of it has run. `disable` shows nothing (a command printing JSON keeps stderr quiet)."""
+
+    def __init__(self, console: Console, unit: str, transient: bool = False, disable: bool = False) -> None:
+        self.console, self.unit, self.disable = console, unit, disable
+        self.bars: Progress | None = None
+        if console.is_terminal and not disable:
+            columns = (TextColumn("{task.description:<15}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       TextColumn("left"), TimeRemainingColumn())  # fmt: skip
+            self.bars = Progress(*columns, console=console, transient=transient)
+        self.tasks: dict[str, int] = {}  # part -> its bar
+        self.parts: dict[str, list[float]] = {}  # part -> [done, total, started, next line at, stored]
+
+    def __enter__(self) -> Tally:
+        if self.bars is not None:
+            self.bars.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self.bars is not None:
+            self.bars.stop()
+
+    def section(self, name: str, total: int, stored: int | None = None) -> None:
+        """A part of `total` units, `stored` of them already done (a resumed study says how many)."""
+        done = stored or 0
+        if self.bars is not None:
+            self.tasks[name] = self.bars.add_task(name, total=total, completed=done)
+            return
+        self.parts[name] = [done, total, time.monotonic(), done + max(1, total // 10), done]
+        if not self.disable:
+            already = f", {stored} already stored" if stored is not None else ""
+            self.console.print(f"{name}: {total} {self.unit}{already}", highlight=False)
+        if done >= total:
+            self._line(name)  # nothing left to do: its end line
+
+    def advance(self, name: str) -> None:
+        self.update(name, int(self._done(name)) + 1)
+
+    def update(self, name: str, done: int, total: int | None = None) -> None:
+        """`done` units of the part so far (a part not begun yet begins, of `total` units)."""
+        if name not in self.tasks and name not in self.parts:
+            self.section(name, total or 0)
+        if self.bars is not None:
+            self.bars.update(self.tasks[name], completed=done, total=total)
+            return
+        part = self.parts[name]
+        part[0], part[1] = done, total if total is not None else part[1]
+        self._line(name)
+
+    def _done(self, name: str) -> float:
+        if self.bars is not None:
+            return self.bars.tasks[self.tasks[name]].completed if name in self.tasks else 0
+        return self.parts[name][0] if name in self.parts else 0
+
+    def _line(self, name: str) -> None:
+        done, total, started, next_at, stored = self.parts[name]
+        if self.disable or (done < next_at and done < total):
+            return
+        self.parts[name][3] = done + max(1, total // 10)
+        if done >= total:
+            self.console.print(f"{name}: done ({time.monotonic() - started:.1f} s)", highlight=False)
+            return
+        left = ""
+        if done > stored:  # the time left is only known once a unit has run
+            left = f", about {(time.monotonic() - started) / (done - stored) * (total - done):.0f} s left"
+        self.console.print(f"{name}: {int(done)}/{int(total)}{left}", highlight=False)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from peerguard.cli_input import check_count, check_model_option, console, output_folder
+from peerguard.cli_progress import Tally
 from peerguard.experiments.episodes import plan_study
 from peerguard.experiments.executors import LocalExecutor
 from peerguard.experiments.ray_executor import RayExecutor
@@ -22,67 +21,6 @@ from peerguard.world.limits import MAX_WORKERS
 
 out = console()  # the terminal's width, or COLUMNS, also when piped
 err = Console(stderr=True)
-
-
-class BarProgress:
-    """A bar per section with the time left, on stderr."""
-
-    def __init__(self, console: Console) -> None:
-        columns = (TextColumn("{task.description:<15}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("left"), TimeRemainingColumn())  # fmt: skip
-        self.bars = Progress(*columns, console=console)
-        self.tasks: dict[str, int] = {}
-
-    def __enter__(self) -> BarProgress:
-        self.bars.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bars.stop()
-
-    def section(self, name: str, total: int, stored: int) -> None:
-        self.tasks[name] = self.bars.add_task(name, total=total, completed=stored)
-
-    def advance(self, name: str) -> None:
-        self.bars.advance(self.tasks[name])
-
-
-class LineProgress:
-    """Plain lines when stderr is not a terminal: each section's start, every tenth of it, and its end."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.state: dict[str, list[float]] = {}  # name -> [done, total, started, next line at, stored]
-
-    def __enter__(self) -> LineProgress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def section(self, name: str, total: int, stored: int) -> None:
-        self.state[name] = [stored, total, time.monotonic(), stored, stored]
-        self.console.print(f"{name}: {total} episodes, {stored} already stored", highlight=False)
-        self._step(name)
-
-    def advance(self, name: str) -> None:
-        self.state[name][0] += 1
-        self._step(name)
-
-    def _step(self, name: str) -> None:
-        done, total, started, next_at, stored = self.state[name]
-        if done < next_at and done < total:
-            return
-        self.state[name][3] = done + max(1, total // 10)
-        if done == total:
-            self.console.print(f"{name}: done ({time.monotonic() - started:.1f} s)", highlight=False)
-            return
-        if done > stored:  # the time left is only known once an episode has run
-            per_episode = (time.monotonic() - started) / (done - stored)
-            left = f", about {per_episode * (total - done):.0f} s left"
-        else:
-            left = ""
-        self.console.print(f"{name}: {int(done)}/{int(total)}{left}", highlight=False)
 
 
 def study(
@@ -120,7 +58,7 @@ def study(
     source = spec_file or ("quick" if quick else "full" if full else "default")
     spec = with_models(load_spec(source), model or [])
     plan = plan_study(spec, source)  # every bad name fails here, before the store is made
-    progress = BarProgress(err) if err.is_terminal else LineProgress(err)
+    progress = Tally(err, "episodes")
     runner = RayExecutor(ray_address, workers) if executor == "ray" else LocalExecutor(workers)
     with runner, progress:
         result = run_study(spec, source, output, workers, progress, plan, runner)
