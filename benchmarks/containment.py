@@ -289,8 +289,9 @@ def platform_trials(
     for size in sizes:
         for protocol in ("cgroup", "freeze-then-kill"):
             outcomes = [live_trial(protocol, "ring-setsid", size, seed) for seed in range(1, trials + 1)]
-            times = sorted(o.time_to_containment_s * 1000 for o in outcomes if o.time_to_containment_s is not None)
-            gone = sorted(o.time_to_gone_s * 1000 for o in outcomes if o.time_to_gone_s is not None)
+            times = sorted(round(o.time_to_containment_s * 1000, 3) for o in outcomes
+                           if o.time_to_containment_s is not None)  # fmt: skip
+            gone = sorted(round(o.time_to_gone_s * 1000, 3) for o in outcomes if o.time_to_gone_s is not None)
             points.setdefault(protocol, []).extend((size, t) for t in times)
             simulated = [trial(protocol, "ring-setsid", size, seed).time_to_containment_s for seed in range(1, 4)]
             sim_ms = [t * 1000 for t in simulated if t is not None]

@@ -45,28 +45,29 @@ class KernelCosts:
     fork_s: float  # one process forked (the live ring's floor), for comparison with a scenario's relaunch_cost_s
 
 
-# Fitted on this project's 2-core machine on 2026-12-07 at 13:23 UTC with `benchmarks/containment.py --sizes 8 32 64
-# --trials 10 --repeats 3 --platform` (the live platform's kill switches against ring-setsid at N = 8, 32, 64, three
-# trials a cell), under a load average of 16 falling to 6 from other work, after the live stop stopped walking /proc
-# for each sweep's members and scanning again for each signalled list. A signalled list now costs the platform a line:
-# freeze-then-kill's medians (0.70, 1.47, 2.82 ms until every member was stopped) give 0.40 ms + 38 us a process,
-# 21 us of it the kernel's signal (`signal_s`, the median gap between two signals of one list in a live ledger), so
-# the simulator's medians are 0.8, 1.7 and 2.9 ms (the power law before, 9 us * L^2.5, fitted to 1.7, 92.4, 187.6 ms
-# when each sweep walked /proc, gave 2.4, 57.0, 300.9 ms). `kill_per_process_s` is kept from the fit before (a line
-# through the origin through the `cgroup` medians of 17.0, 53.3, 138.4 ms at a load of 3.8 to 2.7): this run's `cgroup`
-# medians (12.3, 40.1, 278.6 ms) are the dying agents' own exits, which the load stretched (cgroup.kill of 64 idle
-# agent processes took 139 ms in the same run, 24 ms for 32), and an idle host's were 13.5, 39.7, 105.3 ms. The freeze
-# and fork costs are lines through the kernel's floors on idle processes (cgroup.freeze until frozen about 1 ms
-# whatever N; a fork 0.77 + 0.157*N ms for N processes), from an idle run.
+# Fitted on this project's 2-core machine on 2026-12-07 at 13:46 UTC, idle (load average 0.43 as it began, 0.85 at
+# the end), with `benchmarks/containment.py --sizes 8 32 64 --trials 10 --repeats 3 --platform` (the live platform's
+# kill switches against ring-setsid at N = 8, 32, 64, three trials a cell), after the live stop stopped walking /proc
+# for each sweep's members and scanning again for each signalled list. A signalled list costs the platform a line:
+# freeze-then-kill's medians (0.51, 1.97, 2.96 ms until every member was stopped, lists of N + 1 processes) give
+# 0.11 ms + 43.9 us a process, 21 us of it the kernel's signal (`signal_s`, the median gap between two signals of one
+# list in a live ledger): the simulator's medians are 0.51, 1.56, 2.96 ms, 1.00, 0.79, 1.00 times live (the power
+# law before, 9 us * L^2.5, was fitted to 1.7, 92.4, 187.6 ms when each sweep walked /proc). `kill_per_process_s` is
+# a line through the origin through `cgroup`'s medians (12.5, 43.2, 63.6 ms, per process of the cgroups: N guardians
+# and their copies): 1.05 ms, so 9.5, 34.7, 68.3 ms, 0.76, 0.80, 1.07 times live; most of it is the dying agents'
+# own exits (cgroup.kill of 8, 32, 64 idle agent processes took 5.0, 14.9, 29.9 ms in the same run). A run at 13:23
+# under a load of 16 falling to 6 gave freeze-then-kill 0.70, 1.47, 2.82 ms and cgroup 12.3, 40.1, 278.6 ms. The
+# freeze and fork costs are lines through the kernel's floors on idle processes (cgroup.freeze until frozen about
+# 1 ms whatever N; a fork 0.77 + 0.157*N ms for N processes), from an idle run.
 KERNEL = KernelCosts(
-    list_fixed_s=0.0004,
-    list_per_process_s=0.000017,
+    list_fixed_s=0.00011,
+    list_per_process_s=0.0000229,
     list_curve_s=0.0,
     list_exponent=1.0,
     list_curve_until=64,
     signal_s=0.000021,
     kill_fixed_s=0.0,
-    kill_per_process_s=0.0021,
+    kill_per_process_s=0.00105,
     freeze_fixed_s=0.001,
     freeze_per_process_s=0.00001,
     fork_s=0.000157,
