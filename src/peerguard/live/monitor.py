@@ -2,7 +2,8 @@
 
 Every request carries the sending process's bearer token, so each report is attributed to the agent
 that really sent it, whatever it claims. The monitor believes what it is told: that is the point.
-Requests are served by live/httpd.py on the run's event loop, where the rest of the ledger is written.
+Requests are served by aiohttp's server (live/httpd.py) on the run's event loop, where the rest of the
+ledger is written.
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ import asyncio
 import contextlib
 import json
 import socket
-import time
 from collections.abc import Callable, Collection
 from http import HTTPStatus
 from typing import Any
 
-from peerguard.live.httpd import HttpError, JsonHttpServer
+from peerguard.live.httpd import IDLE_S, HttpError, JsonHttpServer
 from peerguard.world.agents import Status
 from peerguard.world.dashboard import HEARTBEAT, TIMEOUT, Dashboard
 
@@ -33,6 +33,7 @@ class Monitor:
         heartbeat_timeout_s: float,
         on_report: Callable[[str, str, Status], None],
         agents: Collection[str] = (),
+        idle_s: float = IDLE_S,
     ) -> None:
         self.agents = frozenset(agents)  # the fleet: a report about anyone else is refused
         self.dashboard = dashboard
@@ -41,7 +42,7 @@ class Monitor:
         self.on_report = on_report
         self.tokens: dict[str, str] = {}  # token -> agent
         self.fresh_at: dict[str, float] = {}  # last heartbeat or healthy report
-        self.server = JsonHttpServer(self.handle, time.monotonic)
+        self.server = JsonHttpServer(self.handle, idle_s)
         self._tasks: list[asyncio.Task[None]] = []
         self.url = ""
         self.requests = 0  # answered, whatever the answer
@@ -116,11 +117,10 @@ class Monitor:
         return self.url
 
     async def _watch_staleness(self) -> None:
-        """Every quarter of the timeout: stale agents shown down, idle connections closed."""
+        """Every quarter of the timeout: stale agents shown down."""
         while True:
             await asyncio.sleep(self.timeout_s / 4)
             self.mark_stale()
-            self.server.sweep()
 
     def mark_stale(self) -> list[str]:
         """Turn an agent `down` once neither its heartbeat nor anyone's report has refreshed it in time."""
