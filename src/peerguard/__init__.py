@@ -1,3 +1,3 @@
 """peerguard: a testbed for peer-preservation in multi-agent systems."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
