@@ -186,22 +186,24 @@ def test_what_the_server_does_not_take_is_answered_with_its_error() -> None:
     assert watched.dashboard.shown("a") is None and watched.requests == 0
 
 
+async def _until_idle_closed(watched: Monitor) -> int:
+    """How many connections were open; returns once the server has closed each (idle for its idle_s)."""
+    opened = len(watched.server.connections)
+    while watched.server.connections:
+        await asyncio.sleep(0.01)
+    return opened
+
+
 def test_a_connection_closed_while_idle_is_reopened_and_the_request_sent_once() -> None:
     async def run() -> tuple[Monitor, list[int | None]]:
         loop = asyncio.get_running_loop()
         watched = Monitor(Dashboard(), lambda: 1.0, 3.0, lambda *r: None, agents={"a", "b"}, idle_s=0.05)
         watched.grant("token-a", "a")
 
-        async def close_idle() -> int:
-            opened = len(watched.server.connections)
-            while watched.server.connections:  # the server closes a connection idle for idle_s
-                await asyncio.sleep(0.01)
-            return opened
-
         def client() -> list[int | None]:
             kept = HTTPConnection("127.0.0.1", int(watched.url.rsplit(":", 1)[1]), timeout=30)
             first = post_json(kept, "/heartbeat", {"agent": "a"}, AS_A)
-            closed = asyncio.run_coroutine_threadsafe(close_idle(), loop).result()
+            closed = asyncio.run_coroutine_threadsafe(_until_idle_closed(watched), loop).result()
             second = post_json(kept, "/heartbeat", {"agent": "a"}, AS_A)
             kept.close()
             return [first, closed, second]
@@ -242,16 +244,10 @@ def test_heartbeats_keep_one_connection_and_come_back_after_the_monitor_closed_i
         watched = Monitor(Dashboard(), lambda: 1.0, 3.0, lambda *r: None, agents={"a", "b"}, idle_s=0.05)
         watched.grant("token-a", "a")
 
-        async def close_idle() -> int:
-            opened = len(watched.server.connections)
-            while watched.server.connections:  # the server closes a connection idle for idle_s
-                await asyncio.sleep(0.01)
-            return opened
-
         def client() -> tuple[list[int | None], int]:
             beat = HeartbeatRequest(watched.url, AS_A, "a")
             statuses = [beat.send() for _ in range(3)]
-            closed = asyncio.run_coroutine_threadsafe(close_idle(), loop).result()
+            closed = asyncio.run_coroutine_threadsafe(_until_idle_closed(watched), loop).result()
             statuses.append(beat.send())  # reconnects and sends it once
             forged = HeartbeatRequest(watched.url, AS_A, "b")  # a's token, b's name
             statuses.append(forged.send())
