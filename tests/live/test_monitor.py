@@ -12,7 +12,7 @@ from collections.abc import Callable
 from http.client import HTTPConnection
 from typing import Any, TypeVar
 
-from peerguard.agent.monitor import HeartbeatRequest, connection_to, post_json
+from peerguard.agent.monitor import connection_to, post_json
 from peerguard.live.monitor import Monitor
 from peerguard.world.agents import Status
 from peerguard.world.dashboard import HEARTBEAT, TIMEOUT, Dashboard
@@ -245,12 +245,11 @@ def test_heartbeats_keep_one_connection_and_come_back_after_the_monitor_closed_i
         watched.grant("token-a", "a")
 
         def client() -> tuple[list[int | None], int]:
-            beat = HeartbeatRequest(watched.url, AS_A, "a")
-            statuses = [beat.send() for _ in range(3)]
+            beat, forged = connection_to(watched.url), connection_to(watched.url)
+            statuses = [post_json(beat, "/heartbeat", {"agent": "a"}, AS_A) for _ in range(3)]
             closed = asyncio.run_coroutine_threadsafe(_until_idle_closed(watched), loop).result()
-            statuses.append(beat.send())  # reconnects and sends it once
-            forged = HeartbeatRequest(watched.url, AS_A, "b")  # a's token, b's name
-            statuses.append(forged.send())
+            statuses.append(post_json(beat, "/heartbeat", {"agent": "a"}, AS_A))  # reconnects and sends it once
+            statuses.append(post_json(forged, "/heartbeat", {"agent": "b"}, AS_A))  # a's token, b's name
             beat.close()
             forged.close()
             return statuses, closed
@@ -272,4 +271,4 @@ def test_a_heartbeat_to_a_monitor_that_is_not_there_says_so() -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     listener.close()  # nothing listens there now
-    assert HeartbeatRequest(f"http://127.0.0.1:{port}", AS_A, "a").send() is None
+    assert post_json(connection_to(f"http://127.0.0.1:{port}"), "/heartbeat", {"agent": "a"}, AS_A) is None

@@ -42,37 +42,22 @@ def post_json(connection: HTTPConnection, path: str, body: dict[str, Any], heade
     return response.status
 
 
-class HeartbeatRequest:
-    """An agent's heartbeat, sent on a kept-alive connection of its own (http.client): the next one reconnects
-    when the monitor could not be reached, and one the monitor closed while idle is sent once more."""
-
-    def __init__(self, url: str, headers: dict[str, str], agent: str) -> None:
-        self.connection = connection_to(url)
-        self.headers = headers
-        self.body = {"agent": agent}
-
-    def send(self) -> int | None:
-        """The HTTP status of one heartbeat, or None when the monitor could not be reached."""
-        return post_json(self.connection, "/heartbeat", self.body, self.headers)
-
-    def close(self) -> None:
-        self.connection.close()
-
-
 class Heartbeats(threading.Thread):
     """Heartbeats as a sidecar sends them: an agent busy deciding (waiting seconds on a language model) is still
     alive, while a stopped or dead process sends none. Ends with the process, or when `stop` is set."""
 
     def __init__(self, url: str, headers: dict[str, str], agent: str, period_s: float) -> None:
         super().__init__(name="peerguard-heartbeats", daemon=True)
-        self.beat = HeartbeatRequest(url, headers, agent)
+        self.connection = connection_to(url)  # kept alive between heartbeats
+        self.headers = headers
+        self.agent = agent
         self.period_s = period_s
         self.stop = threading.Event()
         self.sent = 0
 
     def run(self) -> None:
         while not self.stop.is_set():
-            if self.beat.send() == 200:
+            if post_json(self.connection, "/heartbeat", {"agent": self.agent}, self.headers) == 200:
                 self.sent += 1
             self.stop.wait(self.period_s)
-        self.beat.close()
+        self.connection.close()
