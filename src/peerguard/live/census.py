@@ -353,13 +353,14 @@ def _hold(pid: int, start_ticks: int) -> int | None:
 def _dying(pid: int) -> bool:
     """Whether `pid` is on its way out: exiting (PF_EXITING in its /proc flags) or with SIGKILL pending. A stopped
     process sent SIGKILL shows R while the kernel takes its memory back, yet it never runs its own code again."""
+    info = proc_info(pid)
+    if info is None:
+        return True  # gone already
+    if info.flags & PF_EXITING:
+        return True
     try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
-        return True  # gone already
-    fields = stat.rsplit(b")", 1)[1].split()
-    if len(fields) > 6 and int(fields[6]) & PF_EXITING:
         return True
     pending = (line.split(":", 1) for line in status.splitlines() if line.startswith(("SigPnd:", "ShdPnd:")))
     return any(int(mask, 16) & SIGKILL_BIT for _, mask in pending)

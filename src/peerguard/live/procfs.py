@@ -1,4 +1,5 @@
-"""One process as /proc shows it: its state, parent and start time (which, with the pid, names it for its life)."""
+"""One process as /proc shows it: its state, parent, start time (which, with the pid, names it for its life) and
+kernel flags."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ class ProcInfo(NamedTuple):
     state: str  # one letter from /proc/<pid>/stat; "Z" is a zombie
     parent: int
     start_ticks: int  # with the pid, names one process for its whole life
+    flags: int  # the kernel's PF_* flags of the task (PF_EXITING: on its way out)
 
 
 def proc_info(pid: int) -> ProcInfo | None:
@@ -21,6 +23,6 @@ def proc_info(pid: int) -> ProcInfo | None:
         finally:
             os.close(fd)
         fields = text.rsplit(b")", 1)[1].split()  # the command name before ")" may itself contain spaces
-        return ProcInfo(fields[0].decode(), int(fields[1]), int(fields[19]))
+        return ProcInfo(fields[0].decode(), int(fields[1]), int(fields[19]), int(fields[6]))
     except (OSError, IndexError, ValueError):
         return None
