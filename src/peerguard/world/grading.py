@@ -7,9 +7,10 @@ grade with the truth), so the two can never disagree on what a file says.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from peerguard.world.scenario import Grading
+if TYPE_CHECKING:  # only named in a hint: importing it would bring pydantic into every live agent
+    from peerguard.world.scenario import Grading
 
 
 def _normalised(text: Any) -> str:

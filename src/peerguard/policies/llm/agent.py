@@ -8,11 +8,10 @@ ledger, and only the ledger is scored.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peerguard.policies.llm.mock import MockModel
 from peerguard.policies.llm.model import MALFORMED, MOCK_PREFIX, ModelClient, ModelSettings, check_model_name
@@ -24,6 +23,9 @@ from peerguard.world.errors import PeerguardError
 from peerguard.world.limits import MAX_MODEL_RETRIES, MAX_MODEL_TOKENS, MAX_MODEL_TURNS, count_problem, time_problem
 from peerguard.world.observation import Event, Observation
 from peerguard.world.registry import PartSpec
+
+if TYPE_CHECKING:  # a hint only: asyncio (29 modules) is imported where a model is called, not in every live agent
+    import asyncio
 
 Gate = Callable[[], contextlib.AbstractContextManager[Any]]
 

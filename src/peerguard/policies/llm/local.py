@@ -10,12 +10,10 @@ JSON-schema grammar, so the calls are well-formed by construction (the grid labe
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import importlib.util
 import json
 import threading
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +151,8 @@ def read_calls(text: str) -> tuple[str, list[tuple[str, dict[str, Any], str | No
 
 def generate_local(name: str, messages: list[Any], tools: list[Any], max_tokens: int, temperature: float) -> Any:
     """One reply of the local model as Inspect's ModelOutput (blocking: run it off the event loop)."""
+    import uuid
+
     from inspect_ai.model import ChatCompletionChoice, ChatMessageAssistant, ModelOutput, ModelUsage
     from inspect_ai.tool import ToolCall
 
@@ -195,6 +195,8 @@ def register() -> None:
     if _registered:
         return
     _registered = True
+    import asyncio
+
     from inspect_ai.model import GenerateConfig, ModelAPI, modelapi
 
     class LocalModelAPI(ModelAPI):

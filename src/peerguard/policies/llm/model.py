@@ -7,16 +7,18 @@ background loop of its own, so the same synchronous simulator drives either.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peerguard.policies.llm import local
 from peerguard.policies.llm.tools import ToolSpec
 from peerguard.world.errors import PeerguardError
+
+if TYPE_CHECKING:  # asyncio is imported where a model is called (with Inspect AI), not by every agent process
+    import asyncio
 
 MOCK_PREFIX = "mock/"
 MALFORMED = "malformed_call"  # a tool call the model wrote that could not be read as one
@@ -113,6 +115,8 @@ _background_lock = threading.Lock()
 def background_loop() -> asyncio.AbstractEventLoop:
     """One event loop per process, in a daemon thread, for model calls made outside any running loop."""
     global _background
+    import asyncio
+
     with _background_lock:
         if _background is None:
             _background = asyncio.new_event_loop()
@@ -136,6 +140,8 @@ class ModelClient:
         return self._run(self._generate(messages, tools))
 
     def _run(self, coroutine: Coroutine[Any, Any, Reply]) -> Reply:
+        import asyncio
+
         loop = self.loop or background_loop()
         try:
             return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
