@@ -231,3 +231,31 @@ def test_an_agent_connecting_to_the_monitor_imports_nothing_the_zygote_did_not()
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_zygote_imports_only_the_standard_library_and_peerguard_and_not_asyncio() -> None:
+    # Every page the zygote's imports make is mapped into each agent forked from it, and unmapped again at the agent's
+    # exit: pydantic (through a type hint of world/grading.py) and asyncio (the LLM policy's, at import) made an agent
+    # map 26 MB instead of 17 and a cgroup.kill of 64 of them half as slow again. A fresh interpreter importing what
+    # the zygote imports, in its order, lists what that loaded (the interpreter's own start-up, site's, left out).
+    script = (
+        "import json, sys, sysconfig\n"
+        "before = set(sys.modules)\n"
+        "import peerguard.live.zygote as zygote\n"
+        "for module in zygote.AGENT_MODULES:\n"
+        "    __import__(module)\n"
+        "new = sorted(set(sys.modules) - before)\n"
+        "sites = tuple({sysconfig.get_paths()[key] for key in ('purelib', 'platlib')})\n"
+        "installed = [m for m in new if (getattr(sys.modules[m], '__file__', None) or '').startswith(sites)]\n"
+        "print(json.dumps({'new': new, 'installed': installed}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    facts = json.loads(done.stdout)
+    new = facts["new"]
+    assert "peerguard.live.agent" in new and "peerguard.policies.scripted" in new  # the check saw the imports
+    foreign = [m for m in facts["installed"] if m.split(".")[0] != "peerguard"]
+    assert foreign == []  # e.g. pydantic, pydantic_core, typing_extensions: the run's side, never an agent's
+    heavy = [m for m in new if m.split(".")[0] in ("asyncio", "concurrent", "logging", "zipfile")]
+    heavy += [m for m in new if m == "importlib.metadata"]
+    assert heavy == []  # imported where the LLM policy calls a model (with Inspect AI), never by a scripted agent

@@ -155,6 +155,7 @@ def serve(server: socket.socket, platform_pid: int, modules: Sequence[str]) -> N
     if problem is not None:
         server.send(json.dumps({"type": "failed", "error": problem}).encode())
         return
+    gc.collect()  # the imports' garbage, freed here once rather than frozen into every fork's pages
     gc.freeze()  # what the imports made stays untouched by the collector, so forks keep sharing its pages
     server.send(json.dumps({"type": "ready", "pid": os.getpid(), "modules": list(modules)}).encode())
     clone = True  # until the kernel says it cannot
