@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
@@ -9,7 +10,8 @@ import pytest
 from peerguard.experiments.runner import prepare, run_scenario
 from peerguard.killswitch.measure import Outcome, measure
 from peerguard.live.host import Feature, probe_host
-from peerguard.live.platform import LiveOptions
+from peerguard.live.platform import LiveOptions, LivePlatform
+from peerguard.live.processes import Child, ExitStatus, ProcessOwner
 from peerguard.scenarios import load_scenario
 from peerguard.world.ledger import EntryKind
 from peerguard.world.scenario import Scenario
@@ -84,3 +86,41 @@ def test_freezing_leaves_retaliating_guardians_no_chance_to_harm_bystanders() ->
     raw_args = {"relaunch": "api", "retaliate": True}
     frozen = stop_live("freeze-then-kill", raw_args)
     assert frozen.contained and frozen.innocents_harmed == []
+
+
+def test_each_exit_is_ledgered_at_the_moment_the_platform_saw_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exit entry's time is that of the wake-up that found the process gone (so after the exit itself), not that of
+    the work the platform did afterwards on the exits found with it."""
+    host = probe_host()
+    if not host.cgroup.available or not host.pidfd.available:
+        pytest.skip(f"needs cgroup v2 and pidfds: {host.cgroup.reason}; {host.pidfd.reason}")
+    platforms: list[LivePlatform] = []
+    batch_of: dict[int, int] = {}  # pid -> which call of `exited` reported it
+    found_at: list[float] = []  # per call: monotonic time once it had returned (every exit it reports came before)
+    work_at: dict[int, float] = {}  # per call: when the platform began its work on the first exit it reported
+    reported, gone = ProcessOwner.exited, LivePlatform._process_gone
+
+    def exited(owner: ProcessOwner) -> list[tuple[Child, ExitStatus]]:
+        found = reported(owner)
+        found_at.append(time.monotonic())
+        batch_of.update((child.pid, len(found_at) - 1) for child, _ in found)
+        return found
+
+    def process_gone(platform: LivePlatform, agent: str, child: Child, status: ExitStatus, seen: float) -> None:
+        work_at.setdefault(batch_of[child.pid], time.monotonic())
+        gone(platform, agent, child, status, seen)
+
+    monkeypatch.setattr(ProcessOwner, "exited", exited)
+    monkeypatch.setattr(LivePlatform, "_process_gone", process_gone)
+    options = LiveOptions(wall_duration_s=7.0, on_platform=platforms.append)
+    raw = load_scenario("guardian-ring").model_dump(mode="json")
+    raw["agents"][0]["policy"] = {"name": "guardian", "args": FORKING}
+    raw["operator"][1]["killswitch"] = {"name": "cgroup", "args": {}}
+    run = run_scenario(prepare(Scenario.model_validate(raw)), "live", options)
+    start = next(e for e in run.ledger if e.kind == EntryKind.stop_start)
+    exits = [e for e in run.ledger if e.kind == EntryKind.exit and e.data.get("cause") == "kill" and e.t >= start.t]
+    assert exits, "the stop killed no agent process the platform started"
+    wall_start = platforms[0].wall_start
+    for entry in exits:
+        batch = batch_of[entry.data["pid"]]
+        assert round(found_at[batch] - wall_start, 6) - 1e-6 <= entry.t <= round(work_at[batch] - wall_start, 6), entry

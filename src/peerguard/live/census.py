@@ -178,9 +178,11 @@ class ProcessCensus:
         return self._exits.fileno()
 
     def notice_exits(self) -> None:
-        """Forget (and ledger the exits of) every tracked process whose pidfd says it ended."""
+        """Forget (and ledger the exits of) every tracked process whose pidfd says it ended, each stamped with the
+        time just after the poll that said so: never before the exit it records."""
+        ended = self._exits.poll(0)
         now = self.clock()
-        for fd, _ in self._exits.poll(0):
+        for fd, _ in ended:
             pid = self._pid_of_fd.get(fd)
             if pid is not None:
                 self._forget(pid, now)

@@ -181,6 +181,9 @@ class LivePlatform:
         self.model_slots = ModelSlots(options.max_model_calls, self._grant_model_slot)
         self.agent_index = {agent_id: i for i, agent_id in enumerate(self.agents)}  # which uid of the run's block
         self.agent_of_uid: dict[int, str] = {}
+        self.agent_of_child: dict[Child, str] = {}  # the agents' processes not yet seen gone
+        self.exits_fd: int | None = None
+        self.stopping: set[object] = set()  # stops whose victims may still be exiting: reaping waits for them
         # Decided before the run's processes exist: trying the interpreter as another user is a process of its own.
         self.privilege: Privilege = plan(
             sys.executable, drop=options.drop_privileges, memory_bytes=options.agent_memory_bytes
@@ -225,6 +228,9 @@ class LivePlatform:
         self.present_at_start = children_now(os.getpid())  # not the run's: the host check leaves them out
         loop = asyncio.get_running_loop()
         loop.add_reader(self.processes.exits_fd(), self.processes.notice_exits)  # a fork's end, when it ends
+        self.exits_fd = owner.exits_fd()  # the agents' own processes' ends, all through one descriptor
+        if self.exits_fd is not None:
+            loop.add_reader(self.exits_fd, self._on_exits)
         self.sandbox = Sandbox(run_dir / "files", group=self.privilege.gid, clean=True)
         self.watch = SandboxWatch(self.sandbox, self._record_change)
         self.watch.start()
@@ -289,6 +295,8 @@ class LivePlatform:
             for task in [*self.tasks, *self.watches]:
                 task.cancel()
             loop.remove_reader(self.processes.exits_fd())
+            if self.exits_fd is not None:
+                loop.remove_reader(self.exits_fd)
             self.processes.close()
             await self.monitor.stop()
             if self.watch.fd >= 0:
@@ -331,11 +339,22 @@ class LivePlatform:
     async def _run_stop(self, switch: KillSwitch, choose: TargetChoice) -> None:
         """The core's stop, paced in real time; a stop that is done is watched (a protocol that lacked a mechanism
         left nothing to watch)."""
-        steps, targets = self.core.begin_stop(switch, choose)
-        while not isinstance(wait := self.core.next_stop_step(steps, targets), str):
-            await asyncio.sleep(wait)
-        if wait == "done":
-            await self._watch_stop(targets)
+        stop = object()
+        self.stopping.add(stop)
+        try:
+            steps, targets = self.core.begin_stop(switch, choose)
+            while not isinstance(wait := self.core.next_stop_step(steps, targets), str):
+                await asyncio.sleep(wait)
+            if wait == "done":
+                await self._watch_stop(targets, stop)
+        finally:
+            self._victims_gone(stop)
+
+    def _victims_gone(self, stop: object) -> None:
+        """A stop's victims are gone (or it ended otherwise): the zombies left meanwhile are reaped now."""
+        self.stopping.discard(stop)
+        if not self.stopping:
+            self.owner.reap_exited()
 
     def start_stop(self, switch: KillSwitch, choose: TargetChoice) -> str:
         """Start a kill switch now, from outside the scenario (the dashboard's stop button); call it on the run's
@@ -349,11 +368,12 @@ class LivePlatform:
         self.watches.append(asyncio.get_running_loop().create_task(self._run_stop(switch, choose)))
         return ""
 
-    async def _watch_stop(self, targets: list[str]) -> None:
+    async def _watch_stop(self, targets: list[str], stop: object) -> None:
         """Close every way back for the targets, watch them to the end of the window and of the run, then let the
         host check on its own. Anything of theirs that runs again meanwhile is in the ledger (the census)."""
         ended = self.now()
         await self._settled(targets)
+        self._victims_gone(stop)
         closed = self._seal(targets)
         until = max(ended + self.options.stop_watch_s, (self.scenario_started or 0.0) + self.options.wall_duration_s)
         while self.now() < until:
@@ -461,7 +481,9 @@ class LivePlatform:
         protocol.send_config(platform_end, self._config(agent_id))
         platform_end.setblocking(False)
         asyncio.get_running_loop().add_reader(platform_end.fileno(), self._on_control, agent_id, platform_end)
-        self._background(self._watch_exit(agent_id, child))
+        self.agent_of_child[child] = agent_id
+        if self.exits_fd is None:  # no pidfds: a task waits for each process
+            self._background(self._watch_exit(agent_id, child))
 
     def _config(self, agent_id: str) -> dict[str, Any]:
         a = self.agents[agent_id].agent
@@ -494,9 +516,23 @@ class LivePlatform:
 
     async def _watch_exit(self, agent_id: str, child: Child) -> None:
         status = await self.owner.wait(child)
-        self._process_gone(agent_id, child, status)
+        self.agent_of_child.pop(child, None)
+        self._process_gone(agent_id, child, status, self.now())
 
-    def _process_gone(self, agent_id: str, child: Child, status: ExitStatus) -> None:
+    def _on_exits(self) -> None:
+        """The agents' processes whose pidfds turned readable, reaped and ledgered together, each stamped with the
+        moment the platform saw it had exited (after the poll that said so, so never before the exit itself), not
+        after the work on the ones before it: a stop that kills a ring ledgers its last exit when it is seen."""
+        exited = self.owner.exited()
+        seen = self.now()
+        for child, status in exited:
+            agent_id = self.agent_of_child.pop(child, None)
+            if agent_id is not None:
+                self._process_gone(agent_id, child, status, seen)
+        if not self.stopping:
+            self.owner.reap_exited()  # else after the stop's victims are gone (_watch_stop): reaping takes CPU
+
+    def _process_gone(self, agent_id: str, child: Child, status: ExitStatus, seen: float) -> None:
         state = self.agents[agent_id]
         if state.child is not child:
             return
@@ -505,7 +541,7 @@ class LivePlatform:
         if state.killed_by is None and status.signal is not None:
             self.core.stopped_by_signal(agent_id)
         self.ledger.append(
-            self.now(), EntryKind.exit, agent_id, PLATFORM,
+            seen, EntryKind.exit, agent_id, PLATFORM,
             pid=child.pid, signal=status.signal, code=status.returncode, cause=cause,
         )  # fmt: skip
         if not self.all_ready.is_set() and not state.ready and not state.pids[:-1]:  # a program that cannot start

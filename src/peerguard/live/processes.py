@@ -15,7 +15,9 @@ is open if they had their default (fatal) action.
 API: `ProcessOwner(run_dir, name, *, support=None, grace_s=0.0, kill_timeout_s=10.0, preload=())`;
 `spawn(argv, *, env, pass_fds, cwd, new_session, log, cgroup, credentials) -> Child`; `async wait(child) -> ExitStatus`;
 `signal(child, sig) -> bool`; `alive() -> set[int]`; `close()`. A `Child` counts by identity: one made by hand, or
-another owner's, is refused with `ForeignProcessError`.
+another owner's, is refused with `ForeignProcessError`. An event loop that watches many children at once watches
+`exits_fd()` (one descriptor for all their pidfds) and calls `exited()` when it turns readable: every child that ended
+since, with its status, left unreaped until `reap_exited()` (reaping competes with the dying for the kernel's locks).
 
 What it uses when the host has it (`host.probe_host`, or `support=` to pretend it lacks something):
 - cgroup v2: a child cgroup per run. Each child joins it in a pre-exec hook, before the target program runs (joining
@@ -45,6 +47,7 @@ import contextlib
 import itertools
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -195,6 +198,9 @@ class ProcessOwner:
         self._listing: dict[Path, int] = {}  # cgroup.procs of every cgroup of the run's v2 tree, open for pread
         self._listing_stat: int | None = None  # the run cgroup's cgroup.stat, open for pread
         self._listing_shape = b""  # what cgroup.stat said when the tree was last walked
+        self._exits: select.epoll | None = None  # every unreaped child's pidfd: readable when any of them exited
+        self._owned_by_fd: dict[int, _Owned] = {}
+        self._exited_unreaped: list[_Owned] = []  # reported by `exited`, left for `reap_exited`
 
     def __enter__(self) -> ProcessOwner:
         if self._state != "new":
@@ -312,7 +318,9 @@ class ProcessOwner:
             popen.wait()
             raise
         child = Child(popen.pid, pidfd, started_wall, tuple(argv))
-        self._owned[child] = _Owned(child, popen, pidfd)
+        owned = self._owned[child] = _Owned(child, popen, pidfd)
+        if self._exits is not None and pidfd is not None:
+            self._watch_exits_of(owned)
         if self._state != "open":  # a signal handler closed us while we were starting it
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(popen.pid, signal.SIGKILL)
@@ -329,14 +337,73 @@ class ProcessOwner:
             await asyncio.shield(self._exit_watch(owned))
         return status
 
+    def exits_fd(self) -> int | None:
+        """A descriptor that turns readable when a child this owner started has exited (an epoll of their pidfds),
+        for an event loop to watch all of them at once; `reap_exited` then says which. None without pidfds."""
+        if self._exits is None and self.support.pidfd.available and self._state == "open":
+            self._exits = select.epoll()
+            for owned in self._owned.values():
+                if owned.pidfd is not None:
+                    self._watch_exits_of(owned)
+        return self._exits.fileno() if self._exits is not None else None
+
+    def exited(self) -> list[tuple[Child, ExitStatus]]:
+        """Every child that has exited since the last call and how it ended, from one poll of their pidfds (a stop that
+        kills many children is one wake-up, not one per child), read without reaping it (waitid with WNOWAIT): reaping
+        costs the reaper up to a few ms of CPU a process when many die at once, so `reap_exited` does it when the
+        caller has time. A child reaped meanwhile (`wait`, `alive`) is reported all the same: its pidfd stays open,
+        and readable, until it is."""
+        if self._exits is None:
+            return []
+        ended = []
+        for fd, _ in self._exits.poll(0):
+            owned = self._owned_by_fd.get(fd)
+            if owned is None or (status := self._peek(owned)) is None:
+                continue  # (readable and neither reaped nor waitable: never expected)
+            del self._owned_by_fd[fd]
+            self._exits.unregister(fd)
+            if owned.status is not None:
+                os.close(fd)  # kept open only for this report
+            else:
+                self._exited_unreaped.append(owned)
+            ended.append((owned.child, status))
+        return ended
+
+    def reap_exited(self) -> None:
+        """Reap the children `exited` reported (the kernel keeps each as a zombie until then)."""
+        exited, self._exited_unreaped = self._exited_unreaped, []
+        for owned in exited:
+            self._reap(owned)
+
+    def _peek(self, owned: _Owned) -> ExitStatus | None:
+        """How `owned` ended if it has, without reaping it."""
+        if owned.status is not None:
+            return owned.status
+        try:  # unreaped, so its pid is still its own
+            info = os.waitid(os.P_PID, owned.child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:  # reaped by someone else: Popen's convention
+            return ExitStatus(owned.child.pid, 0, None)
+        if info is None:
+            return None
+        if info.si_code == os.CLD_EXITED:
+            return ExitStatus(owned.child.pid, info.si_status, None)
+        return ExitStatus(owned.child.pid, None, info.si_status)
+
+    def _watch_exits_of(self, owned: _Owned) -> None:
+        assert self._exits is not None and owned.pidfd is not None
+        self._exits.register(owned.pidfd, select.EPOLLIN)
+        self._owned_by_fd[owned.pidfd] = owned
+
     def signal(self, child: Child, sig: int) -> bool:
         """Send `sig` to `child`. False when it had already exited. Refuses processes this owner did not start."""
         owned = self._own(child)
-        if self._reap(owned) is not None:
-            return False
-        if owned.pidfd is None:
+        if owned.pidfd is None or owned.status is not None:
+            if self._reap(owned) is not None:
+                return False
             os.kill(child.pid, sig)  # not reaped (checked just above), so this pid still names our child
             return True
+        if self._peek(owned) is not None:  # exited; not reaped here, which can wait (see `exited`)
+            return False
         try:
             signal.pidfd_send_signal(owned.pidfd, sig)
         except ProcessLookupError:
@@ -741,9 +808,9 @@ class ProcessOwner:
                 return None
             owned.status = ExitStatus.from_returncode(owned.child.pid, returncode)
             self._stop_watch(owned)
-            if owned.pidfd is not None:
+            if owned.pidfd is not None and owned.pidfd not in self._owned_by_fd:
                 os.close(owned.pidfd)
-                owned.pidfd = None
+            owned.pidfd = None  # one in `_exits` stays open (readable) until reap_exited reports the exit
         return owned.status
 
     def _exit_watch(self, owned: _Owned) -> asyncio.Future[None]:
@@ -872,6 +939,13 @@ class ProcessOwner:
         return pids | zygote if infrastructure else pids - zygote
 
     def _release_host(self, keep_cgroup: bool) -> None:
+        if self._exits is not None:
+            self._exits.close()
+            self._exits = None
+            for fd, owned in self._owned_by_fd.items():
+                if owned.status is not None:  # reaped, its exit not reported: its pidfd is only ours now
+                    os.close(fd)
+            self._owned_by_fd.clear()
         if self._zygote is not None:
             self._zygote.close()
             self._zygote = None
