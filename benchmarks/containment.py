@@ -14,7 +14,7 @@ SIGKILL sweeps of the cgroup's list (through pidfds) until it is empty.
 The floors: N idle processes forked by one parent (the fork cost per process), then SIGKILLed one by one through
 pidfds (until sent, and until the cgroup is empty), frozen (until `frozen 1`), and cgroup.killed (until empty); and
 cgroup.kill on N idle processes forked after importing the agent's code (until empty), the floor of the platform's own
-stop: an agent process maps some 25 MiB at its fork that its exit must unmap, a bare `python -S` some 8.
+stop: an agent process maps some 17 MiB at its fork that its exit must unmap, a bare `python -S` some 8.
 Each floor is fitted with a line a + b*N by least squares over the sizes; those are the per-process costs the
 simulator's containment uses (src/peerguard/sim/containment.py). `--platform` also runs the live platform's kill-switch
 trials (guardians are agent processes; a stop is an operator order) for the same sizes, to compare with the simulator.
@@ -102,7 +102,7 @@ IDLE = textwrap.dedent(
 )
 
 # The same idle processes with the agent's code imported first, as the live platform's zygote has it: what an agent
-# process costs the kernel to kill (its pages mapped at the fork are unmapped at its exit, some 25 MiB).
+# process costs the kernel to kill (its pages mapped at the fork are unmapped at its exit, some 17 MiB).
 IDLE_AGENT = IDLE.replace(
     "started = time.perf_counter()",
     "sys.path[:0] = PATHS\nfor module in MODULES:\n    __import__(module)\nstarted = time.perf_counter()",
