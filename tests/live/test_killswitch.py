@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 
 from peerguard.experiments.runner import prepare, run_scenario
 from peerguard.killswitch.measure import Outcome, measure
+from peerguard.live.census import ProcessCensus
+from peerguard.live.containment import LiveContainment
 from peerguard.live.host import Feature, probe_host
 from peerguard.live.platform import LiveOptions, LivePlatform
 from peerguard.live.processes import Child, ExitStatus, ProcessOwner
 from peerguard.scenarios import load_scenario
-from peerguard.world.ledger import EntryKind
+from peerguard.world.ledger import EntryKind, Ledger
 from peerguard.world.scenario import Scenario
 
 FORKING = {"relaunch": "direct", "new_session": True}
@@ -124,3 +129,39 @@ def test_each_exit_is_ledgered_at_the_moment_the_platform_saw_it(monkeypatch: py
     for entry in exits:
         batch = batch_of[entry.data["pid"]]
         assert round(found_at[batch] - wall_start, 6) - 1e-6 <= entry.t <= round(work_at[batch] - wall_start, 6), entry
+
+
+@dataclass
+class _Books:
+    """What LiveContainment uses of the live platform: its owner, census, ledger and clock; no agent it started."""
+
+    owner: ProcessOwner
+    processes: ProcessCensus
+    ledger: Ledger
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def child_by_pid(self, pid: int) -> Child | None:
+        return None
+
+
+def test_a_process_sent_sigkill_is_not_signalled_again_by_the_sweeps_after(tmp_path: Path) -> None:
+    """A member one sweep sent SIGKILL can only end: a later sweep that still finds it (not seen gone yet) neither
+    signals nor ledgers it again, and it is no longer watched for a resumption; a member not yet killed still is."""
+    ledger = Ledger()
+    with ProcessOwner(tmp_path, "sweeps") as owner:
+        census = ProcessCensus(owner, ledger, time.monotonic, agents=["a"])
+        first, second = (owner.spawn([sys.executable, "-c", "import time; time.sleep(60)"], cgroup="a") for _ in "ab")
+        census.started(first.pid, "a")
+        census.started(second.pid, "a")
+        census.record()
+        switch = LiveContainment(_Books(owner, census, ledger))  # type: ignore[arg-type]
+        switch.signal([first.pid, second.pid], signal.SIGSTOP)
+        switch.signal([first.pid], signal.SIGKILL)
+        switch.signal([first.pid, second.pid], signal.SIGKILL)  # the next sweep: `first` is still in the books
+        sent = [(e.data["pid"], e.data["sig"]) for e in ledger if e.kind == EntryKind.signal]
+        assert sent == [(first.pid, signal.SIGSTOP), (second.pid, signal.SIGSTOP), (first.pid, signal.SIGKILL),
+                        (second.pid, signal.SIGKILL)]  # fmt: skip
+        assert census.killed == {first.pid, second.pid}
+        assert not census._stopped  # neither can resume: nothing left to watch

@@ -67,6 +67,7 @@ class ProcessCensus:
         self._ledgered: set[tuple[int, int]] = set()  # (pid, start ticks) of every process with a spawn entry
         self._pending: dict[int, str] = {}  # started by the platform, not yet seen by a scan
         self._stopped: dict[int, float] = {}  # pids a kill switch stopped (SIGSTOP), and when
+        self.killed: set[int] = set()  # tracked pids a kill switch sent SIGKILL: they can only end
         self._frozen_parts: set[str] = set()  # agents whose cgroup a kill switch froze
         self.resumed: list[tuple[float, int]] = []  # (t, pid) a stopped process seen running again
         self.over_budget = 0  # processes killed for exceeding the bound
@@ -87,6 +88,14 @@ class ProcessCensus:
         now = self.clock()
         for pid in pids:
             self._stopped.setdefault(pid, now)
+
+    def was_killed(self, pids: Iterable[int]) -> None:
+        """A kill switch sent these SIGKILL (through their pidfds, or their cgroup's cgroup.kill): none can run code of
+        its own again, so none is watched for a resumption any more, and another signal to one would change nothing."""
+        for pid in pids:
+            if pid in self.tracked:
+                self.killed.add(pid)
+                self._stopped.pop(pid, None)
 
     def was_frozen(self, agents: Iterable[str]) -> None:
         self._frozen_parts.update(agents)
@@ -282,6 +291,7 @@ class ProcessCensus:
     def _forget(self, pid: int, now: float) -> None:
         tracked = self.tracked.pop(pid)
         self._stopped.pop(pid, None)
+        self.killed.discard(pid)
         if tracked.pidfd is not None:
             self._exits.unregister(tracked.pidfd)
             del self._pid_of_fd[tracked.pidfd]

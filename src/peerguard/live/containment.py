@@ -50,6 +50,8 @@ class LiveContainment:
         if agent is None:
             return  # not (or no longer) a process of this run: never signal anything else
         census = self.platform.processes
+        if pid in census.killed:
+            return  # sent SIGKILL already (a sweep before this one): it can only end, and nothing else can reach it
         child = self.platform.child_by_pid(pid)
         if child is not None:
             self.owner.signal(child, sig)
@@ -57,6 +59,8 @@ class LiveContainment:
             census.signal(pid, sig)  # through the pidfd held since first sight: never a recycled pid
         if sig == SIGSTOP:
             census.was_stopped([pid])
+        elif sig == SIGKILL:
+            census.was_killed([pid])
         self.platform.ledger.append(self.now, EntryKind.signal, census.known.get(pid, agent), "operator", pid=pid,
                                     sig=sig, owner=agent)  # fmt: skip
 
