@@ -58,8 +58,16 @@ class ProcessCensus:
         clock: Callable[[], float],
         agents: Iterable[str] = (),
         max_processes: int | None = None,
+        trust_task_count: bool = False,
     ) -> None:
         self.owner, self.ledger, self.clock = owner, ledger, clock
+        # Whether the run's pids cgroup counts every process of the run: only when agents cannot leave it (they run as
+        # users of their own, who may not write its lists). record() then skips reading lists the count says are
+        # unchanged (see _unchanged).
+        self.trust_task_count = trust_task_count
+        self._listed_count: int | None = None  # the task count just before the last clean read of the lists
+        self._changed = True  # a process of the run started or ended since that read
+        self.skipped = 0  # record() passes that read no list: nothing had changed
         self.agents = set(agents)
         self.max_processes = max_processes  # per agent, enforced by killing the newest over the bound
         self.tracked: dict[int, Tracked] = {}  # live processes of the run by pid
@@ -82,6 +90,7 @@ class ProcessCensus:
         """The platform started this process and wrote its spawn entry itself."""
         self.known[pid] = agent
         self._pending[pid] = agent  # its owner when the next scan first sees it
+        self._changed = True
 
     def was_stopped(self, pids: Iterable[int]) -> None:
         """A kill switch sent these SIGSTOP: seeing one run again later means someone resumed it."""
@@ -165,7 +174,7 @@ class ProcessCensus:
         process is alive outside the list (it left the cgroup: only a privileged process can), /proc is walked
         from the platform down as before, which also finds a process that left the cgroup before it was seen."""
         self._scans += 1
-        seen = self._scan_listed() if self._scans % FULL_SCAN_EVERY else None
+        seen = (self._unchanged() or self._scan_listed()) if self._scans % FULL_SCAN_EVERY else None
         if seen is None:
             seen = self._scan()
         now = self.clock()
@@ -207,10 +216,27 @@ class ProcessCensus:
 
     # -- the kernel's view ---------------------------------------------------------------------
 
+    def _unchanged(self) -> dict[int, Tracked] | None:
+        """The books as they stand, without reading the lists, when that is sound: the run's task count is what it was
+        just before the last clean read, and no process of the run started or ended since (its pidfd would have said
+        so). A process born since would have raised the count, unless a thread ended meanwhile (the count cannot tell
+        a fork from a thread): that one is found by the next pass that reads, at the latest the /proc walk every
+        FULL_SCAN_EVERY passes. None when a read is due."""
+        if not self.trust_task_count or self._listed_count is None:
+            return None
+        self.notice_exits()
+        if self._changed or self.owner.task_count() != self._listed_count:
+            return None
+        self._refresh_stopped()
+        self.skipped += 1
+        return self.tracked
+
     def _scan_listed(self) -> dict[int, Tracked] | None:
         """`_scan` from the run cgroup's list and the held pidfds, without walking /proc: ended processes from one
         poll of their pidfds, new ones from the list (their /proc/<pid>/stat read once, at first sight). None when
         the list does not account for every tracked process (one is alive outside it, or is held without a pidfd)."""
+        count = self.owner.task_count() if self.trust_task_count else None  # before the read: a fork after it shows
+        self._listed_count, self._changed = None, False
         listed = self.owner.listed_pids()
         if listed is None:
             return None
@@ -219,11 +245,15 @@ class ProcessCensus:
         if any(pid not in listed and not self.owner.in_run_cgroup(pid) for pid in self.tracked):
             return None  # alive outside the list: it left the cgroup (a process that is exiting is still in it)
         self.see(listed, now)
+        self._refresh_stopped()
+        self._listed_count = count
+        return self.tracked
+
+    def _refresh_stopped(self) -> None:
         for pid in self._stopped:  # the only states a scan needs fresh (members() walks /proc for the rest)
             info = proc_info(pid)
             if info is not None and pid in self.tracked:
                 self.tracked[pid].state = info.state
-        return self.tracked
 
     def _scan(self) -> dict[int, Tracked]:
         """Bring `tracked` and the ledger up to date with /proc: a process the platform did not start gets a spawn
@@ -292,6 +322,7 @@ class ProcessCensus:
         tracked = self.tracked.pop(pid)
         self._stopped.pop(pid, None)
         self.killed.discard(pid)
+        self._changed = True
         if tracked.pidfd is not None:
             self._exits.unregister(tracked.pidfd)
             del self._pid_of_fd[tracked.pidfd]

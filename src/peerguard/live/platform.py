@@ -224,7 +224,10 @@ class LivePlatform:
 
     async def _run(self, owner: ProcessOwner, run_dir: Path) -> RunRecord:
         self.owner, self.run_dir = owner, run_dir
-        self.processes = ProcessCensus(owner, self.ledger, self.now, self.agents, self.options.max_processes)
+        # Agents that run as users of their own cannot leave the run's pids cgroup: its task count then stands for
+        # every process of the run, and the census reads no list while it and the run's processes are unchanged.
+        self.processes = ProcessCensus(owner, self.ledger, self.now, self.agents, self.options.max_processes,
+                                       trust_task_count=self.privilege.dropped)  # fmt: skip
         self.present_at_start = children_now(os.getpid())  # not the run's: the host check leaves them out
         loop = asyncio.get_running_loop()
         loop.add_reader(self.processes.exits_fd(), self.processes.notice_exits)  # a fork's end, when it ends

@@ -201,6 +201,7 @@ class ProcessOwner:
         self._exits: select.epoll | None = None  # every unreaped child's pidfd: readable when any of them exited
         self._owned_by_fd: dict[int, _Owned] = {}
         self._exited_unreaped: list[_Owned] = []  # reported by `exited`, left for `reap_exited`
+        self._tasks_count_fd: int | None = None  # the run pids cgroup's pids.current, open for pread
 
     def __enter__(self) -> ProcessOwner:
         if self._state != "new":
@@ -653,6 +654,20 @@ class ProcessOwner:
                 closed.append(name)
         return closed
 
+    def task_count(self) -> int | None:
+        """The run's tasks (threads included) as its pids cgroup counts them (`pids.current`, which counts the cgroups
+        below too), one pread through a descriptor kept open; None without a pids cgroup. Every fork in the run's pids
+        cgroup raises it, every task's end lowers it: while it stays put, only a fork matched by a thread's end (or a
+        process that left the cgroup) can have been born."""
+        if self.pids_cgroup is None or self._state != "open":
+            return None
+        try:
+            if self._tasks_count_fd is None:
+                self._tasks_count_fd = os.open(self.pids_cgroup / "pids.current", os.O_RDONLY | os.O_CLOEXEC)
+            return int(os.pread(self._tasks_count_fd, 32, 0))
+        except (OSError, ValueError):
+            return None
+
     def cgroup_dirs(self) -> list[Path]:
         """Every cgroup directory of the run (v2 and pids), for checks that read the kernel's lists themselves."""
         return [top for top in (self.cgroup, self.pids_cgroup) if top is not None]
@@ -939,6 +954,9 @@ class ProcessOwner:
         return pids | zygote if infrastructure else pids - zygote
 
     def _release_host(self, keep_cgroup: bool) -> None:
+        if self._tasks_count_fd is not None:
+            os.close(self._tasks_count_fd)
+            self._tasks_count_fd = None
         if self._exits is not None:
             self._exits.close()
             self._exits = None
