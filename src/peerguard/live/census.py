@@ -242,8 +242,11 @@ class ProcessCensus:
             return None
         self.notice_exits()
         now = self.clock()
-        if any(pid not in listed and not self.owner.in_run_cgroup(pid) for pid in self.tracked):
-            return None  # alive outside the list: it left the cgroup (a process that is exiting is still in it)
+        tracked = self.tracked
+        # Alive outside the list: it left the cgroup. A process that is exiting has left the list, not the cgroup; one
+        # a kill switch sent SIGKILL is exiting, whatever cgroup it is in now.
+        if any(pid not in listed and pid not in self.killed and not self.owner.in_run_cgroup(pid) for pid in tracked):
+            return None
         self.see(listed, now)
         self._refresh_stopped()
         self._listed_count = count

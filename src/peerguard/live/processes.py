@@ -202,6 +202,7 @@ class ProcessOwner:
         self._owned_by_fd: dict[int, _Owned] = {}
         self._exited_unreaped: list[_Owned] = []  # reported by `exited`, left for `reap_exited`
         self._tasks_count_fd: int | None = None  # the run pids cgroup's pids.current, open for pread
+        self._v2_mount: str | None = None  # where the v2 hierarchy our cgroup paths are relative to is mounted
 
     def __enter__(self) -> ProcessOwner:
         if self._state != "new":
@@ -482,7 +483,9 @@ class ProcessOwner:
         top = str(self.cgroup)
         for line in lines:
             if line.startswith("0::"):
-                inside = _mount_root(self.support.cgroup_parent, "0::") + line[3:].rstrip("/")
+                if self._v2_mount is None:  # read once: a stop asks this of every dying member, each pass
+                    self._v2_mount = _mount_root(self.support.cgroup_parent, "0::")
+                inside = self._v2_mount + line[3:].rstrip("/")
                 return inside == top or inside.startswith(top + "/")
         return False
 
