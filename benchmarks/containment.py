@@ -302,9 +302,10 @@ def platform_trials(
                          "sim_p50_ms": nearest_rank(sorted(sim_ms), 0.5)})  # fmt: skip
             live_ms, sim_p50 = rows[-1]["p50_ms"], rows[-1]["sim_p50_ms"]
             ratio = f"{sim_p50 / live_ms:.2f}" if live_ms and sim_p50 else "-"
+            sim_text = "-" if sim_p50 is None else f"{sim_p50:.3f}"
             print(f"platform N={size:>3} {protocol:17} contained {rows[-1]['contained']}/{trials} "
                   f"p50 {live_ms} ms p95 {rows[-1]['p95_ms']} ms (last member gone: p50 {rows[-1]['gone_p50_ms']}, "
-                  f"p95 {rows[-1]['gone_p95_ms']} ms); simulator p50 {sim_p50} ms (sim/live {ratio}); "
+                  f"p95 {rows[-1]['gone_p95_ms']} ms); simulator p50 {sim_text} ms (sim/live {ratio}); "
                   f"cgroup.kill of N idle agent processes {floor_rows[size]['agent_cgroup_kill']:.2f} ms",
                   flush=True)  # fmt: skip
     fits = {p: fit_line([n for n, _ in pts], [t for _, t in pts]) for p, pts in points.items() if len(pts) > 1}
