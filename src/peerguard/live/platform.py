@@ -523,9 +523,10 @@ class LivePlatform:
         self._process_gone(agent_id, child, status, self.now())
 
     def _on_exits(self) -> None:
-        """The agents' processes whose pidfds turned readable, reaped and ledgered together, each stamped with the
-        moment the platform saw it had exited (after the poll that said so, so never before the exit itself), not
-        after the work on the ones before it: a stop that kills a ring ledgers its last exit when it is seen."""
+        """The agents' processes whose pidfds turned readable, ledgered together, each stamped with the moment the
+        platform saw it had exited (after the poll that said so, so never before the exit itself), not after the work
+        on the ones before it: a stop that kills a ring ledgers its last exit when it is seen. They are reaped here,
+        or once a running stop's victims are gone."""
         exited = self.owner.exited()
         seen = self.now()
         for child, status in exited:

@@ -341,7 +341,7 @@ class ProcessOwner:
 
     def exits_fd(self) -> int | None:
         """A descriptor that turns readable when a child this owner started has exited (an epoll of their pidfds),
-        for an event loop to watch all of them at once; `reap_exited` then says which. None without pidfds."""
+        for an event loop to watch all of them at once; `exited` then says which. None without pidfds."""
         if self._exits is None and self.support.pidfd.available and self._state == "open":
             self._exits = select.epoll()
             for owned in self._owned.values():
