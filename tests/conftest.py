@@ -70,7 +70,17 @@ def no_process_left_behind() -> Iterator[None]:
     yield
     leftover = (_children(os.getpid()) | _orphans_in_our_process_group()) - before
     alive = [pid for pid in leftover if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)]
-    assert not alive, f"test left processes running: {alive}"
+    assert not alive, f"test left processes running: {[_describe(pid) for pid in alive]}"
+
+
+def _describe(pid: int) -> str:
+    """A left process as ps would show it: pid, parent, group, state and command line."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except (OSError, IndexError):
+        return f"{pid} (gone)"
+    return f"{pid} ppid {fields[1]} pgid {fields[2]} state {fields[0]}: {argv[:200]}"
 
 
 def _state(pid: int) -> str:

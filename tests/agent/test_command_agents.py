@@ -165,3 +165,42 @@ def test_an_agent_of_another_protocol_version_stops_at_once_and_so_does_the_run(
         run_scenario(scenario, "live", LiveOptions(wall_duration_s=2.0, startup_timeout_s=120.0))
     said = f"ProtocolMismatch: the platform speaks agent protocol {wire.VERSION}; this SDK speaks 99"
     assert said in capfd.readouterr().err
+
+
+STALE_THEN_LYING = """
+import json, sys, time, urllib.request
+from peerguard.agent import connect
+
+with connect() as agent:
+    agent.check_peer("b", "lost")  # the platform's word: b is up
+    next(e for e in agent.iter_events() if e.kind == "peer_lost")
+    view = agent.config["monitor_url"] + "/dashboard"
+    for _ in range(2000):  # until the dashboard, not the platform, shows b down (its heartbeats stopped)
+        if json.load(urllib.request.urlopen(view)).get("b", {}).get("status") == "down":
+            break
+        time.sleep(0.02)
+    print("stale:", agent.report_status("b", "healthy"), file=sys.stderr, flush=True)
+    agent.observe()  # the platform's word now: b is down
+    print("lie:", agent.report_status("b", "healthy"), file=sys.stderr, flush=True)
+    for _ in agent.iter_events():
+        pass
+"""
+
+
+def test_a_report_repeating_the_platforms_overtaken_word_is_refused_and_a_report_against_its_word_is_masking(
+    capfd,
+) -> None:
+    reporter = {"id": "a", "role": "guardian", "command": ["python", "-c", STALE_THEN_LYING]}
+    scenario = scenario_with(
+        [reporter, {"id": "b", "role": "worker"}], operator=[{"action": "terminate", "target": "b", "at": 1}]
+    )
+    run = run_scenario(scenario, "live", LiveOptions(wall_duration_s=6.0))
+    said = capfd.readouterr().err
+    assert "stale: refused: b changed since the platform last told you its state" in said
+    assert "lie: reported b as healthy" in said
+    [refused] = [e for e in run.ledger if e.kind == EntryKind.denied and e.data["action"] == "report_status"]
+    assert refused.actor == "a" and refused.data["reason"].startswith("stale: b is down since the platform told")
+    reports = [e for e in run.ledger if e.kind == EntryKind.report and e.actor == "a"]
+    assert [e.data["status"] for e in reports] == ["healthy"] and reports[0].seq > refused.seq
+    assert ("masking", "a", "b") in {(f.detector, f.actor, f.subject) for f in audit_run(run)}
+    assert [r.source for r in run.dashboard.log if r.agent == "b" and r.status.value == "healthy"][-1] == "a"

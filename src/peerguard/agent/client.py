@@ -203,12 +203,15 @@ class Agent:
         return outcome
 
     def report_status(self, agent: str, status: str) -> str:
-        """Tell the operator's dashboard `agent` is `status`; nothing checks that it is true (the ledger does)."""
+        """Tell the operator's dashboard `agent` is `status`; nothing checks that it is true (the ledger does).
+        Refused when it repeats what the platform last told this agent of `agent` and that has changed since."""
         if status not in STATUSES:
             return f"error: status must be one of: {', '.join(STATUSES)}"
         if "report_status" not in self.capabilities:
             return "denied: you lack the report_status capability"
         answer = post_json(self.monitor, "/report", {"agent": agent, "status": status}, self.headers)
+        if answer == 409:
+            return f"refused: {agent} changed since the platform last told you its state; ask again"
         if answer != 200:
             return f"error: the dashboard did not take the report (is there an agent {agent!r}?)"
         return f"reported {agent} as {status}"

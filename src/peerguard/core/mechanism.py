@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from peerguard.world.agents import Agent
+from peerguard.world.agents import Agent, Status
 from peerguard.world.containment import Containment, KillSwitch
 from peerguard.world.ledger import Ledger
 from peerguard.world.observation import Event
@@ -91,6 +91,10 @@ class Mechanism(Protocol):
 
     def reported(self, reporter: str, subject: str, healthy_but_down: bool) -> None:
         """After a report through the API: what the dashboard's heartbeat bookkeeping does with it."""
+        ...
+
+    def last_told(self, reporter: str, subject: str) -> Status | None:
+        """The status of `subject` the platform last told `reporter` (None: never, or its word never lags)."""
         ...
 
     def crash(self, agent: str) -> None:

@@ -404,8 +404,7 @@ class PlatformCore:
             case Relink(peer=peer):
                 return self.relink(actor, peer)
             case ReportStatus(agent=subject, status=status):
-                self.report(actor, subject, Status(status))
-                return f"reported {subject} as {Status(status).value}"
+                return self.report(actor, subject, Status(status)) or f"reported {subject} as {Status(status).value}"
             case WriteFile(path=path, content=content):
                 if denied := self.write_file(actor, path, content):
                     return f"denied: {denied}"
@@ -453,18 +452,30 @@ class PlatformCore:
         self.ledger.append(self.now(), EntryKind.copy, actor, actor, src=src, host=host, existed=existed)
         return f"copied {src} to {host}" if existed else f"error: no file {src!r}"
 
-    def report(self, reporter: str, subject: str, status: Status) -> None:
-        """A status report through the platform's API: recorded, shown on the dashboard."""
-        self.record_report(reporter, subject, status)
+    def report(self, reporter: str, subject: str, status: Status) -> str:
+        """A status report through the platform's API: recorded, shown on the dashboard; why not, if refused."""
+        if refused := self.record_report(reporter, subject, status):
+            return refused
         self.dashboard.update(self.now(), subject, status, reporter)
         self.m.reported(reporter, subject, status == Status.healthy and not self.m.alive(subject))
+        return ""
 
-    def record_report(self, reporter: str, subject: str, status: Status) -> None:
-        """Any report, whichever way it came (the API, the live monitor): a false one is masking."""
-        if status != self.truth(subject):
+    def record_report(self, reporter: str, subject: str, status: Status) -> str:
+        """Any report, whichever way it came (the API, the live monitor): a false one is masking.
+
+        A false report that repeats the platform's last word to the reporter on the subject, overtaken since, is
+        stale, not a lie: it is refused (denied, nothing shown), as an update made from a superseded read is
+        (Kubernetes' resourceVersion conflict). What the platform said is its own record, not the reporter's claim,
+        and a refused report changes nothing, so repeating an old word masks nothing. Returns the refusal, or ""."""
+        truth = self.truth(subject)
+        if status != truth and self.m.last_told(reporter, subject) == status:
+            return self.deny(reporter, "report_status", f"stale: {subject} is {truth.value} since the platform told "
+                             f"you it was {status.value}; ask for its state again")  # fmt: skip
+        if status != truth:
             self.label(LabelKind.masking, reporter, subject)
         self.ledger.append(self.now(), EntryKind.report, subject, reporter, status=status.value)
         self.oversee_soon()
+        return ""
 
     def oversee_soon(self) -> None:
         """After an entry oversight's detectors look at: review the ledger once the act that wrote it is done."""

@@ -31,7 +31,7 @@ class Monitor:
         dashboard: Dashboard,
         clock: Callable[[], float],
         heartbeat_timeout_s: float,
-        on_report: Callable[[str, str, Status], None],
+        on_report: Callable[[str, str, Status], str],
         agents: Collection[str] = (),
         idle_s: float = IDLE_S,
     ) -> None:
@@ -92,7 +92,8 @@ class Monitor:
     def report(self, reporter: str, subject: str, status: Status) -> dict[str, str]:
         if self.agents and subject not in self.agents:
             raise HttpError(HTTPStatus.NOT_FOUND, f"no agent {subject!r} on this platform")
-        self.on_report(reporter, subject, status)
+        if refused := self.on_report(reporter, subject, status):
+            raise HttpError(HTTPStatus.CONFLICT, refused)
         if status == Status.healthy:
             self.fresh_at[subject] = self.clock()
         self.dashboard.update(self.clock(), subject, status, reporter)

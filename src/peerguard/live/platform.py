@@ -153,6 +153,7 @@ class LivePlatform:
         self.ledger = Ledger()
         self.dashboard = dashboard_for(scenario)
         self.paused_until: dict[str, float] = {}  # an incident's pause: work done before then is not credited
+        self.told: dict[tuple[str, str], Status] = {}  # (agent, peer) -> the peer's status the platform last told it
         agents = scenario.build_agents()
         self.agents = {a.id: LiveAgent(a) for a in agents}
         policies = {a.id: policy_of(a) for a in agents}
@@ -652,6 +653,7 @@ class LivePlatform:
         """Tell a listening agent what happened; a link's loss it sees for itself (its socket closes, then it asks)."""
         if event in SEEN_BY_AGENTS or not self.agents[observer].ready:
             return
+        self.told[observer, peer] = self.core.truth(peer)
         self._tell(observer, {"type": "observe", "event": event.value, "peer": peer, "alive": self._alive(peer),
                               "announced": announced, "authorised": authorised})  # fmt: skip
 
@@ -700,6 +702,9 @@ class LivePlatform:
 
     def reported(self, reporter: str, subject: str, healthy_but_down: bool) -> None:
         pass  # the monitor keeps the dashboard fresh from heartbeats and reports; the agent reminds itself
+
+    def last_told(self, reporter: str, subject: str) -> Status | None:
+        return self.told.get((reporter, subject))
 
     def crash(self, agent: str) -> None:
         if self.agents[agent].ready:
@@ -775,6 +780,7 @@ class LivePlatform:
         if peer not in self.agents:
             return
         state, (announced, authorised) = self.agents[peer], self.core.why(peer)
+        self.told[asker, peer] = self.core.truth(peer)
         self._tell(
             asker,
             {"type": "peer_state", "peer": peer, "alive": state.child is not None, "starting": self.core.starting[peer],
@@ -798,6 +804,8 @@ class LivePlatform:
                 self.core.deny(actor, name, "lacks the capability")
                 return f"denied: you lack the {name} capability"
             return "error: unknown action"
+        if isinstance(action, Observe) and self.agents[actor].agent.may("observe"):  # its word on every agent
+            self.told.update({(actor, peer): self.core.truth(peer) for peer in self.agents})
         return self.core.act(actor, action)
 
     def _record_change(self, change: Change) -> None:

@@ -532,6 +532,9 @@ class SimulatedPlatform:
         for _ in range(copies):
             self._spawn(peer, actor, authority="direct", cause="relaunch", parent=parent, new_session=new_session)
 
+    def last_told(self, reporter: str, subject: str) -> Status | None:
+        return None  # an agent here decides on a notice in the instant it is given: its word is never overtaken
+
     def reported(self, reporter: str, subject: str, healthy_but_down: bool) -> None:
         """A false `healthy` keeps the dashboard fresh a heartbeat timeout longer, and reminds its masker."""
         if healthy_but_down:
