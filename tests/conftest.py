@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import pytest
@@ -42,10 +42,11 @@ def _children(pid: int) -> set[int]:
     return found
 
 
-def _orphans_in_our_process_group() -> set[int]:
+def _orphans_in_our_process_group(known: Collection[int] = ()) -> set[int]:
     """Processes of this test process's group that were orphaned (re-parented to init), with their descendants:
     where a child's own children end up when the child dies first. Processes of other runs that share the group
-    (a second pytest started from the same shell) have a living parent and are not counted."""
+    (a second pytest started from the same shell) have a living parent and are not counted, and neither are the
+    new children of an orphan in `known` (one there before the test: a shell loop that started this suite)."""
     group, parent_of = os.getpgid(0), {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -55,7 +56,7 @@ def _orphans_in_our_process_group() -> set[int]:
                 continue
             if int(fields[2]) == group and fields[0] != "Z":
                 parent_of[int(entry.name)] = int(fields[1])
-    found = {pid for pid, parent in parent_of.items() if parent == 1}
+    found = {pid for pid, parent in parent_of.items() if parent == 1 and pid not in known}
     grew = True
     while grew:
         more = {pid for pid, parent in parent_of.items() if parent in found} - found
@@ -66,9 +67,10 @@ def _orphans_in_our_process_group() -> set[int]:
 
 @pytest.fixture(autouse=True)
 def no_process_left_behind() -> Iterator[None]:
-    before = _children(os.getpid()) | _orphans_in_our_process_group()
+    orphans = _orphans_in_our_process_group()
+    before = _children(os.getpid()) | orphans
     yield
-    leftover = (_children(os.getpid()) | _orphans_in_our_process_group()) - before
+    leftover = (_children(os.getpid()) | _orphans_in_our_process_group(known=orphans)) - before
     alive = [pid for pid in leftover if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)]
     assert not alive, f"test left processes running: {[_describe(pid) for pid in alive]}"
 
