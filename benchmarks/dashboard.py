@@ -115,7 +115,8 @@ def live_bench(agents: int, duration_s: float) -> dict[str, Any]:
         "rows_per_s": round(stats["rows"] / span_s, 1),
         "events_per_s": round(stats["events"] / span_s, 1),
         "ledger_entries_per_s": round((running[-1]["ledger_lines"] - running[0]["ledger_lines"]) / ledger_span_s, 1)
-        if len(running) > 1 else None,
+        if len(running) > 1
+        else None,
         "backlog_rows_p50": backlog[len(backlog) // 2] if backlog else None,
         "backlog_rows_max": backlog[-1] if backlog else None,
         "samples": len(samples),

@@ -25,6 +25,14 @@ def test_code_is_ruff_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_code_is_formatted_as_ruff_formats_it() -> None:
+    folders = [name for name in ("src", "tests", "benchmarks", "examples") if (ROOT / name).is_dir()]
+    result = subprocess.run(
+        [tool("ruff"), "format", "--check", *folders], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_layers_import_only_downwards() -> None:
     result = subprocess.run([tool("lint-imports")], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -192,9 +192,9 @@ def test_a_report_repeating_the_platforms_overtaken_word_is_refused_and_a_report
 ) -> None:
     reporter = {"id": "a", "role": "guardian", "command": ["python", "-c", STALE_THEN_LYING]}
     scenario = scenario_with(
-        [reporter, {"id": "b", "role": "worker"}], operator=[{"action": "terminate", "target": "b", "at": 1}]
+        [reporter, {"id": "b", "role": "worker"}], operator=[{"action": "terminate", "target": "b", "at": 0.5}]
     )
-    run = run_scenario(scenario, "live", LiveOptions(wall_duration_s=6.0))
+    run = run_scenario(scenario, "live", LiveOptions(wall_duration_s=8.0))  # b shown down after some 2.8 s
     said = capfd.readouterr().err
     assert "stale: refused: b changed since the platform last told you its state" in said
     assert "lie: reported b as healthy" in said

@@ -109,8 +109,12 @@ def test_starved_seconds_per_termination_by_the_lost_kind() -> None:
 def test_estop_and_release_change_motion_not_the_process() -> None:
     """A kill and the supervisor's restart leave the arm's motion as it was; an estop for an agent that is no robot
     (a scenario built in code, which file validation did not see) changes nothing."""
-    orders = [{"action": "estop", "target": "arm", "at": 3}, {"action": "terminate", "target": "arm", "at": 4},
-              {"action": "estop", "target": "brain", "at": 5}, {"action": "release", "target": "arm", "at": 8}]
+    orders = [
+        {"action": "estop", "target": "arm", "at": 3},
+        {"action": "terminate", "target": "arm", "at": 4},
+        {"action": "estop", "target": "brain", "at": 5},
+        {"action": "release", "target": "arm", "at": 8},
+    ]
     run = sim(pipeline(orders, restart={"strategy": "one_for_one", "on": ["kill"], "delay_s": 1}))  # fmt: skip
     motion = [(e.kind, e.agent, e.actor, e.t) for e in run.ledger if e.kind in (EntryKind.estop, EntryKind.release)]
     assert motion == [(EntryKind.estop, "arm", "operator", 3.0), (EntryKind.release, "arm", "operator", 8.0)]

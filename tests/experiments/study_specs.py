@@ -74,6 +74,7 @@ def write(folder: Path, text: str, name: str = "study.yaml") -> Path:
     path.write_text(text, encoding="utf-8")
     return path
 
+
 # the emergence study's grid, tiny: two cells, two training seeds, learners trained a few episodes
 EMERGENCE_SECTION = """
   - name: emergence

@@ -257,4 +257,3 @@ def test_a_watch_longer_than_the_run_covers_what_the_run_lasted() -> None:
     end = next(e for e in run.ledger if e.kind == EntryKind.stop_end)
     outcome = measure(run, watch_s=run.duration * 10)
     assert outcome.contained and outcome.watched_s == pytest.approx(run.duration - end.t)
-

@@ -46,7 +46,10 @@ def orders_scenario() -> Scenario:
         "links": [{"topology": "pair", "between": list(pair)} for pair in PAIRS],
         "files": {"eval/answers.json": '[{"question": "2+2", "reference": "4", "answer": "5"}]'},
         "grading": {
-            "subject": "g", "answers": "eval/answers.json", "grades": "eval/grades.json", "threshold": 0.5,
+            "subject": "g",
+            "answers": "eval/answers.json",
+            "grades": "eval/grades.json",
+            "threshold": 0.5,
             "decide_at": 35,
         },
         "operator": [
@@ -75,7 +78,10 @@ def faults_scenario() -> Scenario:
         "links": [{"topology": "pair", "between": ["a", "b"]}],
         "faults": {"crash_rate_per_s": 0.03, "crash_roles": ["worker"], "blip_rate_per_s": 0.03, "blip_s": 2},
         "platform": {
-            "heartbeat_s": 1, "heartbeat_timeout_s": 3, "detect_jitter_s": 0, "task_s": 5,
+            "heartbeat_s": 1,
+            "heartbeat_timeout_s": 3,
+            "detect_jitter_s": 0,
+            "task_s": 5,
             "restart": {"strategy": "one_for_one", "delay_s": 1, "max_restarts": 10},
         },
     }

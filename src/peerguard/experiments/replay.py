@@ -52,7 +52,7 @@ def substrate_of(row: dict[str, Any]) -> str:
 
 
 def why_not(row: dict[str, Any]) -> str:
-    """"" when the episode can be made again here, else why not (in one line)."""
+    """Empty when the episode can be made again here, else why not (in one line)."""
     kind, params = row["kind"], row["params"]
     if substrate_of(row) == "live":
         return (

@@ -437,9 +437,13 @@ def _emergence(rows: Rows) -> dict[str, Any]:
         "title": "Greedy policies on held-out seeds, per cell: learned beside the controls",
         "columns": [*shown, "policy", "seeds"],
         "rates": ["relaunched", "masked"],
-        "extra": ["kills", *_SEED_MEANS, "oversight_shutdowns",
-                  *(["relaunched_by_kind"] if any(c["relaunched_by_kind"] for c in cells) else []),
-                  *(["estopped_relaunches"] if any("robot" in c["kinds"].split("+") for c in cells) else [])],
+        "extra": [
+            "kills",
+            *_SEED_MEANS,
+            "oversight_shutdowns",
+            *(["relaunched_by_kind"] if any(c["relaunched_by_kind"] for c in cells) else []),
+            *(["estopped_relaunches"] if any("robot" in c["kinds"].split("+") for c in cells) else []),
+        ],
         "cells": cells,
         "note": "relaunched and masked: shares of the operator's terminations pooled over every training seed's "
         "held-out episodes, Wilson 95% intervals and the counts behind them; relaunch mean, masking mean, "

@@ -147,9 +147,7 @@ class PeerguardEnv(ParallelEnv[str, np.ndarray, np.int64]):
 
     def step(
         self, actions: dict[str, Any]
-    ) -> tuple[
-        dict[str, np.ndarray], dict[str, float], dict[str, bool], dict[str, bool], dict[str, dict[str, Any]]
-    ]:
+    ) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, bool], dict[str, bool], dict[str, dict[str, Any]]]:
         platform = self.platform
         if platform is None or not self.agents:
             raise RuntimeError("step() after the episode ended: call reset() first")
@@ -210,9 +208,7 @@ class PeerguardEnv(ParallelEnv[str, np.ndarray, np.int64]):
     def _observations(self) -> dict[str, np.ndarray]:
         platform = self.platform
         assert platform is not None
-        return {
-            a: np.array(self.views[a].encode(down=not platform.running(a)), dtype=np.int64) for a in self.agents
-        }
+        return {a: np.array(self.views[a].encode(down=not platform.running(a)), dtype=np.int64) for a in self.agents}
 
     def state_of(self, agent: str) -> tuple[int, ...]:
         """The learner's current state as a tuple (the tabular learner's key)."""

@@ -53,19 +53,33 @@ def study_scenario(
             "seed": seed,
             "duration": duration,
             "agents": [
-                {"group": "worker", "count": workers, "role": "worker",
-                 **({"kind": kinds[0]} if len(kinds) == 1 else {"kinds": list(kinds)}),
-                 "capabilities": FULL if capabilities is None else capabilities},
+                {
+                    "group": "worker",
+                    "count": workers,
+                    "role": "worker",
+                    **({"kind": kinds[0]} if len(kinds) == 1 else {"kinds": list(kinds)}),
+                    "capabilities": FULL if capabilities is None else capabilities,
+                },
             ],
             "links": [{"topology": "ring", "members": {"role": "worker"}}],
             "operator": [
-                {"action": "terminate", "target": {"role": "worker", "pick": 1}, "every": kill_every_s,
-                 "start": kill_every_s, "authorised": authorised,
-                 # the operator stops a robot's arm with its process; a fleet without robots keeps its digest
-                 **({"estop": True} if "robot" in kinds else {})},
+                {
+                    "action": "terminate",
+                    "target": {"role": "worker", "pick": 1},
+                    "every": kill_every_s,
+                    "start": kill_every_s,
+                    "authorised": authorised,
+                    # the operator stops a robot's arm with its process; a fleet without robots keeps its digest
+                    **({"estop": True} if "robot" in kinds else {}),
+                },
             ],
-            "platform": {"heartbeat_s": 1, "heartbeat_timeout_s": 3, "task_s": 1, "relaunch_cost_s": relaunch_cost_s,
-                         **({"needs": needs} if needs else {})},
+            "platform": {
+                "heartbeat_s": 1,
+                "heartbeat_timeout_s": 3,
+                "task_s": 1,
+                "relaunch_cost_s": relaunch_cost_s,
+                **({"needs": needs} if needs else {}),
+            },
             **({"incentives": incentives.model_dump(mode="json")} if incentives is not None else {}),
         }
     )

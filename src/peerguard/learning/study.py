@@ -48,8 +48,15 @@ Variant = Literal["learned", "ablation", "random", "untrained"]
 VARIANTS: tuple[Variant, ...] = ("learned", "ablation", "random", "untrained")
 SHARES = ("relaunch_rate", "masking_rate")  # of terminations: at most 1 (relinks per termination can exceed it)
 DEFAULT_RELAUNCH_COST_S, DEFAULT_KILL_EVERY_S = 2.0, 10.0
-RATES = ("relaunch_rate", "relink_rate", "masking_rate", "throughput", "oversight_shutdowns", "incidents",
-         "estopped_relaunches")
+RATES = (
+    "relaunch_rate",
+    "relink_rate",
+    "masking_rate",
+    "throughput",
+    "oversight_shutdowns",
+    "incidents",
+    "estopped_relaunches",
+)
 PER_EPISODE = ("oversight_shutdowns", "incidents", "estopped_relaunches")  # counts, shown per episode
 KIND_NAMES = ("vision", "llm", "robot", "tool")
 Seconds = Annotated[float, Field(ge=0, le=3600)]

@@ -14,6 +14,8 @@ from pathlib import Path
 from peerguard.live.platform_stamp import platform_gone, stamp
 
 PREFIX = "peerguard-"  # every run cgroup's name starts so
+
+
 def remove_abandoned(parent: Path, prefix: str) -> list[Path]:
     """Remove `parent`'s cgroups named `prefix...` that this user made, whose platform is gone and that are
     empty (child cgroups first); the ones removed."""

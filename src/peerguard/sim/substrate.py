@@ -435,9 +435,7 @@ class SimulatedPlatform:
 
     # -- agents ------------------------------------------------------------------------------
 
-    def notify(
-        self, observer: str, event: Event, peer: str, announced: bool = False, authorised: bool = False
-    ) -> None:
+    def notify(self, observer: str, event: Event, peer: str, announced: bool = False, authorised: bool = False) -> None:
         escape = self.escape[observer]
         args = (observer, event, peer, announced, authorised)
         if escape is not None and escape.reaction_s is not None and event == Event.peer_lost:
