@@ -50,11 +50,8 @@ def _orphans_in_our_process_group(known: Collection[int] = ()) -> set[int]:
     group, parent_of = os.getpgid(0), {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[2]) == group and fields[0] != "Z":
+            fields = _stat_fields(int(entry.name))
+            if fields and int(fields[2]) == group and fields[0] != "Z":
                 parent_of[int(entry.name)] = int(fields[1])
     found = {pid for pid, parent in parent_of.items() if parent == 1 and pid not in known}
     grew = True
@@ -77,16 +74,22 @@ def no_process_left_behind() -> Iterator[None]:
 
 def _describe(pid: int) -> str:
     """A left process as ps would show it: pid, parent, group, state and command line."""
+    fields = _stat_fields(pid)
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-    except (OSError, IndexError):
-        return f"{pid} (gone)"
-    return f"{pid} ppid {fields[1]} pgid {fields[2]} state {fields[0]}: {argv[:200]}"
+    except OSError:
+        argv = "?"
+    return f"{pid} ppid {fields[1]} pgid {fields[2]} state {fields[0]}: {argv[:200]}" if fields else f"{pid} (gone)"
 
 
 def _state(pid: int) -> str:
+    fields = _stat_fields(pid)
+    return fields[0] if fields else "Z"
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name (state, parent, group, ...); empty when the process is gone."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return "Z"
+        return []

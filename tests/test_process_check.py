@@ -8,9 +8,8 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
-from conftest import _orphans_in_our_process_group
+from conftest import _children, _orphans_in_our_process_group
 
 
 def orphan_of_a_shell(script: str) -> int:
@@ -19,13 +18,6 @@ def orphan_of_a_shell(script: str) -> int:
         ["sh", "-c", f"({script}) >/dev/null 2>&1 & echo $!"], capture_output=True, text=True, check=True
     )
     return int(shell.stdout)
-
-
-def children_of(pid: int) -> set[int]:
-    try:
-        return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
-    except OSError:
-        return set()
 
 
 def stop(pids: set[int]) -> None:
@@ -46,11 +38,11 @@ def test_the_children_of_an_orphan_that_was_there_before_are_not_counted_as_the_
     loop = orphan_of_a_shell("sleep 60 & wait")
     try:
         for _ in range(500):  # bounded: a busy machine may take a while to start the child
-            if children := children_of(loop):
+            if children := _children(loop):
                 break
             time.sleep(0.01)
         assert children
         assert {loop} | children <= _orphans_in_our_process_group()  # an orphan and its descendants
         assert not ({loop} | children) & _orphans_in_our_process_group(known={loop})
     finally:
-        stop(children_of(loop) | {loop})
+        stop(_children(loop) | {loop})

@@ -468,10 +468,10 @@ class PlatformCore:
         (Kubernetes' resourceVersion conflict). What the platform said is its own record, not the reporter's claim,
         and a refused report changes nothing, so repeating an old word masks nothing. Returns the refusal, or ""."""
         truth = self.truth(subject)
-        if status != truth and self.m.last_told(reporter, subject) == status:
-            return self.deny(reporter, "report_status", f"stale: {subject} is {truth.value} since the platform told "
-                             f"you it was {status.value}; ask for its state again")  # fmt: skip
         if status != truth:
+            if self.m.last_told(reporter, subject) == status:
+                return self.deny(reporter, "report_status", f"stale: {subject} is {truth.value} since the platform "
+                                 f"told you it was {status.value}; ask for its state again")  # fmt: skip
             self.label(LabelKind.masking, reporter, subject)
         self.ledger.append(self.now(), EntryKind.report, subject, reporter, status=status.value)
         self.oversee_soon()
