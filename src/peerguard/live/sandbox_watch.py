@@ -6,7 +6,9 @@ differs from what the ledger last recorded for that path becomes a `file_changed
 sha256 and size, the content itself when it is small text, and the user that owns the file (with one uid per agent,
 who created it). inotify does not say which process wrote; where the host has fanotify (root, CAP_SYS_ADMIN), each
 folder is also marked for it and its events give the writer's pid, which the platform maps to an agent through its
-own process records. Without a writer, the entry says `unknown`.
+own process records. Without a writer, the entry says `unknown`. fanotify marks folders, so a folder made during the
+run is marked when its creation is read: a file written in it before then is found by the scan of the new folder,
+with its owner (the uid that made it) and no writer.
 
 The platform drains pending events before it writes a file itself and before it acts on a file's content (the
 shutdown config, a grade), so the ledger has every direct write that came before, and the decision reads the file
@@ -109,15 +111,15 @@ class SandboxWatch:
         reported once it is closed, not at each of its writes."""
         if self.fd < 0:
             return
-        self._read_writers()  # first: the writers of what the inotify events below report
         while True:
             try:
                 data = os.read(self.fd, 65536)
-            except BlockingIOError:
-                break
             except OSError:
                 break
             self._parse(data)
+        # After the inotify events: the kernel queues a write's fanotify event with its inotify one, so every write
+        # reported below has its writer read here; read before, a write landing in between had none.
+        self._read_writers()
         dirty, self._dirty = self._dirty, {}
         if settle:
             dirty.update(self._writing)
