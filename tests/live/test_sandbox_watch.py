@@ -68,3 +68,62 @@ def test_a_write_landing_during_a_drain_is_reported_with_its_writer_or_not_yet(
         assert [(c.path, c.writer_pid) for c in changes] == [("note.txt", reads.pids[0])]
     finally:
         watch.close()
+
+
+def test_a_file_written_in_a_folder_made_at_once_has_its_writer(tmp_path: Path) -> None:
+    # The folder is made and written in by one short program, before the watch can read that the folder exists.
+    watch, changes = watching(tmp_path)
+    try:
+        if not watch.whole_filesystem:
+            pytest.skip(f"no fanotify mark of the whole filesystem here: {watch.reason}")
+        deep = tmp_path / "files" / "new" / "deep"
+        program = (
+            f"import os; os.makedirs({str(deep)!r}); open({str(deep / 'x')!r}, 'w').write('hi'); print(os.getpid())"
+        )
+        writer = int(subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True).stdout)
+        watch.drain()
+        assert [(c.path, c.writer_pid) for c in changes] == [("new/deep/x", writer)]
+    finally:
+        watch.close()
+
+
+def test_writes_elsewhere_on_the_filesystem_are_not_the_sandboxs(tmp_path: Path) -> None:
+    watch, changes = watching(tmp_path)
+    try:
+        write_from_a_child(tmp_path / "beside.txt", "outside the sandbox")
+        watch.drain()
+        assert changes == [] and watch.writers == {}
+    finally:
+        watch.close()
+
+
+def queued_paths(fan_fd: int) -> list[str]:
+    """The files of the fanotify events waiting on `fan_fd` (other writers on the host's filesystem among them)."""
+    paths = []
+    while True:
+        try:
+            data = os.read(fan_fd, 4096)
+        except BlockingIOError:
+            return paths
+        for offset in range(0, len(data), sandbox_watch._FAN_EVENT.size):
+            fd = sandbox_watch._FAN_EVENT.unpack_from(data, offset)[5]
+            if fd >= 0:
+                paths.append(os.readlink(f"/proc/self/fd/{fd}"))
+                os.close(fd)
+
+
+def test_the_platforms_own_folder_is_not_even_queued(tmp_path: Path) -> None:
+    ledger, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
+    ledger.mkdir(), elsewhere.mkdir()
+    changes: list[Change] = []
+    watch = SandboxWatch(Sandbox(ledger / "files", clean=True), changes.append, quiet=(ledger,))
+    watch.start()
+    try:
+        if not watch.whole_filesystem:
+            pytest.skip(f"no fanotify mark of the whole filesystem here: {watch.reason}")
+        write_from_a_child(ledger / "ledger.jsonl", "an entry")
+        write_from_a_child(elsewhere / "ledger.jsonl", "an entry")  # the control: a folder not named quiet
+        ours = {path for path in queued_paths(watch.fan_fd) if path.startswith(str(tmp_path))}
+        assert ours == {str(elsewhere / "ledger.jsonl")}  # its write and close may be one event or two
+    finally:
+        watch.close()

@@ -236,10 +236,12 @@ class LivePlatform:
         if self.exits_fd is not None:
             loop.add_reader(self.exits_fd, self._on_exits)
         self.sandbox = Sandbox(run_dir / "files", group=self.privilege.gid, clean=True)
-        self.watch = SandboxWatch(self.sandbox, self._record_change)
+        self.watch = SandboxWatch(self.sandbox, self._record_change, quiet=(run_dir,))
         self.watch.start()
         if self.watch.fd >= 0:
             loop.add_reader(self.watch.fd, self.watch.drain, False)
+        if self.watch.whole_filesystem:  # writes elsewhere on the filesystem must not fill fanotify's queue
+            loop.add_reader(self.watch.fan_fd, self.watch.read_writers)
         ledger_file = (run_dir / "ledger.jsonl").open("w", encoding="utf-8")
         self.ledger.stream_to(ledger_file)  # an interrupted run still leaves a verifiable ledger
         dashboard_file = (run_dir / "dashboard.jsonl").open("w", encoding="utf-8")
@@ -306,6 +308,8 @@ class LivePlatform:
             if self.watch.fd >= 0:
                 self.watch.drain()  # the last direct writes are in the ledger too
                 loop.remove_reader(self.watch.fd)
+            if self.watch.whole_filesystem:
+                loop.remove_reader(self.watch.fan_fd)
             self.watch.close()
             self.sandbox.close()
             self.ledger.sink = None

@@ -6,9 +6,10 @@ differs from what the ledger last recorded for that path becomes a `file_changed
 sha256 and size, the content itself when it is small text, and the user that owns the file (with one uid per agent,
 who created it). inotify does not say which process wrote; where the host has fanotify (root, CAP_SYS_ADMIN), each
 folder is also marked for it and its events give the writer's pid, which the platform maps to an agent through its
-own process records. Without a writer, the entry says `unknown`. fanotify marks folders, so a folder made during the
-run is marked when its creation is read: a file written in it before then is found by the scan of the new folder,
-with its owner (the uid that made it) and no writer.
+own process records. Without a writer, the entry says `unknown`. fanotify marks the sandbox's whole filesystem, so a
+folder an agent makes and writes in at once is covered from its first byte; where the host refuses that mark, each
+folder is marked when its creation is read, and a file written in a new folder before then is found by the scan of
+the folder, with its owner (the uid that made it) and no writer.
 
 The platform drains pending events before it writes a file itself and before it acts on a file's content (the
 shutdown config, a grade), so the ledger has every direct write that came before, and the decision reads the file
@@ -26,6 +27,7 @@ import stat
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from peerguard.live.sandbox import MAX_FILE_BYTES, OutsideSandbox, Sandbox
 
@@ -45,9 +47,15 @@ _MASK = IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | I
 _EVENT = struct.Struct("iIII")
 FAN_CLASS_NOTIF, FAN_CLOEXEC, FAN_NONBLOCK = 0x0, 0x1, 0x2
 FAN_MARK_ADD = 0x1
+FAN_MARK_FILESYSTEM = 0x100
+FAN_MARK_IGNORED_SURV_MODIFY, FAN_MARK_IGNORE = 0x40, 0x400  # an ignore mask that can cover a folder's files (6.0)
 FAN_EVENT_ON_CHILD = 0x08000000
 _FAN_MASK = IN_MODIFY | IN_CLOSE_WRITE | FAN_EVENT_ON_CHILD  # fanotify shares these bits with inotify
 _FAN_EVENT = struct.Struct("IBBHQii")  # struct fanotify_event_metadata
+_FAN_READ_BYTES = 256 * _FAN_EVENT.size  # each event read holds a descriptor until closed: 256 at a time at most
+_FAN_READS = 64  # reads a call at most: 64 x 256 events, the kernel's whole queue (16,384), so a write storm elsewhere
+# on the filesystem cannot hold the event loop
+AT_FDCWD = -100
 CONTENT_BYTES = 64 * 1024  # content kept in the ledger entry; larger files are recorded by digest and size
 
 
@@ -68,8 +76,11 @@ class Change:
 class SandboxWatch:
     """inotify over a sandbox and its subfolders; `on_change` gets each change the ledger has not seen."""
 
-    def __init__(self, sandbox: Sandbox, on_change: Callable[[Change], None]) -> None:
+    def __init__(self, sandbox: Sandbox, on_change: Callable[[Change], None], quiet: tuple[Path, ...] = ()) -> None:
+        """quiet: folders outside the sandbox whose files the platform keeps writing (its ledger): with a mark of the
+        whole filesystem, their writes are not even queued, where the kernel can be asked so."""
         self.sandbox = sandbox
+        self.quiet = quiet
         self.on_change = on_change
         self.known: dict[str, str] = {}  # path -> sha256 of the content the ledger last recorded
         self.folders: dict[int, str] = {}  # watch descriptor -> folder, relative to the root ("" for the root)
@@ -80,6 +91,7 @@ class SandboxWatch:
         self._writing: dict[str, None] = {}  # paths modified and not yet closed: checked when a decision needs them
         self.fan_fd = -1
         self.names_writers = False  # whether fanotify reports who writes (set by start)
+        self.whole_filesystem = False  # fanotify marks the sandbox's filesystem, not each folder (set by start)
         self.writers: dict[str, int] = {}  # path -> pid of its last writer other than the platform (fanotify)
         self._root_path = ""
 
@@ -119,7 +131,7 @@ class SandboxWatch:
             self._parse(data)
         # After the inotify events: the kernel queues a write's fanotify event with its inotify one, so every write
         # reported below has its writer read here; read before, a write landing in between had none.
-        self._read_writers()
+        self.read_writers()
         dirty, self._dirty = self._dirty, {}
         if settle:
             dirty.update(self._writing)
@@ -147,18 +159,29 @@ class SandboxWatch:
             return
         self.fan_fd, self.names_writers = fd, True
         self._root_path = os.readlink(f"/proc/self/fd/{self.sandbox.fd}")
-        self.reason += "; writers from fanotify"
+        if libc.fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, _FAN_MASK, self.sandbox.fd, None) == 0:
+            self.whole_filesystem = True
+            self.reason += "; writers from fanotify on the sandbox's filesystem"
+            for folder in self.quiet:
+                flags = FAN_MARK_ADD | FAN_MARK_IGNORE | FAN_MARK_IGNORED_SURV_MODIFY
+                libc.fanotify_mark(fd, flags, _FAN_MASK, AT_FDCWD, os.fsencode(folder))  # else dropped when read
+        else:
+            refused = os.strerror(ctypes.get_errno())
+            self.reason += f"; writers from fanotify on each folder (a mark of the whole filesystem: {refused})"
 
     def _mark(self, folder_fd: int) -> None:
-        if self.fan_fd >= 0 and self._libc is not None:
+        if self.fan_fd >= 0 and self._libc is not None and not self.whole_filesystem:
             self._libc.fanotify_mark(self.fan_fd, FAN_MARK_ADD, _FAN_MASK, folder_fd, None)
 
-    def _read_writers(self) -> None:
+    def read_writers(self) -> None:
+        """Note the writer of each sandbox file in fanotify's pending events (the platform's own writes aside). With
+        a mark of the whole filesystem, writes anywhere on it come here too, so the event loop calls this whenever
+        events wait, not only when the sandbox changed; the ones outside the sandbox are dropped."""
         if self.fan_fd < 0:
             return
-        while True:
+        for _ in range(_FAN_READS):
             try:
-                data = os.read(self.fan_fd, 65536)
+                data = os.read(self.fan_fd, _FAN_READ_BYTES)
             except OSError:
                 return
             offset = 0
