@@ -127,3 +127,27 @@ def test_the_platforms_own_folder_is_not_even_queued(tmp_path: Path) -> None:
         assert ours == {str(elsewhere / "ledger.jsonl")}  # its write and close may be one event or two
     finally:
         watch.close()
+
+
+def test_an_overflow_of_fanotifys_queue_is_counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    watch, _ = watching(tmp_path)
+    overflow = sandbox_watch._FAN_EVENT.pack(
+        sandbox_watch._FAN_EVENT.size, 3, 0, 24, sandbox_watch.IN_Q_OVERFLOW, -1, 0
+    )
+    pending = [overflow]
+
+    class KernelOverflowed:
+        def read(self, fd: int, size: int) -> bytes:
+            if fd == watch.fan_fd and pending:
+                return pending.pop()
+            return os.read(fd, size)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(os, name)
+
+    try:
+        monkeypatch.setattr(sandbox_watch, "os", KernelOverflowed())
+        watch.read_writers()
+        assert watch.writers_lost == 1 and watch.writers == {}
+    finally:
+        watch.close()

@@ -338,6 +338,7 @@ class LivePlatform:
                                         "privilege": self.privilege.extras(),
                                         "sandbox_watch": {"available": self.watch.available,
                                                           "writers": self.watch.names_writers,
+                                                          "writers_lost": self.watch.writers_lost,
                                                           "reason": self.watch.reason}},
             labels=self.core.labels, transcript=self.transcript,
         )  # fmt: skip

@@ -92,6 +92,7 @@ class SandboxWatch:
         self.fan_fd = -1
         self.names_writers = False  # whether fanotify reports who writes (set by start)
         self.whole_filesystem = False  # fanotify marks the sandbox's filesystem, not each folder (set by start)
+        self.writers_lost = 0  # times fanotify's queue overflowed (its events are lost; a run says how many)
         self.writers: dict[str, int] = {}  # path -> pid of its last writer other than the platform (fanotify)
         self._root_path = ""
 
@@ -186,8 +187,10 @@ class SandboxWatch:
                 return
             offset = 0
             while offset + _FAN_EVENT.size <= len(data):
-                length, _, _, _, _, fd, pid = _FAN_EVENT.unpack_from(data, offset)
+                length, _, _, _, mask, fd, pid = _FAN_EVENT.unpack_from(data, offset)
                 offset += max(length, _FAN_EVENT.size)
+                if mask & IN_Q_OVERFLOW:  # the kernel's queue was full: writes made meanwhile keep no writer
+                    self.writers_lost += 1
                 if fd < 0:
                     continue
                 try:
