@@ -4,12 +4,12 @@ Agents run inside the sandbox folder, so they can write it with plain system cal
 API. Linux inotify (through libc, with ctypes) watches the folder and every folder under it; a change whose content
 differs from what the ledger last recorded for that path becomes a `file_changed` entry with the path, the content's
 sha256 and size, the content itself when it is small text, and the user that owns the file (with one uid per agent,
-who created it). inotify does not say which process wrote; where the host has fanotify (root, CAP_SYS_ADMIN), each
-folder is also marked for it and its events give the writer's pid, which the platform maps to an agent through its
-own process records. Without a writer, the entry says `unknown`. fanotify marks the sandbox's whole filesystem, so a
-folder an agent makes and writes in at once is covered from its first byte; where the host refuses that mark, each
-folder is marked when its creation is read, and a file written in a new folder before then is found by the scan of
-the folder, with its owner (the uid that made it) and no writer.
+who created it). inotify does not say which process wrote; where the host has fanotify (root, CAP_SYS_ADMIN), the
+sandbox's whole filesystem is also marked for it, so a folder an agent makes and writes in at once is covered from
+its first byte, and its events give the writer's pid, which the platform maps to an agent through its own process
+records. Where the kernel refuses a filesystem mark, each folder is marked when its creation is read, and a file
+written in a new folder before then is found by the scan of the folder, with its owner (the uid that made it) and no
+writer. Without a writer, the entry says `unknown`.
 
 The platform drains pending events before it writes a file itself and before it acts on a file's content (the
 shutdown config, a grade), so the ledger has every direct write that came before, and the decision reads the file
