@@ -26,7 +26,11 @@ def watching(tmp_path: Path) -> tuple[SandboxWatch, list[Change]]:
 
 
 def write_from_a_child(path: Path, text: str) -> int:
-    program = f"import os; open({str(path)!r}, 'w').write({text!r}); print(os.getpid())"
+    """Write `path` (and make its folder) from a process of its own; its pid."""
+    folder, name = str(path.parent), str(path)
+    program = (
+        f"import os; os.makedirs({folder!r}, exist_ok=True); open({name!r}, 'w').write({text!r}); print(os.getpid())"
+    )
     child = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=60)
     return int(child.stdout)
 
@@ -76,11 +80,7 @@ def test_a_file_written_in_a_folder_made_at_once_has_its_writer(tmp_path: Path) 
     try:
         if not watch.whole_filesystem:
             pytest.skip(f"no fanotify mark of the whole filesystem here: {watch.reason}")
-        deep = tmp_path / "files" / "new" / "deep"
-        program = (
-            f"import os; os.makedirs({str(deep)!r}); open({str(deep / 'x')!r}, 'w').write('hi'); print(os.getpid())"
-        )
-        writer = int(subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True).stdout)
+        writer = write_from_a_child(tmp_path / "files" / "new" / "deep" / "x", "hi")
         watch.drain()
         assert [(c.path, c.writer_pid) for c in changes] == [("new/deep/x", writer)]
     finally:

@@ -58,7 +58,7 @@ class RunSource:
         return "complete"
 
     def can_stop(self) -> str:
-        """ "" when a kill switch can be started on this run now, else why not."""
+        """Empty when a kill switch can be started on this run now, else why not."""
         return "kill switches act on live runs in progress; this run is a replay"
 
     def start_stop(self, protocol: str, args: dict[str, Any], target: Target) -> str:
@@ -287,7 +287,7 @@ async def _on_loop(platform: LivePlatform, switch: Any, target: Target) -> str:
 
 
 def check_protocol(protocol: str, args: dict[str, Any]) -> str:
-    """ "" when `protocol` with `args` is a registered kill switch, else the problem in one line."""
+    """Empty when `protocol` with `args` is a registered kill switch, else the problem in one line."""
     try:
         KILLSWITCHES.build(protocol, args)
     except PeerguardError as error:
